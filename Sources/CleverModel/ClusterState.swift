@@ -1,0 +1,158 @@
+/// What the cluster knows now: nodes, where each resource runs and in which role, failures, and the
+/// operator's intents. Built by the agent from replicated messages, or read from a file for simulation.
+public struct ClusterState: Hashable, Sendable, Codable {
+    public var nodes: [String: NodeState]
+    /// Resource id (clone instances share the clone's id) -> node -> state on that node.
+    public var resources: [String: [String: ResourceNodeState]]
+    public var marks: [PlacementMark]
+    /// target-role set by forcestart/forcestop; overrides the config's meta.
+    public var targetRoles: [String: ResourceMeta.TargetRole]
+    public var hasQuorum: Bool
+
+    public init(
+        nodes: [String: NodeState] = [:],
+        resources: [String: [String: ResourceNodeState]] = [:],
+        marks: [PlacementMark] = [],
+        targetRoles: [String: ResourceMeta.TargetRole] = [:],
+        hasQuorum: Bool = true
+    ) {
+        self.nodes = nodes
+        self.resources = resources
+        self.marks = marks
+        self.targetRoles = targetRoles
+        self.hasQuorum = hasQuorum
+    }
+
+    /// Every configured node online, nothing running: a cluster that just formed.
+    public static func fresh(for config: ClusterConfig) -> ClusterState {
+        var state = ClusterState()
+        for node in config.nodes {
+            state.nodes[node.name] = NodeState(status: .online, attributes: node.attributes)
+        }
+        return state
+    }
+
+    public func state(of resource: String, on node: String) -> ResourceNodeState {
+        self.resources[resource]?[node] ?? ResourceNodeState()
+    }
+
+    public mutating func update(_ resource: String, on node: String, _ change: (inout ResourceNodeState) -> Void) {
+        var current = self.state(of: resource, on: node)
+        change(&current)
+        self.resources[resource, default: [:]][node] = current
+    }
+
+    /// Nodes where the resource is active (started, promoted or unpromoted), sorted by name.
+    public func activeNodes(of resource: String) -> [String] {
+        (self.resources[resource] ?? [:]).filter { $0.value.role.isActive }.map(\.key).sorted()
+    }
+
+    /// Node attributes merged with the node's name, as rules see them (`#uname` as in Pacemaker).
+    public func ruleAttributes(of node: String) -> [String: String] {
+        var attributes = self.nodes[node]?.attributes ?? [:]
+        attributes["#uname"] = node
+        return attributes
+    }
+}
+
+public struct NodeState: Hashable, Sendable, Codable {
+    public enum Status: String, Hashable, Sendable, Codable, CaseIterable {
+        /// A member of the cluster partition.
+        case online
+        /// Not a member: powered off, crashed or cut off.
+        case offline
+    }
+
+    public var status: Status
+    /// Operator put the node in standby: it runs nothing.
+    public var standby: Bool
+    /// Transient and static attributes (`pingd`, `master-RSC`, user attributes).
+    public var attributes: [String: String]
+
+    public init(status: Status = .online, standby: Bool = false, attributes: [String: String] = [:]) {
+        self.status = status
+        self.standby = standby
+        self.attributes = attributes
+    }
+}
+
+/// Where a resource is on one node, in Pacemaker's roles.
+public enum ResourceRole: String, Hashable, Sendable, Codable, CaseIterable {
+    case stopped = "Stopped"
+    case started = "Started"
+    case promoted = "Promoted"
+    case unpromoted = "Unpromoted"
+    /// An operation failed and left the resource in an unknown, possibly running, state: it must be
+    /// stopped before it can run anywhere else.
+    case failed = "Failed"
+    /// Not probed yet.
+    case unknown = "Unknown"
+
+    public var isActive: Bool {
+        switch self {
+        case .started, .promoted, .unpromoted, .failed: true
+        case .stopped, .unknown: false
+        }
+    }
+}
+
+public struct ResourceNodeState: Hashable, Sendable, Codable {
+    public var role: ResourceRole
+    public var failCount: Int
+    public var lastFailure: Timestamp?
+    public var lastOperations: [OperationRecord]
+
+    public init(role: ResourceRole = .stopped, failCount: Int = 0, lastFailure: Timestamp? = nil, lastOperations: [OperationRecord] = []) {
+        self.role = role
+        self.failCount = failCount
+        self.lastFailure = lastFailure
+        self.lastOperations = lastOperations
+    }
+}
+
+public struct OperationRecord: Hashable, Sendable, Codable {
+    public var action: ResourceAction
+    /// OCF exit code: 0 success, 7 not running, 8 running promoted, other: failure.
+    public var exitCode: Int
+    public var at: Timestamp
+
+    public init(action: ResourceAction, exitCode: Int, at: Timestamp) {
+        self.action = action
+        self.exitCode = exitCode
+        self.at = at
+    }
+}
+
+/// An operator's placement intent, as Pacemaker's `cli-ban-*` / `cli-prefer-*` constraints, but
+/// with the reason kept and an optional expiry so marks do not stay forever by accident.
+public struct PlacementMark: Hashable, Sendable, Codable {
+    public enum Kind: String, Hashable, Sendable, Codable { case ban, prefer }
+
+    public var kind: Kind
+    /// nil: every resource (a `migrate` of a whole host marks it unfit).
+    public var resource: String?
+    public var node: String
+    public var expires: Timestamp?
+    public var createdBy: String
+
+    public init(kind: Kind, resource: String?, node: String, expires: Timestamp? = nil, createdBy: String = "operator") {
+        self.kind = kind
+        self.resource = resource
+        self.node = node
+        self.expires = expires
+        self.createdBy = createdBy
+    }
+
+    public func isActive(at now: Timestamp) -> Bool {
+        guard let expires else { return true }
+        return now < expires
+    }
+
+    /// Pacemaker's name for the equivalent constraint.
+    public var pacemakerID: String {
+        switch self.kind {
+        case .ban: "cli-ban-\(self.resource ?? "*")-on-\(self.node)"
+        case .prefer: "cli-prefer-\(self.resource ?? "*")"
+        }
+    }
+}

@@ -1,0 +1,232 @@
+/// One resource as configured. `kind` carries what the resource is; `meta` how the cluster treats it.
+public struct ResourceConfig: Hashable, Sendable, Codable {
+    public var id: String
+    public var kind: ResourceKind
+    public var meta: ResourceMeta
+    /// How many copies run: one (primitive), everywhere (clone), or with one promoted (promotable).
+    public var cloning: Cloning
+    /// Recurring monitor interval; nil: no recurring monitor.
+    public var monitorInterval: Seconds?
+    public var operationTimeout: Seconds
+
+    public init(
+        id: String,
+        kind: ResourceKind,
+        meta: ResourceMeta = ResourceMeta(),
+        cloning: Cloning? = nil,
+        monitorInterval: Seconds? = Seconds(10),
+        operationTimeout: Seconds = Seconds(20)
+    ) {
+        self.id = id
+        self.kind = kind
+        self.meta = meta
+        self.cloning = cloning ?? kind.defaultCloning
+        self.monitorInterval = monitorInterval
+        self.operationTimeout = operationTimeout
+    }
+
+    public var isPromotable: Bool {
+        if case .promotable = self.cloning { return true }
+        return false
+    }
+
+    public var isClone: Bool {
+        if case .single = self.cloning { return false }
+        return true
+    }
+}
+
+public enum Cloning: Hashable, Sendable, Codable {
+    case single
+    /// `max` copies (nil: one per node), at most one per node.
+    case clone(max: Int?)
+    /// `max` copies, of which at most `promotedMax` are promoted.
+    case promotable(max: Int?, promotedMax: Int)
+}
+
+public enum ResourceKind: Hashable, Sendable, Codable {
+    case volume(VolumeSpec)
+    case vm(VMSpec)
+    case ip(IPSpec)
+    case ping(PingSpec)
+    case process(ProcessSpec)
+    case ocf(OCFSpec)
+    case lsb(LSBSpec)
+
+    public var typeName: String {
+        switch self {
+        case .volume: "volume"
+        case .vm: "vm"
+        case .ip: "ip"
+        case .ping: "ping"
+        case .process: "process"
+        case .ocf: "ocf"
+        case .lsb: "lsb"
+        }
+    }
+
+    /// A replicated volume is a promotable clone (one Primary); ping runs on every node.
+    public var defaultCloning: Cloning {
+        switch self {
+        case .volume: .promotable(max: 2, promotedMax: 1)
+        case .ping: .clone(max: nil)
+        default: .single
+        }
+    }
+
+    public var supportsLiveMigration: Bool {
+        switch self {
+        case .vm(let spec): spec.migration == .live
+        case .ocf: true
+        default: false
+        }
+    }
+}
+
+public struct VolumeSpec: Hashable, Sendable, Codable {
+    public enum ReplicationProtocol: String, Hashable, Sendable, Codable, CaseIterable { case A, C }
+    public enum AfterSplitBrain0: String, Hashable, Sendable, Codable, CaseIterable {
+        case disconnect, discardYoungerPrimary = "discard-younger-primary",
+            discardOlderPrimary = "discard-older-primary", discardZeroChanges = "discard-zero-changes",
+            discardLeastChanges = "discard-least-changes"
+    }
+    public enum AfterSplitBrain1: String, Hashable, Sendable, Codable, CaseIterable {
+        case disconnect, consensus, discardSecondary = "discard-secondary"
+    }
+    public enum AfterSplitBrain2: String, Hashable, Sendable, Codable, CaseIterable { case disconnect }
+
+    /// Size in bytes.
+    public var size: UInt64
+    /// Backing file or block device on each host.
+    public var backing: String
+    public var protocolMode: ReplicationProtocol
+    public var port: Int
+    public var afterSplitBrain0: AfterSplitBrain0
+    public var afterSplitBrain1: AfterSplitBrain1
+    public var afterSplitBrain2: AfterSplitBrain2
+    /// Name of the file holding the replication link's shared secret (never the secret itself).
+    public var secretFile: String?
+
+    public init(
+        size: UInt64, backing: String, protocolMode: ReplicationProtocol = .C, port: Int = 7789,
+        afterSplitBrain0: AfterSplitBrain0 = .disconnect, afterSplitBrain1: AfterSplitBrain1 = .disconnect,
+        afterSplitBrain2: AfterSplitBrain2 = .disconnect, secretFile: String? = nil
+    ) {
+        self.size = size
+        self.backing = backing
+        self.protocolMode = protocolMode
+        self.port = port
+        self.afterSplitBrain0 = afterSplitBrain0
+        self.afterSplitBrain1 = afterSplitBrain1
+        self.afterSplitBrain2 = afterSplitBrain2
+        self.secretFile = secretFile
+    }
+}
+
+public struct VMSpec: Hashable, Sendable, Codable {
+    public enum StopMode: String, Hashable, Sendable, Codable, CaseIterable { case hibernate, shutdown }
+    public enum Migration: String, Hashable, Sendable, Codable, CaseIterable { case live, hibernate }
+
+    public var cpus: Int
+    /// Memory in MiB.
+    public var memoryMiB: Int
+    /// Volumes (resource ids) holding the VM's disks, in order.
+    public var volumes: [String]
+    /// Volume that receives the saved RAM state on hibernate (nil: the first volume).
+    public var stateVolume: String?
+    /// Kernel image path, or a disk to boot from.
+    public var boot: String
+    public var stopMode: StopMode
+    public var migration: Migration
+    /// Floating addresses (resource ids) that follow the VM.
+    public var addresses: [String]
+
+    public init(
+        cpus: Int = 1, memoryMiB: Int = 256, volumes: [String] = [], stateVolume: String? = nil, boot: String = "",
+        stopMode: StopMode = .hibernate, migration: Migration = .live, addresses: [String] = []
+    ) {
+        self.cpus = cpus
+        self.memoryMiB = memoryMiB
+        self.volumes = volumes
+        self.stateVolume = stateVolume
+        self.boot = boot
+        self.stopMode = stopMode
+        self.migration = migration
+        self.addresses = addresses
+    }
+}
+
+public struct IPSpec: Hashable, Sendable, Codable {
+    public var address: String
+    public var prefixLength: Int
+    public var interface: String?
+
+    public init(address: String, prefixLength: Int, interface: String? = nil) {
+        self.address = address
+        self.prefixLength = prefixLength
+        self.interface = interface
+    }
+}
+
+public struct PingSpec: Hashable, Sendable, Codable {
+    public var hosts: [String]
+    public var multiplier: Int
+    public var dampen: Seconds
+    /// The node attribute it maintains (Pacemaker's `pingd`).
+    public var attribute: String
+
+    public init(hosts: [String], multiplier: Int = 1, dampen: Seconds = Seconds(5), attribute: String = "pingd") {
+        self.hosts = hosts
+        self.multiplier = multiplier
+        self.dampen = dampen
+        self.attribute = attribute
+    }
+}
+
+public struct ProcessSpec: Hashable, Sendable, Codable {
+    public var command: [String]
+    public init(command: [String]) { self.command = command }
+}
+
+public struct OCFSpec: Hashable, Sendable, Codable {
+    public var provider: String
+    public var type: String
+    public var parameters: [String: String]
+
+    public init(provider: String, type: String, parameters: [String: String] = [:]) {
+        self.provider = provider
+        self.type = type
+        self.parameters = parameters
+    }
+}
+
+public struct LSBSpec: Hashable, Sendable, Codable {
+    public var script: String
+    public init(script: String) { self.script = script }
+}
+
+/// Pacemaker's meta attributes, on a resource or a group. nil means: inherit the cluster default.
+public struct ResourceMeta: Hashable, Sendable, Codable {
+    public enum TargetRole: String, Hashable, Sendable, Codable, CaseIterable {
+        case stopped = "Stopped", started = "Started", unpromoted = "Unpromoted", promoted = "Promoted"
+    }
+
+    public var stickiness: Score?
+    public var migrationThreshold: Int?
+    public var failureTimeout: Seconds?
+    public var targetRole: TargetRole?
+    public var allowMigrate: Bool?
+    public var priority: Int
+
+    public init(
+        stickiness: Score? = nil, migrationThreshold: Int? = nil, failureTimeout: Seconds? = nil,
+        targetRole: TargetRole? = nil, allowMigrate: Bool? = nil, priority: Int = 0
+    ) {
+        self.stickiness = stickiness
+        self.migrationThreshold = migrationThreshold
+        self.failureTimeout = failureTimeout
+        self.targetRole = targetRole
+        self.allowMigrate = allowMigrate
+        self.priority = priority
+    }
+}
