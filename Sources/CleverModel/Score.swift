@@ -96,3 +96,10 @@ extension Score: Codable {
         }
     }
 }
+
+extension String {
+    /// Left-aligned in a column of `width` characters (no Foundation in the pure layers).
+    public func padded(to width: Int) -> String {
+        self.count >= width ? self : self + String(repeating: " ", count: width - self.count)
+    }
+}
