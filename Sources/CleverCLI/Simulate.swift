@@ -49,15 +49,15 @@ struct Simulate: ParsableCommand {
             var simulator = Simulator(config: loaded.config, state: loaded.state, now: loaded.now)
             var rounds: [Simulator.Round] = []
             let settle = simulator.run(nil)
-            if !settle.transition.isEmpty || events.isEmpty { rounds.append(settle) }
+            if settle.actions.contains(where: { $0.action != .monitor }) || events.isEmpty { rounds.append(settle) }
             for event in events { rounds.append(simulator.run(event)) }
             if let path = self.saveState { try StateFile.save(simulator.state, to: path) }
 
             let last = rounds.last!.transition
             if self.output.json {
                 try Output.printJSON(Report(
-                    placement: last.placement, actions: last.actions, blocked: last.blocked,
-                    rounds: rounds.map { RoundReport(event: $0.event?.description, actions: $0.transition.actions,
+                    placement: last.placement, actions: rounds.last!.actions, blocked: last.blocked,
+                    rounds: rounds.map { RoundReport(event: $0.event?.description, actions: $0.actions,
                                                      placement: $0.transition.placement, blocked: $0.transition.blocked) },
                     notImported: loaded.warnings.isEmpty ? nil : loaded.warnings))
                 return
@@ -66,7 +66,7 @@ struct Simulate: ParsableCommand {
             for (index, round) in rounds.enumerated() {
                 if index > 0 { print("") }
                 print("== \(round.event.map { "after \($0)" } ?? "settling the given state") ==")
-                print(round.transition.render())
+                print(round.render())
             }
         }
     }

@@ -7,10 +7,34 @@ public struct Simulator: Sendable {
     public private(set) var state: ClusterState
     public private(set) var now: Timestamp
 
+    /// One event and what the cluster did about it: usually one transition; more when the first
+    /// one changed node attributes (a ping resource starting reports connectivity) that the
+    /// scheduler then reacts to, as a live cluster would.
     public struct Round: Hashable, Sendable, Codable {
         public var event: SimulationEvent?
-        public var transition: Transition
+        public var transitions: [Transition]
+
+        /// The last transition: its placement is where the round ends.
+        public var transition: Transition { self.transitions.last! }
+
+        /// Every action of the round, numbered in execution order.
+        public var actions: [Action] {
+            var result: [Action] = []
+            for transition in self.transitions {
+                let offset = result.count
+                result += transition.actions.map { action in
+                    var renumbered = action
+                    renumbered.id += offset
+                    renumbered.after = action.after.map { $0 + offset }
+                    return renumbered
+                }
+            }
+            return result
+        }
     }
+
+    /// A bound on transitions per round; a cluster whose attributes keep changing is reported as is.
+    static let maximumTransitionsPerRound = 5
 
     public init(config: ClusterConfig, state: ClusterState, now: Timestamp) {
         self.config = config
@@ -23,9 +47,15 @@ public struct Simulator: Sendable {
     /// Applies the event, then schedules and executes the resulting transition.
     public mutating func run(_ event: SimulationEvent?) -> Round {
         if let event { self.apply(event) }
-        let transition = self.scheduler.schedule(state: self.state, now: self.now)
-        self.execute(transition)
-        return Round(event: event, transition: transition)
+        var transitions: [Transition] = []
+        repeat {
+            let transition = self.scheduler.schedule(state: self.state, now: self.now)
+            let attributesBefore = self.state.nodes.mapValues(\.attributes)
+            self.execute(transition)
+            transitions.append(transition)
+            if self.state.nodes.mapValues(\.attributes) == attributesBefore { break }
+        } while transitions.count < Self.maximumTransitionsPerRound
+        return Round(event: event, transitions: transitions)
     }
 
     public mutating func apply(_ event: SimulationEvent) {
@@ -88,10 +118,21 @@ public struct Simulator: Sendable {
         }
     }
 
-    /// Every action succeeds.
+    /// Every action succeeds. A ping resource that starts reports every host reachable, unless an
+    /// event already set its attribute; one that stops removes it.
     public mutating func execute(_ transition: Transition) {
         for action in transition.actions {
             let id = action.resource
+            if case .ping(let ping) = self.config.resource(named: id)?.kind {
+                switch action.action {
+                case .start where self.state.nodes[action.node]?.attributes[ping.attribute] == nil:
+                    self.state.nodes[action.node]?.attributes[ping.attribute] = String(ping.hosts.count * ping.multiplier)
+                case .stop:
+                    self.state.nodes[action.node]?.attributes[ping.attribute] = nil
+                default:
+                    break
+                }
+            }
             switch action.action {
             case .start, .migrateFrom:
                 let promotable = self.config.resource(named: id)?.isPromotable ?? false

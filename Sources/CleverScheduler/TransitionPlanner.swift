@@ -135,7 +135,8 @@ struct TransitionPlanner {
         handle.asFirst[.stop] = stops
         handle.asThen[.stop] = stops
         if let target, current[target] == nil || current[target] == .failed {
-            let reason = current.isEmpty ? "start on \(target)" : "start on \(target) after stopping elsewhere"
+            let reason = current[target] == .failed ? "restart on \(target) after the failure"
+                : current.isEmpty ? "start on \(target)" : "start on \(target) after stopping elsewhere"
             let start = add(id, target, .start, reason, stops)
             handle.asFirst[.start] = [start]
             handle.asThen[.start] = [start]

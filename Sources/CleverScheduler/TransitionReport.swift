@@ -3,6 +3,10 @@ import CleverModel
 extension Transition {
     /// The transition and placement as a person reads them; stable, so scenario files can hold it.
     public func render() -> String {
+        (self.renderActions() + self.renderPlacement()).joined(separator: "\n")
+    }
+
+    public func renderActions() -> [String] {
         var lines: [String] = []
         if self.actions.isEmpty {
             lines.append("transition: nothing to do")
@@ -18,6 +22,11 @@ extension Transition {
                 lines.append("  #\(action.id + 1) \(verb) \(resource) on \(node)  (\(action.reason))\(after)")
             }
         }
+        return lines
+    }
+
+    public func renderPlacement() -> [String] {
+        var lines: [String] = []
         lines.append("placement:")
         if self.placement.isEmpty { lines.append("  (nothing runs)") }
         let width = max(self.placement.map(\.resource.count).max() ?? 0, self.blocked.keys.map(\.count).max() ?? 0)
@@ -28,6 +37,19 @@ extension Transition {
         for (resource, reason) in self.blocked.sorted(by: { $0.key < $1.key }) {
             lines.append("  \(resource.padded(to: width))  stopped: \(reason)")
         }
+        return lines
+    }
+}
+
+extension Simulator.Round {
+    /// Each transition of the round, then where the round leaves everything.
+    public func render() -> String {
+        var lines: [String] = []
+        for (index, transition) in self.transitions.enumerated() where !transition.actions.isEmpty || index == 0 {
+            if index > 0 { lines.append("(node attributes changed: the scheduler runs again)") }
+            lines += transition.renderActions()
+        }
+        lines += self.transition.renderPlacement()
         return lines.joined(separator: "\n")
     }
 }
