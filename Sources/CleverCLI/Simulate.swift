@@ -46,7 +46,8 @@ struct Simulate: ParsableCommand {
             let events = try self.event.map { line throws -> SimulationEvent in
                 do { return try SimulationEvent(parsing: line, config: loaded.config) } catch { throw CLIError(String(describing: error)) }
             }
-            var simulator = Simulator(config: loaded.config, state: loaded.state, now: loaded.now)
+            var simulator = Simulator(config: loaded.config, state: loaded.state, now: loaded.now,
+                                      synthesizesPingAttributes: self.input.cib == nil)
             var rounds: [Simulator.Round] = []
             let settle = simulator.run(nil)
             if settle.actions.contains(where: { $0.action != .monitor }) || events.isEmpty { rounds.append(settle) }

@@ -36,10 +36,15 @@ public struct Simulator: Sendable {
     /// A bound on transitions per round; a cluster whose attributes keep changing is reported as is.
     static let maximumTransitionsPerRound = 5
 
-    public init(config: ClusterConfig, state: ClusterState, now: Timestamp) {
+    /// Whether a starting ping resource sets its attribute as if every host answered. Off for
+    /// Pacemaker CIBs, to agree with crm_simulate, which never invents attributes.
+    public var synthesizesPingAttributes: Bool
+
+    public init(config: ClusterConfig, state: ClusterState, now: Timestamp, synthesizesPingAttributes: Bool = true) {
         self.config = config
         self.state = state
         self.now = now
+        self.synthesizesPingAttributes = synthesizesPingAttributes
     }
 
     public var scheduler: Scheduler { Scheduler(config: self.config) }
@@ -123,7 +128,7 @@ public struct Simulator: Sendable {
     public mutating func execute(_ transition: Transition) {
         for action in transition.actions {
             let id = action.resource
-            if case .ping(let ping) = self.config.resource(named: id)?.kind {
+            if self.synthesizesPingAttributes, case .ping(let ping) = self.config.resource(named: id)?.kind {
                 switch action.action {
                 case .start where self.state.nodes[action.node]?.attributes[ping.attribute] == nil:
                     self.state.nodes[action.node]?.attributes[ping.attribute] = String(ping.hosts.count * ping.multiplier)
