@@ -19,6 +19,8 @@ let package = Package(
         .target(name: "CleverConfig", dependencies: ["CleverModel", .product(name: "Yams", package: "Yams")]),
         // Pure: (config, state, now) -> placement + transition; explain; event simulation.
         .target(name: "CleverScheduler", dependencies: ["CleverModel"]),
+        // Pure: the replicated cluster state machine, its message format, and the coordinator.
+        .target(name: "CleverCluster", dependencies: ["CleverModel", "CleverScheduler"]),
         // Pacemaker CIB (XML) import into the model.
         .target(name: "CleverCIB", dependencies: ["CleverModel"]),
         // Thin executable: the `clevervm` command.
@@ -30,11 +32,12 @@ let package = Package(
             ]
         ),
         // Test support: fake clock, fixtures, scenario runner helpers.
-        .target(name: "CleverTesting", dependencies: ["CleverModel", "CleverConfig", "CleverScheduler"]),
+        .target(name: "CleverTesting", dependencies: ["CleverModel", "CleverConfig", "CleverScheduler", "CleverCluster"]),
 
         .testTarget(name: "CleverModelTests", dependencies: ["CleverModel"]),
         .testTarget(name: "CleverConfigTests", dependencies: ["CleverConfig", "CleverTesting"]),
         .testTarget(name: "CleverSchedulerTests", dependencies: ["CleverScheduler", "CleverConfig", "CleverTesting"]),
+        .testTarget(name: "CleverClusterTests", dependencies: ["CleverCluster", "CleverTesting"]),
         .testTarget(name: "CleverCIBTests", dependencies: ["CleverCIB", "CleverScheduler", "CleverTesting"]),
         .testTarget(name: "CleverCLITests", dependencies: ["CleverTesting"]),
     ]
