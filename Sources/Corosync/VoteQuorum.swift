@@ -29,7 +29,9 @@ public final class VoteQuorum: Sendable {
         callbacks.votequorum_nodelist_notify_fn = { handle, _, ringID, count, nodes in
             guard let core = Core.from(handle) else { return }
             let members = UnsafeBufferPointer(start: nodes, count: Int(count)).map { $0 }
-            core.update { status in
+            // Not yielded: the quorum notification that follows every ring change carries the new verdict; a
+            // snapshot now would pair the new ring with the old verdict.
+            core.update(yielding: false) { status in
                 status.ring = ProcessGroup.RingID(nodeID: ringID.nodeid, sequence: ringID.seq)
                 status.members = members
             }
@@ -136,6 +138,26 @@ extension VoteQuorum {
         case member, dead, leaving
         case unknown(UInt32)
 
+        /// Encoded as its name ("member", "dead", "leaving", "state-N").
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(self.name)
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let name = try decoder.singleValueContainer().decode(String.self)
+            switch name {
+            case "member": self = .member
+            case "dead": self = .dead
+            case "leaving": self = .leaving
+            default:
+                guard name.hasPrefix("state-"), let value = UInt32(name.dropFirst(6)) else {
+                    throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a votequorum node state: \(name)"))
+                }
+                self = .unknown(value)
+            }
+        }
+
         init(rawValue: UInt32) {
             switch rawValue {
             case UInt32(VOTEQUORUM_NODESTATE_MEMBER): self = .member
@@ -164,7 +186,8 @@ extension VoteQuorum {
         }
     }
 
-    /// The quorum picture after the latest notification.
+    /// The quorum picture after the latest quorum notification (yielded on quorum and expected-votes
+    /// notifications; `members` and `ring` are the latest ring seen before it).
     public struct Status: Hashable, Sendable, Codable {
         public var quorate: Bool = false
         /// Every configured node with its state (from the quorum notification).

@@ -157,6 +157,7 @@ Task.detached {
     }
 }
 
+nonisolated(unsafe) var signalSources: [any DispatchSourceSignal] = []
 for signalNumber in [SIGTERM, SIGINT] {
     signal(signalNumber, SIG_IGN)
     let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .main)
@@ -169,7 +170,6 @@ for signalNumber in [SIGTERM, SIGINT] {
     source.resume()
     signalSources.append(source)
 }
-nonisolated(unsafe) var signalSources: [any DispatchSourceSignal] = []
 
 Task.detached {
     var delivered = 0
