@@ -58,7 +58,8 @@ let package = Package(
         .testTarget(name: "CleverCLITests", dependencies: ["CleverTesting"]),
         .testTarget(name: "CorosyncTests", dependencies: ["Corosync"]),
         .testTarget(name: "CorosyncConfigTests", dependencies: ["CorosyncConfig", "CleverModel"]),
-        .testTarget(name: "CleverLabTests", dependencies: ["CleverLab", "CleverModel"]),
+        // Lab tests need root, corosync, corosync-qnetd, corosync-qdevice; they run corosync-probe in lab hosts.
+        .testTarget(name: "CleverLabTests", dependencies: ["CleverLab", "CleverModel", "CorosyncProbe"]),
     ]
 )
 

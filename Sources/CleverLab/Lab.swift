@@ -334,7 +334,7 @@ public struct Lab: Sendable {
         return HostQuorum(parsing: result.output)
     }
 
-    /// Waits until each of `hosts` is quorate and, with a qdevice, counts its vote.
+    /// Waits until each of `hosts` is quorate with every expected vote present (all nodes, and the qdevice's).
     public func waitUntilQuorate(hosts: [String], timeout: Duration = .seconds(60), progress: (String) -> Void = { _ in }) throws(LabError) {
         let state = try self.state()
         let clock = ContinuousClock()
@@ -342,10 +342,11 @@ public struct Lab: Sendable {
         var pending = hosts
         while !pending.isEmpty {
             pending = pending.filter { host in
-                guard let quorum = self.quorum(of: host), quorum.quorate else { return true }
-                if state.usesQdevice, !quorum.flags.contains("Qdevice") || quorum.totalVotes != quorum.expectedVotes { return true }
+                // Every vote present: all nodes in the ring and, with a qdevice, its vote cast too.
+                guard let quorum = self.quorum(of: host), quorum.quorate, quorum.totalVotes == quorum.expectedVotes else { return true }
+                if state.usesQdevice, !quorum.flags.contains("Qdevice") { return true }
                 let elapsed = (clock.now - start).formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow))
-                progress("\(host): quorate, votes \(quorum.totalVotes)/\(quorum.expectedVotes), members \(quorum.members.map(String.init).joined(separator: " ")) (\(elapsed))")
+                progress("\(host): quorate, votes \(quorum.totalVotes)/\(quorum.expectedVotes) (\(elapsed))")
                 return false
             }
             if pending.isEmpty { break }

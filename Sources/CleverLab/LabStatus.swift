@@ -8,7 +8,8 @@ public struct HostQuorum: Hashable, Sendable, Codable {
     public var quorum: Int
     /// e.g. ["Quorate", "Qdevice"].
     public var flags: [String]
-    /// Node ids in the membership (the qdevice's pseudo-node 0 left out).
+    /// Node ids listed under "Membership information" (the qdevice's pseudo-node 0 left out). corosync 3.1
+    /// keeps listing a node there for a while after it left: count `totalVotes`, or use the Corosync binding.
     public var members: [Int]
 
     /// Parses the text; missing fields read as 0 / empty.
@@ -70,7 +71,7 @@ public struct LabStatus: Hashable, Sendable, Codable, CustomStringConvertible {
                 host.services.map { "\($0.name) \($0.running ? "up" : "down")\($0.pid.map { " (\($0))" } ?? "")" }.joined(separator: ", "))
             if let quorum = host.quorum {
                 parts.append(
-                    "\(quorum.quorate ? "quorate" : "NOT quorate") votes \(quorum.totalVotes)/\(quorum.expectedVotes) members [\(quorum.members.map(String.init).joined(separator: " "))]")
+                    "\(quorum.quorate ? "quorate" : "NOT quorate") votes \(quorum.totalVotes)/\(quorum.expectedVotes)\(quorum.flags.contains("Qdevice") ? " (qdevice)" : "")")
             } else if host.poweredOn && host.name != "gw" {
                 parts.append("corosync not answering")
             }
