@@ -23,6 +23,10 @@ let package = Package(
         .target(name: "CleverScheduler", dependencies: ["CleverModel"]),
         // Pure: the replicated cluster state machine, its message format, and the coordinator.
         .target(name: "CleverCluster", dependencies: ["CleverModel", "CleverScheduler"]),
+        // I/O helpers shared by the shells: subprocesses, daemons, atomic files.
+        .target(name: "CleverSystem"),
+        // The local resource manager: resource agents (process, ip, ping, ocf, lsb) and recurring monitors.
+        .target(name: "CleverExecutor", dependencies: ["CleverModel", "CleverCluster", "CleverSystem"]),
         // Pacemaker CIB (XML) import into the model.
         .target(name: "CleverCIB", dependencies: ["CleverModel"]),
         // Thin executable: the `clevervm` command.
