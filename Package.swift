@@ -27,13 +27,20 @@ let package = Package(
         .target(name: "CleverSystem"),
         // The local resource manager: resource agents (process, ip, ping, ocf, lsb) and recurring monitors.
         .target(name: "CleverExecutor", dependencies: ["CleverModel", "CleverCluster", "CleverSystem"]),
+        // The control socket's protocol, client and server, and the status report.
+        .target(name: "CleverControl", dependencies: ["CleverModel", "CleverCluster", "CleverScheduler"]),
+        // The agent daemon: Corosync in, ledger and coordinator, executor, control socket.
+        .target(name: "CleverAgent", dependencies: [
+            "CleverModel", "CleverCluster", "CleverConfig", "CleverControl", "CleverExecutor", "CleverSystem", "Corosync",
+        ]),
         // Pacemaker CIB (XML) import into the model.
         .target(name: "CleverCIB", dependencies: ["CleverModel"]),
         // Thin executable: the `clevervm` command.
         .executableTarget(
             name: "CleverCLI",
             dependencies: [
-                "CleverModel", "CleverConfig", "CleverScheduler", "CleverCIB",
+                "CleverModel", "CleverConfig", "CleverScheduler", "CleverCIB", "CleverCluster", "CleverControl", "CleverAgent",
+                "CleverLab",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

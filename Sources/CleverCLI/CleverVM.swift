@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct CleverVM: AsyncParsableCommand {
+struct CleverVMCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "clevervm",
         abstract: "High availability for virtual machines on small Linux clusters.",
@@ -9,6 +9,9 @@ struct CleverVM: AsyncParsableCommand {
             Cluster verbs talk to the local agent over /run/clevervm/agent.sock (root only).
             Offline verbs (simulate, explain, config check) work on files and need no cluster.
             """,
-        subcommands: [Simulate.self, Explain.self, Config.self]
+        subcommands: [
+            Status.self, Start.self, Stop.self, ForceStart.self, ForceStop.self, Cleanup.self, Migrate.self, Unmigrate.self,
+            Standby.self, Unstandby.self, Explain.self, Simulate.self, Config.self, Events.self, Agent.self,
+        ]
     )
 }

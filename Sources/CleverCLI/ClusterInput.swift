@@ -1,12 +1,13 @@
 import ArgumentParser
 import CleverCIB
 import CleverConfig
+import CleverControl
 import CleverModel
 import Foundation
 
 /// Where an offline verb gets its cluster from: a config (+ optional state file) or a Pacemaker CIB.
 struct ClusterInputOptions: ParsableArguments {
-    @Option(name: .long, help: "The CleverVM config file (YAML).")
+    @Option(name: .long, help: "The CleverVM config file (YAML). Without --config or --cib: the live cluster.")
     var config: String?
 
     @Option(name: .long, help: "A state file (JSON, as written by --save-state). Default: all nodes online, nothing running.")
@@ -15,14 +16,16 @@ struct ClusterInputOptions: ParsableArguments {
     @Option(name: .long, help: "A Pacemaker CIB (XML): its configuration and status sections.")
     var cib: String?
 
+    @Option(name: .long, help: "Without --config or --cib: the local agent's control socket (the live cluster).")
+    var socket = ControlSocket.defaultPath
+
     @Option(name: .long, help: "Simulated time, in seconds since the epoch (default: the CIB's time, or now).")
     var now: Double?
 
     func validate() throws {
-        switch (self.config, self.cib) {
-        case (nil, nil): throw ValidationError("give --config FILE or --cib FILE")
-        case (.some, .some): throw ValidationError("give either --config or --cib, not both")
-        default: break
+        if self.config != nil, self.cib != nil { throw ValidationError("give either --config or --cib, not both") }
+        if self.config == nil, self.cib == nil, self.state != nil {
+            throw ValidationError("--state goes with --config; without --config the live cluster's state is used")
         }
         if self.cib != nil, self.state != nil {
             throw ValidationError("--state goes with --config; a CIB carries its own status section")
@@ -44,7 +47,17 @@ struct ClusterInputOptions: ParsableArguments {
             return Loaded(config: result.config, state: result.state,
                           now: self.now.map(Timestamp.init(seconds:)) ?? result.now ?? wallClock, warnings: warnings)
         }
-        let config = try ConfigFile.load(path: self.config!)
+        guard let configPath = self.config else {
+            // The live cluster, through the local agent.
+            let response = try ControlSocket.call(.snapshot, path: self.socket)
+            switch response {
+            case .snapshot(let config, let state, let now):
+                return Loaded(config: config, state: state, now: self.now.map(Timestamp.init(seconds:)) ?? now, warnings: [])
+            case .failure(let message): throw CLIError(message)
+            default: throw CLIError("unexpected answer from the agent")
+            }
+        }
+        let config = try ConfigFile.load(path: configPath)
         var state = ClusterState.fresh(for: config)
         if let path = self.state {
             state = try StateFile.load(path: path, config: config)

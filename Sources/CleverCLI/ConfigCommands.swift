@@ -6,7 +6,7 @@ import CleverModel
 struct Config: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check, import and show cluster configs.",
-        subcommands: [Check.self, ImportCIB.self]
+        subcommands: [Check.self, Show.self, Apply.self, ImportCIB.self]
     )
 
     struct Check: ParsableCommand {
@@ -48,6 +48,41 @@ struct Config: ParsableCommand {
                 print("\(self.file): valid. Cluster '\(config.name)': \(config.nodes.count) nodes, "
                       + "\(config.resources.count) resources, \(config.groups.count) groups, "
                       + "\(config.effectiveConstraints.count) constraints (including implied ones).")
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the config the cluster runs with (YAML).")
+        @OptionGroup var agent: AgentOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            try Output.run(json: self.output.json) {
+                guard case .config(let config) = try self.agent.call(.showConfig) else { throw CLIError("unexpected answer") }
+                if self.output.json { try Output.printJSON(config) } else { print(ConfigFile.render(config)) }
+            }
+        }
+    }
+
+    struct Apply: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate a config file, then apply it cluster-wide, or refuse it as a whole.")
+        @Argument(help: "The new config (YAML).") var file: String
+        @OptionGroup var agent: AgentOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let config: ClusterConfig
+            do {
+                config = try ConfigFile.load(path: self.file)
+            } catch {
+                Output.printError("\(self.file) is not valid; nothing was applied:\n\(error.description)", json: self.output.json)
+                throw ExitCode(1)
+            }
+            try Output.run(json: self.output.json) {
+                guard case .done(let message) = try self.agent.call(.applyConfig(config)) else { throw CLIError("unexpected answer") }
+                if self.output.json { try Output.printJSON(["result": message]) } else { print("\(self.file): \(message)") }
             }
         }
     }

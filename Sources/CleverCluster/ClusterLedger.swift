@@ -125,8 +125,14 @@ public struct ClusterLedger: Sendable {
             self.attributes[sender, default: [:]][name] = value
             return [.event("node \(sender): attribute \(name)=\(value ?? "(removed)")")]
         case .resourceReport(let report):
+            // The node knows what runs on it; the cluster keeps the failure history.
             for resource in Set(self.resources.keys).union(report.keys) {
-                self.resources[resource, default: [:]][sender] = report[resource]
+                let known = self.resources[resource]?[sender]
+                var entry = report[resource] ?? ResourceNodeState()
+                entry.failCount = max(entry.failCount, known?.failCount ?? 0)
+                entry.lastFailure = known?.lastFailure ?? entry.lastFailure
+                entry.lastOperations = known?.lastOperations ?? []
+                self.resources[resource, default: [:]][sender] = entry
             }
             return []
         case .operationResult(let result):
