@@ -304,7 +304,9 @@ public actor Agent {
             }
             if let problem = self.validate(intent) { return .failure(problem) }
             self.log("operator asks: \(intent)")
-            return await self.submit { .intent(intent, request: $0) }
+            let response = await self.submit { .intent(intent, request: $0) }
+            if case .done(let text) = response { return .done("\(intent): \(text)") }
+            return response
         case .applyConfig(var config):
             config.epoch = self.ledger.config.epoch + 1
             self.log("operator applies a new config (epoch \(config.epoch))")

@@ -83,9 +83,9 @@ extension IntentVerb {
             let intent = try self.intent()
             guard case .done(let message) = try self.agent.call(.intent(intent)) else { throw CLIError("unexpected answer") }
             if self.output.json {
-                try Output.printJSON(["result": message, "intent": intent.description])
+                try Output.printJSON(["result": message])
             } else {
-                print("\(intent): \(message)")
+                print(message)
             }
         }
     }

@@ -31,7 +31,8 @@ extension StatusReport {
     static func resource(_ resource: ResourceConfig, state: ClusterState, transition: Transition) -> Resource {
         let perNode = state.resources[resource.id] ?? [:]
         var roles: [String: String] = [:]
-        for (node, entry) in perNode where entry.role != .stopped && entry.role != .unknown {
+        // What ran on an offline node is gone with it (stopped or self-fenced): not shown as running.
+        for (node, entry) in perNode where entry.role != .stopped && entry.role != .unknown && state.nodes[node]?.status == .online {
             roles[node] = entry.role.rawValue
         }
         var target: [String: String] = [:]

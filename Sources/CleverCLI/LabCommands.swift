@@ -1,0 +1,198 @@
+import ArgumentParser
+import CleverConfig
+import CleverControl
+import CleverLab
+import CleverModel
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `clevervm lab …`: a real cluster on this machine (network namespaces, a bridge with no uplink,
+/// real Corosync and qnetd, a CleverVM agent per host). Needs root.
+struct LabCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lab",
+        abstract: "Run a real multi-host cluster on this machine, and break it on purpose.",
+        subcommands: [Up.self, Down.self, Exec.self, Power.self, Partition.self, Heal.self, CutPing.self, RestorePing.self, LabStatus.self]
+    )
+
+    struct Options: ParsableArguments {
+        @Option(name: .long, help: "Lab name: prefixes namespaces (NAME-alpha), the bridge (NAMEbr0) and /run/clevervm-lab/NAME.")
+        var name: String = LabLayout.defaultName
+
+        func lab() throws -> Lab {
+            do { return try Lab(name: self.name) } catch { throw CLIError(error.description) }
+        }
+    }
+
+    static func lab<T>(_ body: () throws(LabError) -> T) throws -> T {
+        do { return try body() } catch { throw CLIError(error.description) }
+    }
+
+    /// This executable's absolute path, so lab hosts run the same build.
+    static var executablePath: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+
+    struct Up: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Build the lab, start Corosync, qnetd and a CleverVM agent on every host, and show the cluster.")
+        @OptionGroup var options: Options
+        @Option(name: .long, help: "The cluster config (its nodes become the lab's hosts). Default: examples/lab.yaml.")
+        var config = "examples/lab.yaml"
+        @Option(name: .long, help: "Seconds to wait for quorum and for the agents.") var timeout = 90
+        @Flag(name: .long, help: "Only Corosync and qnetd: no CleverVM agents.") var noAgents = false
+
+        func run() throws {
+            let lab = try self.options.lab()
+            let config: ClusterConfig
+            do { config = try ConfigFile.load(path: self.config) } catch { throw CLIError("\(self.config) is not valid:\n\(error)") }
+            let text = try String(contentsOfFile: self.config, encoding: .utf8)
+            let clock = ContinuousClock()
+            let start = clock.now
+            func progress(_ line: String) {
+                let elapsed = Double((clock.now - start).components.attoseconds) / 1e18 + Double((clock.now - start).components.seconds)
+                FileHandle.standardOutput.write(Data((String(format: "[%6.2fs] ", elapsed) + line + "\n").utf8))
+            }
+            let layout = try LabCommand.lab { () throws(LabError) in try LabLayout(name: lab.name, config: config) }
+            try LabCommand.lab { () throws(LabError) in
+                try lab.up(layout: layout, config: config, timeout: .seconds(self.timeout), progress: progress)
+            }
+            if self.noAgents { return }
+            for host in layout.hosts {
+                let path = "\(layout.directory(of: host))/etc-clevervm/cluster.yaml"
+                try text.write(toFile: path, atomically: true, encoding: .utf8)
+                progress("clevervm agent on \(host.name)")
+                try LabCommand.lab { () throws(LabError) in
+                    _ = try lab.startService(host: host.name, name: "clevervm", command: [LabCommand.executablePath, "agent"])
+                }
+            }
+            progress("waiting for the agents to form the cluster and settle")
+            let deadline = clock.now + .seconds(self.timeout)
+            var last = ""
+            while clock.now < deadline {
+                let result = try LabCommand.lab { () throws(LabError) in
+                    try lab.run(host: layout.hosts[0].name, [LabCommand.executablePath, "status", "--json"], timeout: .seconds(10))
+                }
+                if result.succeeded, let report = try? JSONDecoder().decode(StatusReport.self, from: Data(result.output.utf8)) {
+                    let settled = report.quorate && report.nodes.allSatisfy(\.online) && report.pendingActions.isEmpty
+                        && report.resources.allSatisfy { $0.target.isEmpty }
+                    if settled {
+                        progress("cluster settled")
+                        print("")
+                        print(report.render())
+                        return
+                    }
+                    last = report.render()
+                } else {
+                    last = result.output
+                }
+                Thread.sleep(forTimeInterval: 0.5)
+            }
+            throw CLIError("the cluster did not settle within \(self.timeout) s; last status:\n\(last)\nlogs: \(lab.logDirectory(of: layout.hosts[0].name))")
+        }
+    }
+
+    struct Down: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Tear the lab down (idempotent; also cleans up after a crash).")
+        @OptionGroup var options: Options
+
+        func run() throws {
+            let problems = try self.options.lab().down { print($0) }
+            for problem in problems { Output.warn(problem) }
+            if !problems.isEmpty { throw ExitCode(1) }
+        }
+    }
+
+    struct Exec: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run a command inside a host (gw: the gateway), e.g. `lab exec alpha -- clevervm status`.")
+        @OptionGroup var options: Options
+        @Argument(help: "Host name, or gw.") var host: String
+        @Argument(parsing: .captureForPassthrough, help: "The command, after --.") var command: [String] = []
+
+        func run() throws {
+            var command = self.command.first == "--" ? Array(self.command.dropFirst()) : self.command
+            if command.first == "clevervm" { command[0] = LabCommand.executablePath }
+            guard !command.isEmpty else { throw ValidationError("give a command after --") }
+            let lab = try self.options.lab()
+            let argv = try LabCommand.lab { () throws(LabError) in try lab.commandLine(host: self.host, command) }
+            let cArguments = argv.map { strdup($0) } + [nil]
+            execvp(argv[0], cArguments)
+            throw CLIError("cannot run \(argv[0]): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    struct Power: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "power off HOST: kill all its processes, link down (a pulled plug). power on HOST: boot it again.")
+        @OptionGroup var options: Options
+        @Argument(help: "on or off.") var state: String
+        @Argument(help: "The host.") var host: String
+
+        func validate() throws {
+            guard ["on", "off"].contains(self.state) else { throw ValidationError("power takes on or off, not '\(self.state)'") }
+        }
+
+        func run() throws {
+            let lab = try self.options.lab()
+            if self.state == "off" {
+                try LabCommand.lab { () throws(LabError) in try lab.powerOff(self.host) }
+            } else {
+                try LabCommand.lab { () throws(LabError) in try lab.powerOn(self.host) { print($0) } }
+            }
+        }
+    }
+
+    struct Partition: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Cut traffic between HOSTS and the --from hosts (default: all other hosts).")
+        @OptionGroup var options: Options
+        @Argument(help: "One side.") var hosts: [String]
+        @Option(parsing: .upToNextOption, help: "The other side (gw allowed).") var from: [String] = []
+
+        func run() throws {
+            let lab = try self.options.lab()
+            try LabCommand.lab { () throws(LabError) in try lab.partition(self.hosts, from: self.from.isEmpty ? nil : self.from) }
+        }
+    }
+
+    struct Heal: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove every partition.")
+        @OptionGroup var options: Options
+        func run() throws {
+            let lab = try self.options.lab()
+            try LabCommand.lab { () throws(LabError) in try lab.heal() }
+        }
+    }
+
+    struct CutPing: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "cut-ping", abstract: "HOST can no longer ping its gateway (the tie-breaker stays reachable).")
+        @OptionGroup var options: Options
+        @Argument(help: "The host.") var host: String
+        func run() throws {
+            let lab = try self.options.lab()
+            try LabCommand.lab { () throws(LabError) in try lab.cutPing(self.host) }
+        }
+    }
+
+    struct RestorePing: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "restore-ping", abstract: "Undo cut-ping.")
+        @OptionGroup var options: Options
+        @Argument(help: "The host.") var host: String
+        func run() throws {
+            let lab = try self.options.lab()
+            try LabCommand.lab { () throws(LabError) in try lab.restorePing(self.host) }
+        }
+    }
+
+    struct LabStatus: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "status", abstract: "Hosts, power, services, quorum, partitions.")
+        @OptionGroup var options: Options
+        @OptionGroup var output: OutputOptions
+        func run() throws {
+            let lab = try self.options.lab()
+            let status = try LabCommand.lab { () throws(LabError) in try lab.status() }
+            if self.output.json { try Output.printJSON(status) } else { print(status.description) }
+        }
+    }
+}
