@@ -151,6 +151,7 @@ def cib(name, comment, resources, constraints="", nodes=("node1", "node2"), node
     props = dict({"stonith-enabled": "false"}, **(props or {}))
     status = status or {}
     transient = transient or {}
+    assert "--" not in comment, f"{name}: XML comments must not contain a double hyphen"
     out = f'<?xml version="1.0"?>\n<!-- {name}: {comment.strip()} -->\n'
     out += (f'<cib validate-with="pacemaker-3.9" crm_feature_set="3.16.1" epoch="1" num_updates="0" '
             f'admin_epoch="0" have-quorum="{1 if quorum else 0}" execution-date="{NOW}">\n')
@@ -399,13 +400,13 @@ def main():
         vm, location("vm-prefers-node1", "vm", "node1", 100), offline=("node1",))
 
     # --- operator marks ---------------------------------------------------------------------------
-    cib("cli-ban", "crm_resource --ban vm --node node1 left cli-ban-vm-on-node1: vm leaves node1.",
+    cib("cli-ban", "A ban (crm_resource ban of vm on node1) left cli-ban-vm-on-node1: vm leaves node1.",
         vm, location("cli-ban-vm-on-node1", "vm", "node1", "-INFINITY"), defaults={"resource-stickiness": "100"},
         status={"node1": [running("vm", "vm")]})
-    cib("cli-prefer", "crm_resource --move vm --node node2 left cli-prefer-vm: vm moves to node2 despite stickiness.",
+    cib("cli-prefer", "A move (crm_resource move of vm to node2) left cli-prefer-vm: vm moves to node2 despite stickiness.",
         vm, location("cli-prefer-vm", "vm", "node2", "INFINITY"), defaults={"resource-stickiness": "100"},
         status={"node1": [running("vm", "vm")]})
-    cib("cli-ban-expired", "crm_resource --ban vm --node node1 --lifetime: the ban's lifetime ended before now "
+    cib("cli-ban-expired", "A ban with a lifetime (crm_resource ban with lifetime) ended before now "
         "(date_expression lt end), so vm stays on node1.",
         vm, """      <rsc_location id="cli-ban-vm-on-node1" rsc="vm">
         <rule id="cli-ban-vm-on-node1-rule" score="-INFINITY" boolean-op="and">

@@ -69,11 +69,32 @@ private final class TreeBuilder: NSObject, XMLParserDelegate {
         }
     }
 
+    /// Foundation's messages for parse errors are generic; name the common libxml2 ones.
+    private static func explain(_ code: Int) -> String {
+        switch code {
+        case 4: "the document is empty"
+        case 5: "extra content after the root element"
+        case 9: "invalid character"
+        case 26: "undeclared entity"
+        case 38: "'<' in an attribute value"
+        case 39, 40: "malformed attribute value (quotes missing or not closed)"
+        case 41: "attribute without a value"
+        case 42: "attribute given twice"
+        case 45: "comment not terminated"
+        case 68: "a name is required here"
+        case 73: "'>' expected"
+        case 76: "closing tag does not match the open element"
+        case 77: "element not closed before the end of the document"
+        case 80: "double hyphen (--) inside a comment"
+        default: "malformed XML"
+        }
+    }
+
     func parser(_ parser: XMLParser, parseErrorOccurred parseError: any Error) {
         if self.errorMessage == nil {
             self.errorLine = parser.lineNumber
-            let nsError = parseError as NSError
-            self.errorMessage = "\(nsError.localizedDescription) (libxml2 code \(nsError.code))"
+            let code = (parseError as NSError).code
+            self.errorMessage = "\(Self.explain(code)) (libxml2 error \(code))"
         }
     }
 }
