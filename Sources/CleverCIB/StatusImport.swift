@@ -106,8 +106,9 @@ extension CIBImporter {
     }
 
     /// The current role on one node from the operation history, replayed in call order: the last
-    /// successful start/promote/demote/stop or probe decides; a failed operation leaves it Failed
-    /// until a successful stop.
+    /// successful start/promote/demote/stop or probe decides (and, as in Pacemaker, clears an
+    /// earlier failure); a failed operation leaves it Failed until one of those succeeds. A
+    /// recurring monitor reporting "promoted" (8) or "running" (0) confirms the role it expects.
     private mutating func role(
         from history: XMLNode, path: String, promotable: Bool
     ) throws(CIBError) -> (ResourceRole, [OperationRecord]) {
@@ -118,6 +119,8 @@ extension CIBImporter {
             var status: Int
             var interval: Double
             var at: Timestamp
+            /// The result the controller expected, from the transition key `action:transition:rc:uuid`.
+            var expectedRC: Int?
         }
         var ops: [Op] = []
         for element in history.children {
@@ -136,7 +139,11 @@ extension CIBImporter {
             let time = (element["last-rc-change"] ?? element["last-run"]).flatMap { Double($0) }
             ops.append(
                 Op(action: action, callID: callID, rc: rc, status: status, interval: interval,
-                   at: Timestamp(seconds: time ?? self.now?.seconds ?? 0)))
+                   at: Timestamp(seconds: time ?? self.now?.seconds ?? 0),
+                   expectedRC: element["transition-key"].flatMap { key in
+                       let parts = key.split(separator: ":")
+                       return parts.count == 4 ? Int(parts[2]) : nil
+                   }))
         }
         // Pending operations (call-id -1) come last, as in Pacemaker's sort.
         ops.sort { ($0.callID < 0 ? Int.max : $0.callID) < ($1.callID < 0 ? Int.max : $1.callID) }
@@ -153,7 +160,7 @@ extension CIBImporter {
             let failedExecution = op.status != 0
             switch op.action {
             case "start", "migrate_from":
-                role = !failedExecution && op.rc == 0 ? (role == .failed ? .failed : runningRole) : .failed
+                role = !failedExecution && op.rc == 0 ? runningRole : .failed
             case "stop":
                 role = !failedExecution && op.rc == 0 ? .stopped : .failed
             case "promote":
@@ -167,13 +174,23 @@ extension CIBImporter {
                     role = .failed
                     continue
                 }
-                let probe = op.interval == 0
-                switch op.rc {
-                case 0 where role != .failed: role = probe || !role.isActive ? runningRole : (role == .promoted ? .failed : role)
-                case 7: role = probe ? .stopped : .failed
-                case 8 where role != .failed: role = .promoted
-                case 0, 8: break
-                default: role = .failed
+                if op.interval == 0 {
+                    // A probe: every answer is a finding, not a failure.
+                    switch op.rc {
+                    case 0: role = runningRole
+                    case 7: role = .stopped
+                    case 8: role = .promoted
+                    default: role = .failed
+                    }
+                } else if let expected = op.expectedRC, expected != op.rc {
+                    role = .failed
+                } else if role != .failed {
+                    switch op.rc {
+                    case 0: role = role.isActive && role != .promoted ? role : runningRole
+                    case 8: role = .promoted
+                    case 7 where op.expectedRC == 7: role = .stopped
+                    default: role = .failed
+                    }
                 }
             default:
                 break  // notify, meta-data, reload: no effect on the role
