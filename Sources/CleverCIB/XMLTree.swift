@@ -17,6 +17,8 @@ struct XMLNode: Sendable {
 
     /// `name[@id=…]`, the step of an element path.
     var pathStep: String {
+        // nvpair ids are usually generated; their names say what they are.
+        if self.name == "nvpair", let name = self.attributes["name"] { return "nvpair[@name=\(name)]" }
         if let id = self.attributes["id"] { return "\(self.name)[@id=\(id)]" }
         if let name = self.attributes["name"] { return "\(self.name)[@name=\(name)]" }
         if let uname = self.attributes["uname"] { return "\(self.name)[@uname=\(uname)]" }
