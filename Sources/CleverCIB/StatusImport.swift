@@ -53,6 +53,7 @@ extension CIBImporter {
                 self.report("\(transientPath)/\(child.pathStep)", "unexpected element in transient attributes")
             }
         }
+        self.aliasPromotionScores(&node.attributes)
         node.standby = Self.standby(node.attributes)
         state.nodes[uname] = node
 
@@ -81,6 +82,19 @@ extension CIBImporter {
         }
         for (resource, time) in lastFailures {
             state.update(resource, on: uname) { $0.lastFailure = time }
+        }
+    }
+
+    /// Pacemaker keeps promotion scores in `master-PRIMITIVE` (older versions: `master-PRIMITIVE:N`),
+    /// named after the primitive inside the clone; the model names the clone, so the score is also
+    /// stored as `master-CLONE`. The original attribute stays for rules that name it.
+    private func aliasPromotionScores(_ attributes: inout [String: String]) {
+        for (name, value) in attributes.sorted(by: { $0.key < $1.key }) where name.hasPrefix("master-") {
+            let primitive = String(name.dropFirst("master-".count))
+            guard let clone = self.modelID(ofInstance: primitive), "master-\(clone)" != name,
+                self.config.resource(named: clone)?.isPromotable == true, attributes["master-\(clone)"] == nil
+            else { continue }
+            attributes["master-\(clone)"] = value
         }
     }
 

@@ -89,6 +89,8 @@ struct CorpusMappingTests {
         ])
         #expect(result.state.state(of: "ms-drbd", on: "node1").role == .promoted)
         #expect(result.state.nodes["node1"]?.attributes["master-drbd"] == "100")
+        #expect(result.state.nodes["node1"]?.attributes["master-ms-drbd"] == "100", "the score under the clone's id too")
+        #expect(result.state.nodes["node2"]?.attributes["master-ms-drbd"] == "10")
     }
 
     @Test func pacemakerDefaultsWhenNothingIsSet() throws {

@@ -90,6 +90,14 @@ struct StatusTests {
         #expect(result.state.nodes["node1"]?.attributes["fail-count-a#monitor_10000"] == "2")
     }
 
+    @Test func promotionScoresAreAlsoStoredUnderTheClonesID() throws {
+        let result = try self.load(
+            self.node("node1", id: 1, attributes: ["master-disk": "10", "master-a": "3"])
+                + self.node("node2", id: 2, attributes: ["master-disk:1": "20"]))
+        #expect(result.state.nodes["node1"]?.attributes == ["master-disk": "10", "master-ms": "10", "master-a": "3"])
+        #expect(result.state.nodes["node2"]?.attributes == ["master-disk:1": "20", "master-ms": "20"])
+    }
+
     @Test func nodeMembershipStandbyAndAttributes() throws {
         let result = try self.load(
             self.node("node1", id: 1, attributes: ["standby": "on", "pingd": "1000"])
