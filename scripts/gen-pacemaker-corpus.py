@@ -348,6 +348,9 @@ def main():
     cib("group-placement", "A group fs, db, web with a location on the group for node2: every member runs on node2 "
         "in order; a location on a member (web prefers node1 by 10) does not split the group.",
         group("app", members), location("app-node2", "app", "node2", 100) + location("web-node1", "web", "node1", 10))
+    cib("group-follows-first-member", "A location only on the group's first member (fs prefers node2 by 100): "
+        "the group places as one unit and every member follows fs to node2.",
+        group("app", members), location("fs-node2", "fs", "node2", 100))
     cib("group-stickiness", "The group app runs on node1; node2 is preferred by 100; the group's stickiness of 40 "
         "counts once per active member (3 x 40 = 120 > 100): the group stays on node1.",
         group("app", members, {"resource-stickiness": "40"}), location("app-node2", "app", "node2", 100),
@@ -464,6 +467,26 @@ def main():
         transient={"node2": {"pingd": "2000", "master-drbd": "10000"}},
         status={"node2": [running("drbd", "drbd", monitor=None), stopped("vm", "vm"), stopped("vip", "ip"),
                           running("ping", "ping")]})
+    cib("two-host-passive-ping-lost", "The two-host installation, everything on node1; node2 (passive) lost its "
+        "gateways (pingd=0): nothing moves.",
+        two_host_resources, two_host_constraints, defaults={"resource-stickiness": "100"},
+        transient={"node1": {"pingd": "2000", "master-drbd": "10000"}, "node2": {"pingd": "0", "master-drbd": "10000"}},
+        status=both_running)
+    vm_failed_node1 = dict(both_running)
+    vm_failed_node1["node1"] = [running("drbd", "drbd", role="Promoted", monitor=None),
+                                (History("vm", "vm").op("start", 0, 10).op("monitor", 7, 13, interval=10000, target_rc=0)
+                                 .op("stop", 0, 14).op("start", 0, 15).op("monitor", 0, 16, interval=10000)),
+                                running("vip", "ip"), running("ping", "ping")]
+    cib("two-host-vm-failed", "The two-host installation, everything on node1; the VM failed there 3 times and its "
+        "migration-threshold is 3: vm moves to node2, and with it drbd's promotion and vip.",
+        two_host_resources.replace('<nvpair id="vm-meta-allow-migrate" name="allow-migrate" value="false"/>',
+                                   '<nvpair id="vm-meta-allow-migrate" name="allow-migrate" value="false"/>\n'
+                                   '          <nvpair id="vm-meta-migration-threshold" name="migration-threshold" value="3"/>'),
+        two_host_constraints, defaults={"resource-stickiness": "100"},
+        transient={"node1": {"pingd": "2000", "master-drbd": "10000", "fail-count-vm#monitor_10000": "3",
+                             "last-failure-vm#monitor_10000": str(NOW - 120)},
+                   "node2": {"pingd": "2000", "master-drbd": "10000"}},
+        status=vm_failed_node1)
     cib("lsb-and-target-roles", "An LSB resource (lsb:cron) runs on node1; a promotable clone with target-role "
         "Unpromoted (Slave spelling) is never promoted even with master scores.",
         primitive("cron", "lsb", monitor="30s")
