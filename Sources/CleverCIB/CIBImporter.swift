@@ -30,7 +30,7 @@ struct CIBImporter {
 
     mutating func run() throws(CIBError) -> CIBImportResult {
         if let date = self.root["execution-date"] {
-            guard let seconds = Double(date) else {
+            guard let seconds = Double(date), seconds.isFinite else {
                 throw self.error(at: "cib", self.root, "execution-date \"\(date)\" is not a number of seconds since the epoch")
             }
             self.now = Timestamp(seconds: seconds)

@@ -42,7 +42,7 @@ extension CIBImporter {
                     }
                     failCounts[resource] = min((failCounts[resource] ?? 0) + count, Score.infinityValue)
                 } else if let (resource, _) = self.resourceOfFailureAttribute(pair.name, prefix: "last-failure-", path: pair.path) {
-                    guard let seconds = Double(pair.value) else {
+                    guard let seconds = Double(pair.value), seconds.isFinite else {
                         throw CIBError(file: self.file, element: pair.path, message: "last failure \"\(pair.value)\" is not a time in seconds")
                     }
                     let time = Timestamp(seconds: seconds)
@@ -149,8 +149,8 @@ extension CIBImporter {
             }
             let callID = Int(element["call-id"] ?? "") ?? -1
             let status = Int(element["op-status"] ?? "0") ?? 0
-            let interval = (element["interval"].flatMap { Double($0) } ?? 0) / 1000
-            let time = (element["last-rc-change"] ?? element["last-run"]).flatMap { Double($0) }
+            let interval = (element["interval"].flatMap { Double($0) }.flatMap { $0.isFinite ? $0 : nil } ?? 0) / 1000
+            let time = (element["last-rc-change"] ?? element["last-run"]).flatMap { Double($0) }.flatMap { $0.isFinite ? $0 : nil }
             ops.append(
                 Op(action: action, callID: callID, rc: rc, status: status, interval: interval,
                    at: Timestamp(seconds: time ?? self.now?.seconds ?? 0),

@@ -45,6 +45,9 @@ enum XMLTree {
 
 /// Builds an `XMLNode` tree from XMLParser's events. Used on one thread, for one parse.
 private final class TreeBuilder: NSObject, XMLParserDelegate {
+    /// Bounds the recursion of everything that walks the tree (nested rules); real CIBs are shallow.
+    static let maximumDepth = 100
+
     private unowned let parser: XMLParser
     private var stack: [XMLNode] = []
     var root: XMLNode?
@@ -59,11 +62,19 @@ private final class TreeBuilder: NSObject, XMLParserDelegate {
         _ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?,
         qualifiedName qName: String?, attributes attributeDict: [String: String] = [:]
     ) {
+        guard self.stack.count < Self.maximumDepth else {
+            if self.errorMessage == nil {
+                self.errorLine = parser.lineNumber
+                self.errorMessage = "elements nested deeper than \(Self.maximumDepth) levels (a CIB needs about 10)"
+            }
+            parser.abortParsing()
+            return
+        }
         self.stack.append(XMLNode(name: elementName, attributes: attributeDict, children: [], line: parser.lineNumber))
     }
 
     func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName qName: String?) {
-        guard let finished = self.stack.popLast() else { return }
+        guard self.errorMessage == nil, let finished = self.stack.popLast() else { return }
         if self.stack.isEmpty {
             self.root = finished
         } else {

@@ -32,6 +32,17 @@ struct CorpusImportTests {
         }
     }
 
+    @Test func expectedFilesAndKnownDifferencesMatchTheCorpus() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: CorpusFiles.directory.path)
+        let expected = files.filter { $0.hasSuffix(".expected") }.map { String($0.dropLast(".expected".count)) }.sorted()
+        #expect(expected == CorpusFiles.names, "one NAME.expected per NAME.xml (scripts/compare-pacemaker.sh --regenerate-expected)")
+        let known = try String(contentsOfFile: CorpusFiles.path("KNOWN-DIFFERENCES", "md"), encoding: .utf8)
+        for line in known.split(separator: "\n") where line.hasPrefix("- `") {
+            let name = line.dropFirst(3).prefix { $0 != "`" }
+            #expect(CorpusFiles.names.contains(String(name)), "KNOWN-DIFFERENCES.md names \(name), which is not in the corpus")
+        }
+    }
+
     @Test func everyCorpusFileHasAComment() throws {
         for name in CorpusFiles.names {
             let text = try String(contentsOfFile: CorpusFiles.path(name), encoding: .utf8)

@@ -117,3 +117,45 @@ struct ErrorTests {
         #expect(error.message.contains("execution-date"))
     }
 }
+
+@Suite("Hostile CIBs do not crash the import")
+struct HostileInputTests {
+    @Test func deeplyNestedRules() {
+        let depth = 5000
+        let open = (0..<depth).map { #"<rule id="r\#($0)" boolean-op="and" score="1">"# }.joined()
+        let close = String(repeating: "</rule>", count: depth)
+        let xml = cib("""
+            <resources><primitive id="a" class="ocf" provider="pacemaker" type="Dummy"/></resources>
+            <constraints><rsc_location id="l" rsc="a">\(open)\(close)</rsc_location></constraints>
+            """)
+        #expect {
+            try CIBImport.parse(xml, file: "deep.xml")
+        } throws: { error in
+            (error as? CIBError)?.message.contains("nested deeper than 100 levels") == true
+        }
+    }
+
+    @Test func nonFiniteTimes() throws {
+        for value in ["nan", "inf", "-inf"] {
+            let xml = cib("<resources/>", rootAttributes: #"have-quorum="1" execution-date="\#(value)""#)
+            #expect(throws: CIBError.self) { try CIBImport.parse(xml, file: "time.xml") }
+        }
+    }
+
+    @Test func billionLaughsIsRefused() {
+        let xml = """
+            <?xml version="1.0"?>
+            <!DOCTYPE cib [
+              <!ENTITY a "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa">
+              <!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">
+              <!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">
+              <!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">
+              <!ENTITY e "&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;">
+              <!ENTITY f "&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;">
+              <!ENTITY g "&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;">
+            ]>
+            <cib epoch="&g;"><configuration/></cib>
+            """
+        _ = try? CIBImport.parse(xml, file: "laughs.xml")
+    }
+}
