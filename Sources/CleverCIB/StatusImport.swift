@@ -169,8 +169,14 @@ extension CIBImporter {
             if let action = ResourceAction(rawValue: op.action) {
                 records.append(OperationRecord(action: action, exitCode: op.rc, at: op.at))
             }
-            // -1 pending, 1 cancelled, 3 not supported: no result to apply.
-            if op.status == -1 || op.status == 1 || op.status == 3 { continue }
+            // Pending (-1): Pacemaker counts a start in flight as active and a promote as promoted.
+            if op.status == -1 {
+                if op.action == "start" { role = runningRole }
+                if op.action == "promote" { role = .promoted }
+                continue
+            }
+            // 1 cancelled, 3 not supported: no result to apply.
+            if op.status == 1 || op.status == 3 { continue }
             let failedExecution = op.status != 0
             switch op.action {
             case "start", "migrate_from":
