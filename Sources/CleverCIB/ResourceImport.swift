@@ -340,5 +340,5 @@ extension CIBImporter {
         }
         resource.id = id
         self.add(resource, pacemakerIDs: [id, primitiveID])
-    }}
+    }
 }
