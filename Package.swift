@@ -7,6 +7,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "clevervm", targets: ["CleverCLI"]),
+        .executable(name: "clevervm-lab", targets: ["CleverLabTool"]),
+        .executable(name: "corosync-probe", targets: ["CorosyncProbe"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -19,24 +21,59 @@ let package = Package(
         .target(name: "CleverConfig", dependencies: ["CleverModel", .product(name: "Yams", package: "Yams")]),
         // Pure: (config, state, now) -> placement + transition; explain; event simulation.
         .target(name: "CleverScheduler", dependencies: ["CleverModel"]),
+        // Pure: the replicated cluster state machine, its message format, and the coordinator.
+        .target(name: "CleverCluster", dependencies: ["CleverModel", "CleverScheduler"]),
+        // I/O helpers shared by the shells: subprocesses, daemons, atomic files.
+        .target(name: "CleverSystem"),
+        // The local resource manager: resource agents (process, ip, ping, ocf, lsb) and recurring monitors.
+        .target(name: "CleverExecutor", dependencies: ["CleverModel", "CleverCluster", "CleverSystem"]),
+        // The control socket's protocol, client and server, and the status report.
+        .target(name: "CleverControl", dependencies: ["CleverModel", "CleverCluster", "CleverScheduler"]),
+        // The agent daemon: Corosync in, ledger and coordinator, executor, control socket.
+        .target(name: "CleverAgent", dependencies: [
+            "CleverModel", "CleverCluster", "CleverConfig", "CleverControl", "CleverExecutor", "CleverSystem", "Corosync",
+        ]),
         // Pacemaker CIB (XML) import into the model.
         .target(name: "CleverCIB", dependencies: ["CleverModel"]),
         // Thin executable: the `clevervm` command.
         .executableTarget(
             name: "CleverCLI",
             dependencies: [
-                "CleverModel", "CleverConfig", "CleverScheduler", "CleverCIB",
+                "CleverModel", "CleverConfig", "CleverScheduler", "CleverCIB", "CleverCluster", "CleverControl", "CleverAgent",
+                "CleverLab",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The Corosync client libraries (C; Debian libcpg-dev libvotequorum-dev libcmap-dev libquorum-dev). Headers
+        // are in /usr/include and the module map links cpg, votequorum, cmap, quorum. No `pkgConfig:` on purpose:
+        // their .pc files pull in libqb's `-pthread`, which SwiftPM rejects with a warning on every build.
+        .systemLibrary(name: "CCorosync"),
+        // Swift binding: process groups (CPG), vote quorum, cmap; dispatch on dedicated threads.
+        .target(name: "Corosync", dependencies: ["CCorosync"]),
+        // Pure: corosync.conf (+ qdevice) text from the cluster config.
+        .target(name: "CorosyncConfig", dependencies: ["CleverModel"]),
+        // The local multi-host lab: namespaces, bridge, real corosync/qnetd/qdevice per host.
+        .target(name: "CleverLab", dependencies: ["CleverModel", "CorosyncConfig"]),
+        // Temporary driver for the lab until `clevervm lab` exists.
+        .executableTarget(
+            name: "CleverLabTool",
+            dependencies: ["CleverLab", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // Test helper: joins a CPG group, prints deliveries, views and quorum as JSON lines.
+        .executableTarget(name: "CorosyncProbe", dependencies: ["Corosync"]),
         // Test support: fake clock, fixtures, scenario runner helpers.
-        .target(name: "CleverTesting", dependencies: ["CleverModel", "CleverConfig", "CleverScheduler"]),
+        .target(name: "CleverTesting", dependencies: ["CleverModel", "CleverConfig", "CleverScheduler", "CleverCluster"]),
 
         .testTarget(name: "CleverModelTests", dependencies: ["CleverModel"]),
         .testTarget(name: "CleverConfigTests", dependencies: ["CleverConfig", "CleverTesting"]),
         .testTarget(name: "CleverSchedulerTests", dependencies: ["CleverScheduler", "CleverConfig", "CleverTesting"]),
+        .testTarget(name: "CleverClusterTests", dependencies: ["CleverCluster", "CleverTesting"]),
         .testTarget(name: "CleverCIBTests", dependencies: ["CleverCIB", "CleverScheduler", "CleverTesting"]),
         .testTarget(name: "CleverCLITests", dependencies: ["CleverTesting"]),
+        .testTarget(name: "CorosyncTests", dependencies: ["Corosync"]),
+        .testTarget(name: "CorosyncConfigTests", dependencies: ["CorosyncConfig", "CleverModel"]),
+        // Lab tests need root, corosync, corosync-qnetd, corosync-qdevice; they run corosync-probe in lab hosts.
+        .testTarget(name: "CleverLabTests", dependencies: ["CleverLab", "CleverModel", "CorosyncProbe"]),
     ]
 )
 

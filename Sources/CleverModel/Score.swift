@@ -71,3 +71,35 @@ extension String {
         return String(scalars)
     }
 }
+
+extension Score: Codable {
+    /// Encoded as Pacemaker writes it: an integer, or `INFINITY` / `-INFINITY`.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let number = try? container.decode(Int.self) {
+            self.init(number)
+            return
+        }
+        let text = try container.decode(String.self)
+        guard let parsed = Score(parsing: text) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "not a score: '\(text)'")
+        }
+        self = parsed
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if self.isInfinite || self.isMinusInfinite {
+            try container.encode(self.isInfinite ? "INFINITY" : "-INFINITY")
+        } else {
+            try container.encode(self.value)
+        }
+    }
+}
+
+extension String {
+    /// Left-aligned in a column of `width` characters (no Foundation in the pure layers).
+    public func padded(to width: Int) -> String {
+        self.count >= width ? self : self + String(repeating: " ", count: width - self.count)
+    }
+}

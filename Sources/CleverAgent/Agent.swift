@@ -1,0 +1,363 @@
+import CleverCluster
+import CleverConfig
+import CleverControl
+import CleverExecutor
+import CleverModel
+import CleverSystem
+import Corosync
+import Foundation
+
+/// The daemon every host runs: the shell around the pure ledger and coordinator. It feeds them
+/// Corosync's views, messages and quorum in order, and performs their directives: broadcast,
+/// persist, run actions, wake up, self-fence.
+public actor Agent {
+    public struct Options: Sendable {
+        public var configPath: String
+        public var stateDirectory: String
+        public var runDirectory: String
+        public var socketPath: String
+        public var groupName: String
+
+        public init(configPath: String = "/etc/clevervm/cluster.yaml", stateDirectory: String = "/var/lib/clevervm",
+                    runDirectory: String = "/run/clevervm", socketPath: String = ControlSocket.defaultPath,
+                    groupName: String = "clevervm") {
+            self.configPath = configPath
+            self.stateDirectory = stateDirectory
+            self.runDirectory = runDirectory
+            self.socketPath = socketPath
+            self.groupName = groupName
+        }
+    }
+
+    public struct StartError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    let options: Options
+    private var ledger: ClusterLedger
+    private var coordinator: Coordinator
+    private var executor: Executor!
+    private var group: ProcessGroup?
+    private var events: [EventRecord] = []
+    private var waiting: [RequestID: CheckedContinuation<String?, Never>] = [:]
+    private var serial = 0
+    private var probed = false
+    private var scheduledWakeUps: Set<Timestamp> = []
+
+    static func wallClock() -> Timestamp { Timestamp(seconds: Date().timeIntervalSince1970) }
+
+    init(options: Options, document: ClusterDocument, localNode: String) {
+        self.options = options
+        self.ledger = ClusterLedger(localNode: localNode, document: document)
+        self.coordinator = Coordinator(localNode: localNode)
+    }
+
+    var documentPath: String { "\(self.options.stateDirectory)/cluster.json" }
+
+    /// Starts the agent and runs until Corosync goes away.
+    public static func run(options: Options) async throws {
+        for directory in [options.stateDirectory, options.runDirectory] {
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            chmod(directory, 0o700)
+        }
+        let document = try Self.loadDocument(options)
+        let map: ClusterMap
+        let localID: UInt32
+        do {
+            map = try ClusterMap()
+            localID = try map.localNodeID()
+        } catch {
+            throw StartError(description: "corosync is not running on this host or not configured: \(error)")
+        }
+        guard let node = document.config.nodes.first(where: { $0.id == Int(localID) }) else {
+            throw StartError(description: "this host is corosync node \(localID), which the cluster config does not list (nodes: "
+                             + document.config.nodes.map { "\($0.name)=\($0.id)" }.joined(separator: ", ") + ")")
+        }
+        let agent = Agent(options: options, document: document, localNode: node.name)
+        try await agent.start()
+    }
+
+    static func loadDocument(_ options: Options) throws -> ClusterDocument {
+        let path = "\(options.stateDirectory)/cluster.json"
+        if let data = FileManager.default.contents(atPath: path) {
+            do {
+                return try JSONDecoder().decode(ClusterDocument.self, from: data)
+            } catch {
+                throw StartError(description: "\(path) is damaged (\(error)); move it away to start from \(options.configPath)")
+            }
+        }
+        do {
+            let config = try ConfigFile.load(path: options.configPath)
+            return ClusterDocument(config: config, origin: config.nodes.map(\.id).min() ?? 0)
+        } catch {
+            throw StartError(description: "cannot load the cluster config:\n\(error)")
+        }
+    }
+
+    func start() async throws {
+        let node = self.ledger.localNode
+        let pingLoops = PingLoops { name, value in await self.sendAttribute(name, value) }
+        self.executor = Executor(
+            node: node, config: self.ledger.config, runDirectory: self.options.runDirectory, pingLoops: pingLoops,
+            now: Agent.wallClock, sink: { result in await self.localResult(result) })
+
+        // Find what still runs here before anyone can ask us to start it again.
+        let found = await self.executor.probe()
+        self.probed = true
+        self.log("agent on \(node) started; running here: \(found.filter { $0.value.role.isActive }.keys.sorted().joined(separator: ", "))")
+
+        let handler: @Sendable (ControlRequest) async -> ControlResponse = { request in await self.handle(request) }
+        do {
+            try ControlSocket.serve(path: self.options.socketPath, handler: handler)
+        } catch {
+            throw StartError(description: "control socket: \(error)")
+        }
+
+        let quorum: VoteQuorum
+        let group: ProcessGroup
+        do {
+            quorum = try VoteQuorum()
+            group = try ProcessGroup(joining: self.options.groupName)
+        } catch {
+            throw StartError(description: "cannot join the cluster through corosync: \(error)")
+        }
+        self.group = group
+
+        let quorumTask = Task {
+            for await status in quorum.updates { self.quorumChanged(status.quorate) }
+        }
+        for await event in group.events {
+            switch event {
+            case .view(let view):
+                self.viewChanged(view.members.map { Int($0.nodeID) })
+            case .message(let message):
+                self.delivered(message.payload, from: message.sender.nodeID)
+            case .ring:
+                break
+            case .closed(let failure):
+                self.log("corosync connection closed: \(failure.map { "\($0)" } ?? "shut down")")
+                quorumTask.cancel()
+                return
+            }
+        }
+    }
+
+    // MARK: - Inputs
+
+    func viewChanged(_ members: [Int]) {
+        // One agent per node counts; a second agent process on the same node is the same member.
+        self.apply(self.ledger.onView(memberIDs: Array(Set(members)), now: Agent.wallClock()))
+        self.coordinatorChanged()
+    }
+
+    func quorumChanged(_ quorate: Bool) {
+        self.apply(self.ledger.onQuorum(quorate))
+        self.coordinatorChanged()
+    }
+
+    func delivered(_ payload: [UInt8], from nodeID: UInt32) {
+        let envelope: Envelope
+        do {
+            envelope = try Envelope.decode(payload)
+        } catch {
+            self.log("refused a message from node \(nodeID): \(error)")
+            return
+        }
+        guard self.ledger.config.node(named: envelope.from)?.id == Int(nodeID) else {
+            self.log("refused a message claiming to be from \(envelope.from) but sent by node \(nodeID)")
+            return
+        }
+        let now = Agent.wallClock()
+        self.apply(self.ledger.onDeliver(envelope, now: now))
+        if case .operationResult(let result) = envelope.message {
+            self.perform(self.coordinator.onResult(result, now: now))
+        } else {
+            self.coordinatorChanged()
+        }
+    }
+
+    func localResult(_ result: OperationResult) {
+        self.broadcast(.operationResult(result))
+    }
+
+    func sendAttribute(_ name: String, _ value: String?) {
+        self.broadcast(.attribute(name: name, value: value))
+    }
+
+    func coordinatorChanged() {
+        self.perform(self.coordinator.onChange(now: Agent.wallClock()))
+    }
+
+    func wakeUp(_ at: Timestamp) {
+        self.scheduledWakeUps.remove(at)
+        self.perform(self.coordinator.onTimer(ledger: self.ledger, now: Agent.wallClock()))
+    }
+
+    // MARK: - Directives
+
+    func apply(_ directives: [ClusterLedger.Directive]) {
+        for directive in directives {
+            switch directive {
+            case .broadcast(let message):
+                self.broadcast(message)
+            case .announceLocalResources:
+                Task {
+                    let roles = await self.executor.localRoles()
+                    self.announce(roles)
+                }
+            case .persist(let document):
+                do {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                    try AtomicFile.write(try encoder.encode(document), to: self.documentPath)
+                } catch {
+                    self.log("cannot persist the cluster document: \(error)")
+                }
+                Task { await self.executor.update(config: document.config) }
+            case .requestDone(let request, let refusal):
+                self.waiting.removeValue(forKey: request)?.resume(returning: refusal)
+            case .runAction(let request):
+                self.log("running \(request) (\(request.reason))")
+                Task { await self.executor.run(request) }
+            case .event(let text):
+                self.log(text)
+            case .refused(let text):
+                self.log("refused: \(text)")
+            case .stopAllLocalResources(let reason):
+                self.log("self-fencing: \(reason); stopping every local resource")
+                Task {
+                    let outcomes = await self.executor.stopAll()
+                    let failed = outcomes.filter { $0.value.exitCode != OCFExit.success }
+                    self.log(failed.isEmpty ? "self-fence complete" : "self-fence: could not stop \(failed.keys.sorted())")
+                }
+            }
+        }
+    }
+
+    func perform(_ directives: [Coordinator.Directive]) {
+        for directive in directives {
+            switch directive {
+            case .send(let request):
+                self.log("coordinator: \(request) (\(request.reason))")
+                self.broadcast(.actionRequest(request))
+            case .wakeUp(let at):
+                guard self.scheduledWakeUps.insert(at).inserted else { continue }
+                let delay = max(0, at.seconds - Agent.wallClock().seconds)
+                Task {
+                    try? await Task.sleep(for: .milliseconds(Int64(delay * 1000) + 1))
+                    self.wakeUp(at)
+                }
+            case .event(let text):
+                self.log("coordinator: \(text)")
+            }
+        }
+    }
+
+    func announce(_ roles: [String: ResourceRole]) {
+        self.broadcast(.resourceReport(roles.mapValues { ResourceNodeState(role: $0) }))
+    }
+
+    func broadcast(_ message: ClusterMessage) {
+        guard let group = self.group else { return }
+        let bytes = Envelope(from: self.ledger.localNode, message: message).encoded()
+        Task {
+            do {
+                try await group.send(bytes)
+            } catch {
+                self.log("cannot send to the cluster: \(error)")
+            }
+        }
+    }
+
+    func log(_ text: String) {
+        let record = EventRecord(at: Agent.wallClock(), node: self.ledger.localNode, text: text)
+        self.events.append(record)
+        if self.events.count > 2000 { self.events.removeFirst(self.events.count - 2000) }
+        FileHandle.standardError.write(Data("\(Self.stamp(record.at)) \(record.node): \(text)\n".utf8))
+    }
+
+    static func stamp(_ time: Timestamp) -> String {
+        let seconds = time.seconds
+        let day = Int(seconds) % 86400
+        return String(format: "%02d:%02d:%06.3f", day / 3600, day % 3600 / 60, seconds.truncatingRemainder(dividingBy: 60))
+    }
+
+    // MARK: - Control requests
+
+    func handle(_ request: ControlRequest) async -> ControlResponse {
+        let now = Agent.wallClock()
+        switch request {
+        case .status:
+            return .status(StatusReport(ledger: self.ledger, pendingActions: self.coordinator.pendingActions, now: now))
+        case .snapshot:
+            return .snapshot(config: self.ledger.config, state: self.ledger.clusterState, now: now)
+        case .showConfig:
+            return .config(self.ledger.config)
+        case .events(let limit):
+            return .events(Array(self.events.suffix(max(1, limit))))
+        case .intent(var intent):
+            if case .migrate(let node, let to, let expires) = intent, node.isEmpty {
+                intent = .migrate(node: self.ledger.localNode, to: to, expires: expires)
+            }
+            if case .unmigrate(let node) = intent, node?.isEmpty == true {
+                intent = .unmigrate(node: self.ledger.localNode)
+            }
+            if let problem = self.validate(intent) { return .failure(problem) }
+            self.log("operator asks: \(intent)")
+            return await self.submit { .intent(intent, request: $0) }
+        case .applyConfig(var config):
+            config.epoch = self.ledger.config.epoch + 1
+            self.log("operator applies a new config (epoch \(config.epoch))")
+            return await self.submit { .applyConfig(config, request: $0) }
+        case .direct(let action, let resource):
+            self.log("operator runs \(action.rawValue) \(resource) directly on \(self.ledger.localNode), behind the cluster's back")
+            let outcome = await self.executor.runDirect(action, resource: resource)
+            await self.announce(self.executor.localRoles())
+            guard outcome.exitCode == OCFExit.success else {
+                return .failure("\(action.rawValue) \(resource) failed (exit \(outcome.exitCode)): \(outcome.output ?? "")")
+            }
+            return .done("\(action.rawValue) \(resource) done on \(self.ledger.localNode)")
+        }
+    }
+
+    func validate(_ intent: OperatorIntent) -> String? {
+        let config = self.ledger.config
+        func node(_ name: String?) -> String? {
+            guard let name, config.node(named: name) == nil else { return nil }
+            return "no node named '\(name)' (nodes: \(config.nodes.map(\.name).joined(separator: ", ")))"
+        }
+        func resource(_ name: String?) -> String? {
+            guard let name, config.resource(named: name) == nil, config.group(named: name) == nil else { return nil }
+            return "no resource named '\(name)' (resources: \(config.resources.map(\.id).joined(separator: ", ")))"
+        }
+        switch intent {
+        case .migrate(let from, let to, _):
+            if from == to { return "cannot migrate \(from) to itself" }
+            return node(from) ?? node(to)
+        case .unmigrate(let name): return node(name)
+        case .forceStart(let name), .forceStop(let name): return resource(name)
+        case .cleanup(let name, let on): return resource(name) ?? node(on)
+        case .standby(let name), .unstandby(let name): return node(name)
+        }
+    }
+
+    func submit(_ make: (RequestID) -> ClusterMessage) async -> ControlResponse {
+        self.serial += 1
+        let id = RequestID(node: self.ledger.localNode, serial: self.serial)
+        let message = make(id)
+        let refusal: String? = await withCheckedContinuation { continuation in
+            self.waiting[id] = continuation
+            self.broadcast(message)
+            Task {
+                try? await Task.sleep(for: .seconds(10))
+                self.expire(id)
+            }
+        }
+        if let refusal { return .failure("refused: \(refusal)") }
+        return .done("applied cluster-wide")
+    }
+
+    func expire(_ id: RequestID) {
+        self.waiting.removeValue(forKey: id)?.resume(returning: "no answer from the cluster within 10 s (is corosync running?)")
+    }
+}

@@ -1,0 +1,17 @@
+import ArgumentParser
+
+@main
+struct CleverVMCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clevervm",
+        abstract: "High availability for virtual machines on small Linux clusters.",
+        discussion: """
+            Cluster verbs talk to the local agent over /run/clevervm/agent.sock (root only).
+            Offline verbs (simulate, explain, config check) work on files and need no cluster.
+            """,
+        subcommands: [
+            Status.self, Start.self, Stop.self, ForceStart.self, ForceStop.self, Cleanup.self, Migrate.self, Unmigrate.self,
+            Standby.self, Unstandby.self, Explain.self, Simulate.self, Config.self, Events.self, Agent.self,
+        ]
+    )
+}

@@ -1,0 +1,247 @@
+import CleverModel
+
+/// The replicated cluster state machine. Every agent feeds it the same membership views and the same
+/// messages in the same (Corosync agreed) order, so every agent holds the same state. It does no I/O:
+/// it returns directives for its shell.
+///
+/// Sync rule: after a membership change every member broadcasts its `ClusterDocument`; each member
+/// adopts an offer that beats its copy (higher generation; on a tie, the lower node id). Since every
+/// member sees every offer, all end with the best one. Until every member's offer is delivered, operator
+/// changes are refused (with a reason), so none can be lost in the merge.
+public struct ClusterLedger: Sendable {
+    public enum Directive: Hashable, Sendable {
+        /// Broadcast this message to the group.
+        case broadcast(ClusterMessage)
+        /// Send this node's whole local resource state (the shell asks its executor).
+        case announceLocalResources
+        /// Write the document to disk atomically (temp file, fsync, rename).
+        case persist(ClusterDocument)
+        /// An operator request this agent sent was applied cluster-wide, or refused with a reason.
+        case requestDone(RequestID, refusal: String?)
+        /// The coordinator asks this node to run an action.
+        case runAction(ActionRequest)
+        /// Something worth a log line and the event history.
+        case event(String)
+        /// A message was refused (malformed, from a non-member, or not allowed).
+        case refused(String)
+        /// This partition lost quorum under no-quorum-policy stop: stop every local resource now; the
+        /// survivors wait `selfFenceTimeout` before starting them elsewhere.
+        case stopAllLocalResources(reason: String)
+    }
+
+    public let localNode: String
+    public private(set) var document: ClusterDocument
+    /// Members of the current view, by name, sorted by node id.
+    public private(set) var members: [String] = []
+    public private(set) var quorate = false
+    /// Members whose sync offer for this view has not been delivered yet.
+    public private(set) var syncPending: Set<String> = []
+    public private(set) var attributes: [String: [String: String]] = [:]
+    public private(set) var resources: [String: [String: ResourceNodeState]] = [:]
+    /// When each node left the view (cleared when it rejoins): survivors wait out its self-fence time.
+    public private(set) var departed: [String: Timestamp] = [:]
+
+    public init(localNode: String, document: ClusterDocument) {
+        self.localNode = localNode
+        self.document = document
+    }
+
+    public var config: ClusterConfig { self.document.config }
+    public var isSynced: Bool { self.syncPending.isEmpty && self.members.contains(self.localNode) }
+
+    func nodeID(_ name: String) -> Int? { self.config.node(named: name)?.id }
+
+    /// The state the scheduler sees.
+    public var clusterState: ClusterState {
+        var state = ClusterState(hasQuorum: self.quorate)
+        for node in self.config.nodes {
+            var attributes = node.attributes
+            attributes.merge(self.attributes[node.name] ?? [:]) { _, transient in transient }
+            state.nodes[node.name] = NodeState(
+                status: self.members.contains(node.name) ? .online : .offline,
+                standby: self.document.standby.contains(node.name), attributes: attributes)
+        }
+        state.resources = self.resources
+        state.marks = self.document.marks
+        state.targetRoles = self.document.targetRoles
+        return state
+    }
+
+    // MARK: - Membership and quorum
+
+    /// A new view from Corosync: node ids of the members.
+    public mutating func onView(memberIDs: [Int], now: Timestamp) -> [Directive] {
+        let names = memberIDs.sorted().compactMap { id in self.config.nodes.first { $0.id == id }?.name }
+        var directives: [Directive] = []
+        for unknown in memberIDs where !self.config.nodes.contains(where: { $0.id == unknown }) {
+            directives.append(.event("node id \(unknown) joined but is not in the config; ignored"))
+        }
+        let left = self.members.filter { !names.contains($0) }
+        let joined = names.filter { !self.members.contains($0) }
+        for node in left {
+            self.departed[node] = now
+            self.attributes[node] = nil
+            directives.append(.event("node \(node) left the cluster"))
+        }
+        for node in joined {
+            self.departed[node] = nil
+            // Its report replaces what we knew; until then nothing is known to run there.
+            for resource in self.resources.keys { self.resources[resource]?[node] = nil }
+            directives.append(.event("node \(node) joined the cluster"))
+        }
+        self.members = names
+        self.syncPending = Set(names)
+        directives.append(.broadcast(.sync(self.document)))
+        directives.append(.announceLocalResources)
+        return directives
+    }
+
+    public mutating func onQuorum(_ quorate: Bool) -> [Directive] {
+        guard quorate != self.quorate else { return [] }
+        self.quorate = quorate
+        var directives: [Directive] = [.event(quorate ? "this partition has quorum" : "this partition lost quorum")]
+        if !quorate, self.config.properties.noQuorumPolicy == .stop {
+            directives.append(.stopAllLocalResources(reason: "quorum lost (no-quorum-policy stop)"))
+        }
+        return directives
+    }
+
+    // MARK: - Messages
+
+    public mutating func onDeliver(_ envelope: Envelope, now: Timestamp) -> [Directive] {
+        let sender = envelope.from
+        guard self.members.contains(sender) else {
+            return [.refused("message from \(sender), which is not a member of the current view")]
+        }
+        switch envelope.message {
+        case .sync(let offer):
+            return self.onSync(offer, from: sender)
+        case .applyConfig(let config, let request):
+            return self.onApplyConfig(config, request: request)
+        case .intent(let intent, let request):
+            return self.onIntent(intent, request: request, now: now)
+        case .attribute(let name, let value):
+            if self.attributes[sender]?[name] == value { return [] }
+            self.attributes[sender, default: [:]][name] = value
+            return [.event("node \(sender): attribute \(name)=\(value ?? "(removed)")")]
+        case .resourceReport(let report):
+            // The node knows what runs on it; the cluster keeps the failure history.
+            for resource in Set(self.resources.keys).union(report.keys) {
+                let known = self.resources[resource]?[sender]
+                var entry = report[resource] ?? ResourceNodeState()
+                entry.failCount = max(entry.failCount, known?.failCount ?? 0)
+                entry.lastFailure = known?.lastFailure ?? entry.lastFailure
+                entry.lastOperations = known?.lastOperations ?? []
+                self.resources[resource, default: [:]][sender] = entry
+            }
+            return []
+        case .operationResult(let result):
+            guard result.node == sender else { return [.refused("\(sender) reported a result for \(result.node)")] }
+            return self.onResult(result)
+        case .actionRequest(let request):
+            return request.node == self.localNode ? [.runAction(request)] : []
+        }
+    }
+
+    mutating func onSync(_ offer: ClusterDocument, from sender: String) -> [Directive] {
+        self.syncPending.remove(sender)
+        var directives: [Directive] = []
+        if self.document.isBeaten(by: offer) {
+            self.document = offer
+            directives.append(.persist(offer))
+            directives.append(.event("adopted the cluster document of \(sender) (generation \(offer.generation))"))
+        }
+        return directives
+    }
+
+    func refusal(for request: RequestID) -> String? {
+        if !self.quorate { return "this partition has no quorum" }
+        if !self.syncPending.isEmpty { return "cluster membership is changing; try again in a moment" }
+        return nil
+    }
+
+    mutating func onApplyConfig(_ config: ClusterConfig, request: RequestID) -> [Directive] {
+        if let reason = self.refusal(for: request) { return [.requestDone(request, refusal: reason)] }
+        guard config.epoch > self.config.epoch else {
+            return [.requestDone(request, refusal: "config epoch \(config.epoch) is not newer than the cluster's \(self.config.epoch) (another change was applied first)")]
+        }
+        self.document.config = config
+        // Intents about resources or nodes that no longer exist go with them.
+        self.document.marks.removeAll { mark in
+            config.node(named: mark.node) == nil || mark.resource.map { config.resource(named: $0) == nil && config.group(named: $0) == nil } == true
+        }
+        self.document.targetRoles = self.document.targetRoles.filter { config.resource(named: $0.key) != nil || config.group(named: $0.key) != nil }
+        return self.commit(request, event: "config epoch \(config.epoch) applied")
+    }
+
+    mutating func onIntent(_ intent: OperatorIntent, request: RequestID, now: Timestamp) -> [Directive] {
+        if let reason = self.refusal(for: request) { return [.requestDone(request, refusal: reason)] }
+        switch intent {
+        case .migrate(let node, let to, let expires):
+            self.document.marks.removeAll { $0.createdBy == "migrate" && $0.node == node }
+            self.document.marks.append(PlacementMark(kind: .ban, resource: nil, node: node, expires: expires, createdBy: "migrate"))
+            if let to {
+                self.document.marks.append(PlacementMark(kind: .prefer, resource: nil, node: to, expires: expires, createdBy: "migrate"))
+            }
+        case .unmigrate(let node):
+            self.document.marks.removeAll { $0.createdBy == "migrate" && (node == nil || $0.node == node || $0.kind == .prefer) }
+        case .forceStart(let resource):
+            self.document.targetRoles[resource] = .started
+        case .forceStop(let resource):
+            self.document.targetRoles[resource] = .stopped
+        case .cleanup(let resource, let node):
+            let members = resource.flatMap { self.config.group(named: $0)?.members } ?? resource.map { [$0] }
+            for (id, perNode) in self.resources where members == nil || members!.contains(id) {
+                for name in perNode.keys where node == nil || name == node {
+                    self.resources[id]?[name]?.failCount = 0
+                    self.resources[id]?[name]?.lastFailure = nil
+                }
+            }
+        case .standby(let node):
+            if !self.document.standby.contains(node) { self.document.standby.append(node) }
+        case .unstandby(let node):
+            self.document.standby.removeAll { $0 == node }
+        }
+        return self.commit(request, event: "operator: \(intent)")
+    }
+
+    mutating func commit(_ request: RequestID, event: String) -> [Directive] {
+        self.document.generation += 1
+        // Every member stamps the same origin after applying the same change, so copies stay equal.
+        self.document.origin = self.members.compactMap(self.nodeID).min() ?? self.document.origin
+        return [.persist(self.document), .requestDone(request, refusal: nil), .event(event)]
+    }
+
+    mutating func onResult(_ result: OperationResult) -> [Directive] {
+        let resource = self.config.resource(named: result.resource)
+        let promotable = resource?.isPromotable ?? false
+        var entry = self.resources[result.resource]?[result.node] ?? ResourceNodeState()
+        entry.lastOperations = Array((entry.lastOperations + [OperationRecord(action: result.action, exitCode: result.exitCode, at: result.at)]).suffix(5))
+        var directives: [Directive] = []
+        if result.succeeded || (result.action == .monitor && [OCFExit.success, OCFExit.runningPromoted].contains(result.exitCode)) {
+            switch result.action {
+            case .start, .demote: entry.role = promotable ? .unpromoted : .started
+            case .promote: entry.role = .promoted
+            case .stop: entry.role = .stopped
+            case .monitor: entry.role = result.exitCode == OCFExit.runningPromoted ? .promoted : entry.role
+            case .migrateTo:
+                entry.role = .stopped
+                if let target = result.migrationTarget {
+                    self.resources[result.resource, default: [:]][target, default: ResourceNodeState()].role = .started
+                }
+            case .migrateFrom: entry.role = .started
+            }
+        } else {
+            entry.failCount += 1
+            entry.lastFailure = result.at
+            // A failed start bans the node at once (Pacemaker's start-failure-is-fatal).
+            if result.action == .start {
+                entry.failCount = max(entry.failCount, self.config.effectiveMeta(of: result.resource).migrationThreshold)
+            }
+            entry.role = .failed
+            directives.append(.event("\(result.action.rawValue) of \(result.resource) on \(result.node) failed (exit \(result.exitCode))\(result.output.map { ": \($0)" } ?? "")"))
+        }
+        self.resources[result.resource, default: [:]][result.node] = entry
+        return directives
+    }
+}

@@ -1,0 +1,213 @@
+import CleverModel
+import Foundation
+
+/// Everything agents say to each other over the Corosync CPG group, delivered to every member in
+/// the same (agreed) order. Versioned: an envelope with another version is refused, never guessed at.
+public enum ClusterMessage: Hashable, Sendable, Codable {
+    /// After a membership change every member offers its document; the best offer wins (see `ClusterLedger`).
+    case sync(ClusterDocument)
+    /// An operator applied a new config; `config.epoch` must exceed the current one.
+    case applyConfig(ClusterConfig, request: RequestID)
+    /// An operator intent (migrate, forcestop, cleanup, …).
+    case intent(OperatorIntent, request: RequestID)
+    /// A node's own transient attribute (e.g. `pingd` from its ping resource).
+    case attribute(name: String, value: String?)
+    /// A node's whole local resource state, after it joins or re-joins.
+    case resourceReport([String: ResourceNodeState])
+    /// A node ran an action; the result updates the shared state.
+    case operationResult(OperationResult)
+    /// The coordinator asks a node to run an action.
+    case actionRequest(ActionRequest)
+}
+
+public struct RequestID: Hashable, Sendable, Codable, CustomStringConvertible {
+    public var node: String
+    public var serial: Int
+    public init(node: String, serial: Int) {
+        self.node = node
+        self.serial = serial
+    }
+    public var description: String { "\(self.node)#\(self.serial)" }
+}
+
+public enum OperatorIntent: Hashable, Sendable, Codable, CustomStringConvertible {
+    case migrate(node: String, to: String?, expires: Timestamp?)
+    case unmigrate(node: String?)
+    case forceStart(resource: String)
+    case forceStop(resource: String)
+    case cleanup(resource: String?, node: String?)
+    case standby(node: String)
+    case unstandby(node: String)
+
+    public var description: String {
+        switch self {
+        case .migrate(let node, let to, let expires):
+            "migrate \(node)" + (to.map { " --to \($0)" } ?? "") + (expires.map { " (until \($0))" } ?? "")
+        case .unmigrate(let node): "unmigrate" + (node.map { " \($0)" } ?? "")
+        case .forceStart(let resource): "forcestart \(resource)"
+        case .forceStop(let resource): "forcestop \(resource)"
+        case .cleanup(let resource, let node): "cleanup" + (resource.map { " \($0)" } ?? "") + (node.map { " on \($0)" } ?? "")
+        case .standby(let node): "standby \(node)"
+        case .unstandby(let node): "unstandby \(node)"
+        }
+    }
+}
+
+public struct ActionRequest: Hashable, Sendable, Codable, CustomStringConvertible {
+    public var id: RequestID
+    public var resource: String
+    public var node: String
+    public var action: ResourceAction
+    /// For a live migration: where the resource goes.
+    public var migrationTarget: String?
+    public var timeout: Seconds
+    public var reason: String
+
+    public init(id: RequestID, resource: String, node: String, action: ResourceAction, migrationTarget: String? = nil,
+                timeout: Seconds, reason: String) {
+        self.id = id
+        self.resource = resource
+        self.node = node
+        self.action = action
+        self.migrationTarget = migrationTarget
+        self.timeout = timeout
+        self.reason = reason
+    }
+
+    public var description: String { "\(self.action.rawValue) \(self.resource) on \(self.node)" }
+}
+
+public struct OperationResult: Hashable, Sendable, Codable, CustomStringConvertible {
+    public var request: RequestID?
+    public var resource: String
+    public var node: String
+    public var action: ResourceAction
+    /// OCF exit code: 0 success, 7 not running, 8 running promoted; anything else is a failure.
+    public var exitCode: Int
+    public var migrationTarget: String?
+    public var at: Timestamp
+    public var output: String?
+
+    public init(request: RequestID?, resource: String, node: String, action: ResourceAction, exitCode: Int,
+                migrationTarget: String? = nil, at: Timestamp, output: String? = nil) {
+        self.request = request
+        self.resource = resource
+        self.node = node
+        self.action = action
+        self.exitCode = exitCode
+        self.migrationTarget = migrationTarget
+        self.at = at
+        self.output = output
+    }
+
+    public var succeeded: Bool { self.exitCode == OCFExit.success || (self.action == .stop && self.exitCode == OCFExit.notRunning) }
+
+    public var description: String { "\(self.action.rawValue) \(self.resource) on \(self.node): exit \(self.exitCode)" }
+}
+
+/// OCF resource agent exit codes, which every executor speaks.
+public enum OCFExit {
+    public static let success = 0
+    public static let generic = 1
+    public static let invalidArgument = 2
+    public static let unimplemented = 3
+    public static let insufficientPrivileges = 4
+    public static let notInstalled = 5
+    public static let notConfigured = 6
+    public static let notRunning = 7
+    public static let runningPromoted = 8
+    public static let failedPromoted = 9
+    /// Not OCF: CleverVM's code for an action killed at its timeout.
+    public static let timedOut = 198
+}
+
+/// What every host keeps identical and on disk: the config and the operator's intents.
+public struct ClusterDocument: Hashable, Sendable, Codable {
+    public var config: ClusterConfig
+    public var marks: [PlacementMark]
+    public var targetRoles: [String: ResourceMeta.TargetRole]
+    public var standby: [String]
+    /// Raised by every accepted change; the highest generation wins when members sync.
+    public var generation: Int
+    /// The node whose copy this is, for the tie-break between equal generations (lowest id wins).
+    public var origin: Int
+
+    public init(config: ClusterConfig, marks: [PlacementMark] = [], targetRoles: [String: ResourceMeta.TargetRole] = [:],
+                standby: [String] = [], generation: Int = 0, origin: Int = 0) {
+        self.config = config
+        self.marks = marks
+        self.targetRoles = targetRoles
+        self.standby = standby
+        self.generation = generation
+        self.origin = origin
+    }
+
+    /// Whether `other` wins over this copy: a higher generation, or the same from a lower node id.
+    public func isBeaten(by other: ClusterDocument) -> Bool {
+        (other.generation, -other.origin) > (self.generation, -self.origin)
+    }
+}
+
+/// The wire form: `{"v": 1, "from": "alpha", "message": {...}}` as JSON.
+public struct Envelope: Hashable, Sendable, Codable {
+    public static let version = 1
+    public static let maximumSize = 4 << 20
+
+    public var v: Int
+    public var from: String
+    public var message: ClusterMessage
+
+    public init(from: String, message: ClusterMessage) {
+        self.v = Self.version
+        self.from = from
+        self.message = message
+    }
+
+    public struct DecodeError: Error, Hashable, Sendable, CustomStringConvertible {
+        public var description: String
+    }
+
+    public func encoded() -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        // Encoding these value types cannot fail: no floats that are NaN, no non-string keys.
+        return Array((try? encoder.encode(self)) ?? Data())
+    }
+
+    /// Decodes bytes from the network; anything malformed or of another version is an error that
+    /// names what was wrong, never a crash.
+    public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> Envelope {
+        guard bytes.count <= Self.maximumSize else {
+            throw DecodeError(description: "message of \(bytes.count) bytes exceeds the \(Self.maximumSize)-byte limit")
+        }
+        struct Header: Decodable { var v: Int?; var from: String? }
+        let data = Data(bytes)
+        let header: Header
+        do {
+            header = try JSONDecoder().decode(Header.self, from: data)
+        } catch {
+            throw DecodeError(description: "not a CleverVM message (not a JSON object with 'v' and 'from')")
+        }
+        guard let version = header.v else { throw DecodeError(description: "message without a version ('v')") }
+        guard version == Self.version else {
+            throw DecodeError(description: "message version \(version) from \(header.from ?? "?") is not supported (this agent speaks \(Self.version))")
+        }
+        do {
+            return try JSONDecoder().decode(Envelope.self, from: data)
+        } catch {
+            throw DecodeError(description: "malformed message from \(header.from ?? "?"): \(Self.describe(error))")
+        }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, let context):
+            "missing '\(key.stringValue)' at \(context.codingPath.map(\.stringValue).joined(separator: "."))"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context),
+             DecodingError.dataCorrupted(let context):
+            "\(context.debugDescription) at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
+        default:
+            "\(error)"
+        }
+    }
+}

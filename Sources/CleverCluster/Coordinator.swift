@@ -1,0 +1,131 @@
+import CleverModel
+import CleverScheduler
+
+/// Decides and dispatches: the coordinator is deterministically the member with the lowest node id in
+/// the quorate partition (virtual synchrony makes an election protocol unnecessary). On every change
+/// it recomputes the transition from the replicated state and sends the actions whose prerequisites
+/// are done. Completed actions are part of the replicated state, so a successor recomputes without
+/// repeating them.
+public struct Coordinator: Sendable {
+    public enum Directive: Hashable, Sendable {
+        case send(ActionRequest)
+        /// Call `onTimer` at this time (debounce, fencing waits, action deadlines).
+        case wakeUp(at: Timestamp)
+        case event(String)
+    }
+
+    struct InFlight: Hashable, Sendable {
+        var request: ActionRequest
+        var deadline: Timestamp
+    }
+
+    public let localNode: String
+    /// Requests sent and not yet answered, by "resource@node".
+    private(set) var inFlight: [String: InFlight] = [:]
+    private var serial = 0
+    private var wakeUps: Set<Timestamp> = []
+    /// Slack on top of an action's own timeout before the coordinator gives up waiting for its result.
+    public static let resultGrace = Seconds(5)
+    public static let debounce = Seconds(0.05)
+
+    public init(localNode: String) {
+        self.localNode = localNode
+    }
+
+    public func isCoordinator(_ ledger: ClusterLedger) -> Bool {
+        ledger.quorate && ledger.isSynced && ledger.members.first == self.localNode
+    }
+
+    public var pendingActions: [ActionRequest] { self.inFlight.values.map(\.request).sorted { $0.id.serial < $1.id.serial } }
+
+    /// Something in the ledger changed: recompute soon (changes come in bursts).
+    public mutating func onChange(now: Timestamp) -> [Directive] {
+        let at = now + Self.debounce
+        guard !self.wakeUps.contains(where: { $0 <= at }) else { return [] }
+        self.wakeUps.insert(at)
+        return [.wakeUp(at: at)]
+    }
+
+    /// An operation result arrived (already applied to the ledger).
+    public mutating func onResult(_ result: OperationResult, now: Timestamp) -> [Directive] {
+        self.inFlight["\(result.resource)@\(result.node)"] = nil
+        if let target = result.migrationTarget { self.inFlight["\(result.resource)@\(target)"] = nil }
+        return self.onChange(now: now)
+    }
+
+    public mutating func onTimer(ledger: ClusterLedger, now: Timestamp) -> [Directive] {
+        self.wakeUps = self.wakeUps.filter { $0 > now }
+        guard self.isCoordinator(ledger) else {
+            self.inFlight = [:]
+            return []
+        }
+        var directives: [Directive] = []
+        // Forget requests to nodes that left, and requests whose results never came.
+        for (key, flight) in self.inFlight where !ledger.members.contains(flight.request.node) || flight.deadline <= now {
+            self.inFlight[key] = nil
+            directives.append(.event("no result for \(flight.request) (\(ledger.members.contains(flight.request.node) ? "timed out" : "node left")); rescheduling"))
+        }
+
+        let config = ledger.config
+        let state = ledger.clusterState
+        let transition = Scheduler(config: config).schedule(state: state, now: now)
+        let fenceWait = self.fencingWait(ledger: ledger, now: now)
+        var nextWake: Timestamp? = fenceWait.values.min()
+
+        for action in transition.actions where action.action != .monitor && action.after.isEmpty {
+            if action.action == .migrateFrom || (action.action == .stop && self.isMigrationCleanup(action, transition)) { continue }
+            let key = "\(action.resource)@\(action.node)"
+            guard self.inFlight[key] == nil, !self.inFlight.keys.contains(where: { $0.hasPrefix("\(action.resource)@") && !(config.resource(named: action.resource)?.isClone ?? false) })
+            else { continue }
+            if [.start, .promote, .migrateTo].contains(action.action), let until = fenceWait[action.resource] {
+                nextWake = min(nextWake ?? until, until)
+                continue
+            }
+            guard ledger.members.contains(action.node) else { continue }
+            self.serial += 1
+            let timeout = config.resource(named: action.resource)?.operationTimeout ?? Seconds(20)
+            let migrationTarget = action.action == .migrateTo
+                ? transition.actions.first { $0.resource == action.resource && $0.action == .migrateFrom }?.node : nil
+            let request = ActionRequest(
+                id: RequestID(node: self.localNode, serial: self.serial), resource: action.resource, node: action.node,
+                action: action.action, migrationTarget: migrationTarget, timeout: timeout, reason: action.reason)
+            let deadline = now + Seconds(timeout.value + Self.resultGrace.value)
+            self.inFlight[key] = InFlight(request: request, deadline: deadline)
+            if let migrationTarget { self.inFlight["\(action.resource)@\(migrationTarget)"] = InFlight(request: request, deadline: deadline) }
+            directives.append(.send(request))
+            nextWake = min(nextWake ?? deadline, deadline)
+        }
+        if let nextWake, !self.wakeUps.contains(nextWake) {
+            self.wakeUps.insert(nextWake)
+            directives.append(.wakeUp(at: nextWake))
+        }
+        return directives
+    }
+
+    /// After a live migration the source's clean-up stop is part of `migrate_to` here.
+    private func isMigrationCleanup(_ action: Action, _ transition: Transition) -> Bool {
+        transition.actions.contains { $0.resource == action.resource && $0.action == .migrateTo && $0.node == action.node }
+    }
+
+    /// Resources that were active on a node that left less than its self-fence time ago: they may
+    /// still be running there until the node has stopped them, so nothing starts them elsewhere yet.
+    func fencingWait(ledger: ClusterLedger, now: Timestamp) -> [String: Timestamp] {
+        var waits: [String: Timestamp] = [:]
+        let timeout = ledger.config.properties.selfFenceTimeout
+        for (node, leftAt) in ledger.departed {
+            let until = leftAt + timeout
+            guard until > now else { continue }
+            for (resource, perNode) in ledger.resources where perNode[node]?.role.isActive == true {
+                waits[resource] = max(waits[resource] ?? until, until)
+                if let group = ledger.config.group(containing: resource) {
+                    for member in group.members { waits[member] = max(waits[member] ?? until, until) }
+                }
+            }
+        }
+        // What depends on a waiting resource waits with it.
+        for case .colocation(let colocation) in ledger.config.effectiveConstraints where colocation.score.isInfinite {
+            if let until = waits[colocation.primary] { waits[colocation.dependent] = max(waits[colocation.dependent] ?? until, until) }
+        }
+        return waits
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import CleverCluster
+import CleverModel
+import CleverScheduler
+
+extension StatusReport {
+    /// The one-screen view, from the replicated ledger (identical on every host) and the scheduler's
+    /// current target.
+    public init(ledger: ClusterLedger, pendingActions: [ActionRequest], now: Timestamp) {
+        let config = ledger.config
+        let state = ledger.clusterState
+        let transition = Scheduler(config: config).schedule(state: state, now: now)
+        let activeMarks = state.marks.filter { $0.isActive(at: now) }
+        let nodes = config.nodes.map { Self.node($0, state: state, marks: activeMarks) }
+        let resources = config.resources.map { Self.resource($0, state: state, transition: transition) }
+        self.init(
+            cluster: config.name, localNode: ledger.localNode,
+            coordinator: ledger.quorate ? ledger.members.first : nil, quorate: ledger.quorate, configEpoch: config.epoch,
+            nodes: nodes, resources: resources, marks: activeMarks,
+            pendingActions: pendingActions.map(\.description), now: now)
+    }
+
+    static func node(_ node: NodeConfig, state: ClusterState, marks: [PlacementMark]) -> Node {
+        let nodeState = state.nodes[node.name]
+        let unfit = marks.first { $0.kind == .ban && $0.resource == nil && $0.node == node.name }
+        return Node(
+            name: node.name, id: node.id, online: nodeState?.status == .online, standby: nodeState?.standby ?? false,
+            unfit: unfit != nil, unfitUntil: unfit?.expires, attributes: nodeState?.attributes ?? [:])
+    }
+
+    static func resource(_ resource: ResourceConfig, state: ClusterState, transition: Transition) -> Resource {
+        let perNode = state.resources[resource.id] ?? [:]
+        var roles: [String: String] = [:]
+        for (node, entry) in perNode where entry.role != .stopped && entry.role != .unknown {
+            roles[node] = entry.role.rawValue
+        }
+        var target: [String: String] = [:]
+        for placed in transition.placement where placed.baseResource == resource.id {
+            target[placed.node] = placed.role.rawValue
+        }
+        let failCounts: [String: Int] = perNode.compactMapValues { $0.failCount > 0 ? $0.failCount : nil }
+        let targetRole: String? = state.targetRoles[resource.id]?.rawValue ?? resource.meta.targetRole?.rawValue
+        return Resource(
+            id: resource.id, type: resource.kind.typeName, roles: roles, target: target == roles ? [:] : target,
+            targetRole: targetRole, failCounts: failCounts, blocked: transition.blocked[resource.id])
+    }
+
+    /// The text an operator reads at 3 a.m.: what is wrong first, then where everything runs.
+    public func render() -> String {
+        var lines: [String] = []
+        let online = self.nodes.filter(\.online).count
+        lines.append("Cluster \(self.cluster): \(self.quorate ? "quorate" : "NO QUORUM — resources here are stopped")"
+                     + ", \(online)/\(self.nodes.count) nodes online, coordinator \(self.coordinator ?? "none")"
+                     + ", config epoch \(self.configEpoch) (you are on \(self.localNode))")
+        var problems: [String] = []
+        for node in self.nodes where !node.online { problems.append("node \(node.name) is OFFLINE") }
+        for resource in self.resources {
+            for (node, count) in resource.failCounts.sorted(by: { $0.key < $1.key }) {
+                problems.append("\(resource.id) failed \(count)× on \(node) (`clevervm cleanup \(resource.id)` once fixed)")
+            }
+            if let blocked = resource.blocked, resource.targetRole != "Stopped" {
+                problems.append("\(resource.id) cannot run: \(blocked)")
+            }
+        }
+        for mark in self.marks {
+            let until = mark.expires.map { " until \(Self.clock($0))" } ?? " until `clevervm unmigrate`"
+            problems.append(mark.kind == .ban
+                ? "node \(mark.node) is marked unfit by \(mark.createdBy)\(until)"
+                : "\(mark.resource ?? "everything") prefers \(mark.node) (\(mark.createdBy))\(until)")
+        }
+        if !problems.isEmpty {
+            lines.append("")
+            lines.append("Attention:")
+            lines += problems.map { "  ! \($0)" }
+        }
+        lines.append("")
+        lines.append("Nodes:")
+        let nodeWidth = self.nodes.map(\.name.count).max() ?? 4
+        for node in self.nodes {
+            var flags: [String] = [node.online ? "online" : "OFFLINE"]
+            if node.standby { flags.append("standby") }
+            if node.unfit { flags.append("unfit") }
+            if node.name == self.coordinator { flags.append("coordinator") }
+            let attributes = node.attributes.filter { !$0.key.hasPrefix("master-") }.sorted { $0.key < $1.key }
+                .map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            lines.append("  \(node.name.padded(to: nodeWidth))  id \(node.id)  \(flags.joined(separator: ", "))\(attributes.isEmpty ? "" : "  [\(attributes)]")")
+        }
+        lines.append("")
+        lines.append("Resources:")
+        let idWidth = self.resources.map(\.id.count).max() ?? 4
+        let typeWidth = self.resources.map(\.type.count).max() ?? 4
+        for resource in self.resources {
+            let placed = resource.roles.sorted { $0.key < $1.key }.map { "\($0.value) on \($0.key)" }
+            var text = placed.isEmpty ? "Stopped" : placed.joined(separator: ", ")
+            if resource.targetRole == "Stopped" { text += " (forcestop: stays stopped)" }
+            if !resource.target.isEmpty {
+                text += "  -> moving to " + resource.target.sorted { $0.key < $1.key }.map { "\($0.value) on \($0.key)" }.joined(separator: ", ")
+            }
+            lines.append("  \(resource.id.padded(to: idWidth))  \(resource.type.padded(to: typeWidth))  \(text)")
+        }
+        if !self.pendingActions.isEmpty {
+            lines.append("")
+            lines.append("In progress: " + self.pendingActions.joined(separator: "; "))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func clock(_ time: Timestamp) -> String {
+        let seconds = Int(time.seconds) % 86400
+        return String(format: "%02d:%02d:%02d UTC", seconds / 3600, seconds % 3600 / 60, seconds % 60)
+    }
+}

@@ -1,0 +1,46 @@
+import CleverCluster
+import CleverModel
+
+/// What an action needs to know beyond the resource's own config.
+public struct ActionContext: Sendable {
+    public var resource: ResourceConfig
+    public var node: String
+    public var timeout: Seconds
+    public var migrationTarget: String?
+    /// Where this host keeps per-resource runtime files (pid files, logs).
+    public var runDirectory: String
+
+    public init(resource: ResourceConfig, node: String, timeout: Seconds, migrationTarget: String? = nil, runDirectory: String) {
+        self.resource = resource
+        self.node = node
+        self.timeout = timeout
+        self.migrationTarget = migrationTarget
+        self.runDirectory = runDirectory
+    }
+}
+
+/// The result of one action, in OCF exit codes.
+public struct AgentOutcome: Hashable, Sendable {
+    public var exitCode: Int
+    public var output: String?
+
+    public init(_ exitCode: Int, _ output: String? = nil) {
+        self.exitCode = exitCode
+        self.output = output
+    }
+
+    public static let success = AgentOutcome(OCFExit.success)
+    public static let notRunning = AgentOutcome(OCFExit.notRunning)
+}
+
+/// One resource type's way of doing actions on this host. Stop of a stopped resource succeeds;
+/// monitor answers 0 (running), 7 (not running), 8 (running promoted) or a failure.
+public protocol ResourceAgent: Sendable {
+    func perform(_ action: ResourceAction, _ context: ActionContext) async -> AgentOutcome
+}
+
+extension Duration {
+    public init(_ seconds: Seconds) {
+        self = .milliseconds(Int64(seconds.value * 1000))
+    }
+}

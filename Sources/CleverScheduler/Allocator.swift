@@ -1,0 +1,408 @@
+import CleverModel
+
+/// Assigns every unit to nodes, in dependency order (a colocation's primary before its dependent),
+/// recording each node's score and why.
+struct Allocator {
+    let config: ClusterConfig
+    let state: ClusterState
+    let now: Timestamp
+    let constraints: [Constraint]
+    let units: [Unit]
+    let nodeNames: [String]
+    private let unitOfResource: [String: String]
+
+    private(set) var targets: [String: Target] = [:]
+    private(set) var sheets: [String: ScoreSheet] = [:]
+    private(set) var promotionSheets: [String: ScoreSheet] = [:]
+    private(set) var blocked: [String: String] = [:]
+    private var assignedCount: [String: Int] = [:]
+    private var allocated: Set<String> = []
+
+    init(config: ClusterConfig, state: ClusterState, now: Timestamp) {
+        self.config = config
+        self.state = state
+        self.now = now
+        self.constraints = config.effectiveConstraints
+        self.units = Unit.units(of: config)
+        self.nodeNames = config.nodes.map(\.name).sorted()
+        var unitOfResource: [String: String] = [:]
+        for unit in self.units {
+            for name in unit.names { unitOfResource[name] = unit.id }
+        }
+        self.unitOfResource = unitOfResource
+    }
+
+    var colocations: [ColocationConstraint] {
+        self.constraints.compactMap { if case .colocation(let c) = $0 { c } else { nil } }
+    }
+
+    var locations: [LocationConstraint] {
+        self.constraints.compactMap { if case .location(let c) = $0 { c } else { nil } }
+    }
+
+    func unitID(of resource: String) -> String? { self.unitOfResource[resource] }
+
+    // MARK: - Order of allocation
+
+    /// Primaries before dependents; otherwise higher priority first, then config order.
+    func allocationOrder() -> [Unit] {
+        var dependsOn: [String: Set<String>] = [:]
+        for colocation in self.colocations {
+            guard let dependent = self.unitID(of: colocation.dependent), let primary = self.unitID(of: colocation.primary),
+                dependent != primary
+            else { continue }
+            dependsOn[dependent, default: []].insert(primary)
+        }
+        let rank = Dictionary(uniqueKeysWithValues: self.units.enumerated().map { ($1.id, $0) })
+        func priority(_ unit: Unit) -> Int { self.config.effectiveMeta(of: unit.id).priority }
+        var remaining = self.units.sorted {
+            priority($0) != priority($1) ? priority($0) > priority($1) : rank[$0.id]! < rank[$1.id]!
+        }
+        var ordered: [Unit] = []
+        var done: Set<String> = []
+        while !remaining.isEmpty {
+            // The first unit whose primaries are all placed; on a colocation cycle, the first unit.
+            let index = remaining.firstIndex { unit in
+                (dependsOn[unit.id] ?? []).allSatisfy { done.contains($0) }
+            } ?? 0
+            let unit = remaining.remove(at: index)
+            ordered.append(unit)
+            done.insert(unit.id)
+        }
+        return ordered
+    }
+
+    mutating func allocateAll() {
+        for unit in self.allocationOrder() {
+            switch unit {
+            case .primitive, .group: self.allocateSingle(unit)
+            case .clone(let resource): self.allocateClone(resource)
+            }
+            self.allocated.insert(unit.id)
+        }
+    }
+
+    // MARK: - Node scores
+
+    func roleIsActive(_ role: ResourceRole) -> Bool {
+        role == .started || role == .promoted || role == .unpromoted
+    }
+
+    /// A unit's own preferences: availability, location constraints and rules, operator marks,
+    /// failures, stickiness; and, when `withDependents`, the advisory preferences of resources that
+    /// want to run with it and are not placed yet.
+    func ownScores(of unit: Unit, withDependents: Bool, visited: Set<String> = []) -> ScoreSheet {
+        var sheet = ScoreSheet(nodes: self.nodeNames)
+        var mentioned: Set<String> = []
+        let isClone = if case .clone = unit { true } else { false }
+
+        for node in self.nodeNames {
+            guard let nodeState = self.state.nodes[node], nodeState.status == .online else {
+                sheet.add(.minusInfinity, on: node, because: "node \(node) is offline")
+                continue
+            }
+            if nodeState.standby {
+                sheet.add(.minusInfinity, on: node, because: "node \(node) is in standby")
+            }
+        }
+
+        for location in self.locations where unit.names.contains(location.resource) {
+            if location.role == .promoted || location.role == .unpromoted { continue }
+            switch location.placement {
+            case .node(let node, let score):
+                guard self.nodeNames.contains(node) else { continue }
+                mentioned.insert(node)
+                sheet.add(score, on: node, because: "location constraint \(location.id)")
+            case .rule(let rule):
+                for node in self.nodeNames {
+                    let attributes = self.state.ruleAttributes(of: node)
+                    guard rule.expression.evaluate(attributes) else { continue }
+                    let score: Score
+                    if let attribute = rule.scoreAttribute {
+                        guard let value = attributes[attribute], let parsed = Score(parsing: value) else { continue }
+                        score = parsed
+                    } else {
+                        score = rule.score
+                    }
+                    mentioned.insert(node)
+                    sheet.add(score, on: node, because: "location rule \(location.id) (\(rule.expression))")
+                }
+            }
+        }
+        if !self.config.properties.symmetric {
+            for node in self.nodeNames where !mentioned.contains(node) {
+                sheet.add(.minusInfinity, on: node, because: "opt-in cluster and no location constraint allows \(node)")
+            }
+        }
+
+        for mark in self.state.marks where mark.isActive(at: self.now) {
+            let applies: Bool
+            if let resource = mark.resource {
+                applies = unit.names.contains(resource)
+            } else {
+                // A whole-host mark (migrate) moves what runs once; clones keep their instances so
+                // replication and ping continue, and lose only the promoted role.
+                applies = !isClone
+            }
+            guard applies, self.nodeNames.contains(mark.node) else { continue }
+            switch mark.kind {
+            case .ban:
+                sheet.add(.minusInfinity, on: mark.node, because: "operator mark \(mark.pacemakerID) (\(mark.createdBy))")
+            case .prefer:
+                sheet.add(.infinity, on: mark.node, because: "operator mark \(mark.pacemakerID) (\(mark.createdBy))")
+            }
+        }
+
+        for member in unit.members {
+            let meta = self.config.effectiveMeta(of: member.id)
+            for node in self.nodeNames {
+                let resourceState = self.state.state(of: member.id, on: node)
+                let failures = self.activeFailCount(resourceState, meta: meta)
+                if meta.migrationThreshold > 0, failures >= meta.migrationThreshold {
+                    sheet.add(.minusInfinity, on: node,
+                              because: "\(member.id) failed \(failures) time(s) on \(node) (migration-threshold \(meta.migrationThreshold))")
+                }
+                if self.roleIsActive(resourceState.role), meta.stickiness != .zero {
+                    sheet.add(meta.stickiness, on: node, because: "stickiness of \(member.id), running on \(node)")
+                }
+            }
+        }
+
+        if withDependents {
+            let myNames = unit.names
+            for colocation in self.colocations where myNames.contains(colocation.primary) {
+                guard colocation.primaryRole == nil || colocation.primaryRole == .started else { continue }
+                guard let dependentID = self.unitID(of: colocation.dependent), dependentID != unit.id,
+                    !self.allocated.contains(dependentID), !visited.contains(dependentID),
+                    let dependent = self.units.first(where: { $0.id == dependentID })
+                else { continue }
+                let theirs = self.ownScores(of: dependent, withDependents: true, visited: visited.union([unit.id]))
+                sheet.merge(theirs, factor: colocation.score,
+                            because: "\(colocation.dependent) wants to run with it (\(colocation.id))",
+                            rollbackIfNoneAllowed: true)
+            }
+        }
+        return sheet
+    }
+
+    func activeFailCount(_ resourceState: ResourceNodeState, meta: EffectiveMeta) -> Int {
+        guard resourceState.failCount > 0 else { return 0 }
+        if let timeout = meta.failureTimeout, timeout.value > 0, let last = resourceState.lastFailure,
+            self.now.seconds(since: last) >= timeout.value
+        {
+            return 0
+        }
+        return resourceState.failCount
+    }
+
+    /// Applies colocations in which this unit is the dependent and the primary is already placed.
+    func applyPrimaries(to sheet: inout ScoreSheet, of unit: Unit, dependentRole: ConstraintRole?) {
+        for colocation in self.colocations where unit.names.contains(colocation.dependent) {
+            guard (colocation.dependentRole ?? .started) == (dependentRole ?? .started) else { continue }
+            guard let primaryUnit = self.unitID(of: colocation.primary), primaryUnit != unit.id,
+                self.allocated.contains(primaryUnit)
+            else { continue }
+            let nodes = self.targets[colocation.primary]?.nodes(in: colocation.primaryRole) ?? []
+            let roleText = colocation.primaryRole.map { " (\($0.rawValue))" } ?? ""
+            let what = "\(colocation.primary)\(roleText)"
+            if colocation.score.isInfinite {
+                for node in self.nodeNames where !nodes.contains(node) {
+                    sheet.add(.minusInfinity, on: node,
+                              because: nodes.isEmpty ? "must run with \(what), which runs nowhere (\(colocation.id))"
+                                  : "must run with \(what), which is not on \(node) (\(colocation.id))")
+                }
+            } else if colocation.score.isMinusInfinite {
+                for node in nodes {
+                    sheet.add(.minusInfinity, on: node, because: "must not run with \(what) (\(colocation.id))")
+                }
+            } else {
+                for node in nodes {
+                    sheet.add(colocation.score, on: node, because: "prefers to run with \(what) (\(colocation.id))")
+                }
+            }
+        }
+    }
+
+    func quorumRestriction(on sheet: inout ScoreSheet, activeNodes: Set<String>) -> String? {
+        guard !self.state.hasQuorum else { return nil }
+        switch self.config.properties.noQuorumPolicy {
+        case .ignore:
+            return nil
+        case .stop:
+            for node in self.nodeNames { sheet.add(.minusInfinity, on: node, because: "no quorum (no-quorum-policy stop)") }
+            return "the partition has no quorum (no-quorum-policy stop)"
+        case .freeze:
+            for node in self.nodeNames where !activeNodes.contains(node) {
+                sheet.add(.minusInfinity, on: node, because: "no quorum (no-quorum-policy freeze): nothing new starts")
+            }
+            return nil
+        }
+    }
+
+    // MARK: - Choosing
+
+    /// Highest score first; then the node with fewer resources so far; then where it runs now; then name.
+    func best(_ sheet: ScoreSheet, current: Set<String>, among candidates: [String]? = nil) -> [String] {
+        (candidates ?? self.nodeNames).filter { sheet.total(on: $0).allowsPlacement }.sorted { a, b in
+            let (sa, sb) = (sheet.total(on: a), sheet.total(on: b))
+            if sa != sb { return sa > sb }
+            let (ca, cb) = (self.assignedCount[a, default: 0], self.assignedCount[b, default: 0])
+            if ca != cb { return ca < cb }
+            if current.contains(a) != current.contains(b) { return current.contains(a) }
+            return a < b
+        }
+    }
+
+    func currentNodes(of resources: [ResourceConfig]) -> Set<String> {
+        Set(resources.flatMap { self.state.activeNodes(of: $0.id) })
+    }
+
+    mutating func allocateSingle(_ unit: Unit) {
+        var sheet = self.ownScores(of: unit, withDependents: true)
+        self.applyPrimaries(to: &sheet, of: unit, dependentRole: nil)
+        let current = self.currentNodes(of: unit.members)
+        let quorumReason = self.quorumRestriction(on: &sheet, activeNodes: current)
+        self.sheets[unit.id] = sheet
+
+        let meta = self.config.effectiveMeta(of: unit.id)
+        let stoppedByRole = self.state.targetRoles[unit.id] == .stopped || (self.state.targetRoles[unit.id] == nil && meta.targetRole == .stopped)
+        guard !stoppedByRole else {
+            self.blocked[unit.id] = "target-role is Stopped"
+            return
+        }
+        guard let node = self.best(sheet, current: current).first else {
+            self.blocked[unit.id] = quorumReason ?? "no node can run it (see `clevervm explain \(unit.id)`)"
+            return
+        }
+        self.assignedCount[node, default: 0] += 1
+        if case .group = unit {
+            self.targets[unit.id] = Target(roles: [node: .started])
+        }
+        for member in unit.members {
+            let memberMeta = self.config.effectiveMeta(of: member.id)
+            let memberTarget = self.state.targetRoles[member.id] ?? memberMeta.targetRole
+            let failures = self.activeFailCount(self.state.state(of: member.id, on: node), meta: memberMeta)
+            if memberTarget == .stopped {
+                self.blocked[member.id] = "target-role is Stopped"
+                break  // later group members run only with the ones before them
+            }
+            if memberMeta.migrationThreshold > 0, failures >= memberMeta.migrationThreshold {
+                self.blocked[member.id] = "failed too often on \(node)"
+                break
+            }
+            self.targets[member.id] = Target(roles: [node: .started])
+        }
+    }
+
+    mutating func allocateClone(_ resource: ResourceConfig) {
+        let unit = Unit.clone(resource)
+        var sheet = self.ownScores(of: unit, withDependents: true)
+        self.applyPrimaries(to: &sheet, of: unit, dependentRole: nil)
+        let current = Set(self.state.activeNodes(of: resource.id))
+        let quorumReason = self.quorumRestriction(on: &sheet, activeNodes: current)
+        self.sheets[resource.id] = sheet
+
+        let meta = self.config.effectiveMeta(of: resource.id)
+        let targetRole = self.state.targetRoles[resource.id] ?? meta.targetRole
+        guard targetRole != .stopped else {
+            self.blocked[resource.id] = "target-role is Stopped"
+            return
+        }
+        let maxInstances: Int
+        let promotedMax: Int
+        switch resource.cloning {
+        case .single: return
+        case .clone(let max): (maxInstances, promotedMax) = (max ?? self.nodeNames.count, 0)
+        case .promotable(let max, let promoted): (maxInstances, promotedMax) = (max ?? self.nodeNames.count, promoted)
+        }
+        let chosen = Array(self.best(sheet, current: current).prefix(maxInstances))
+        guard !chosen.isEmpty else {
+            self.blocked[resource.id] = quorumReason ?? "no node can run it (see `clevervm explain \(resource.id)`)"
+            return
+        }
+        var target = Target()
+        for node in chosen {
+            target.roles[node] = resource.isPromotable ? .unpromoted : .started
+            self.assignedCount[node, default: 0] += 1
+        }
+        if resource.isPromotable {
+            let promotion = self.promotionScores(of: resource, on: chosen)
+            self.promotionSheets[resource.id] = promotion
+            if targetRole != .unpromoted, promotedMax > 0 {
+                let currentlyPromoted = Set(self.nodeNames.filter { self.state.state(of: resource.id, on: $0).role == .promoted })
+                for node in self.best(promotion, current: currentlyPromoted, among: chosen).prefix(promotedMax) {
+                    target.roles[node] = .promoted
+                }
+            }
+        }
+        self.targets[resource.id] = target
+    }
+
+    /// The promotion score of each node holding an instance: the resource's own promotion score
+    /// (`master-ID` node attribute, as Pacemaker), role-specific constraints, and the preferences of
+    /// resources that must run with the promoted instance (so a VM's ping rule moves its volume's
+    /// promotion with it).
+    func promotionScores(of resource: ResourceConfig, on candidates: [String]) -> ScoreSheet {
+        var sheet = ScoreSheet(nodes: self.nodeNames)
+        let unit = Unit.clone(resource)
+        for node in self.nodeNames where !candidates.contains(node) {
+            sheet.add(.minusInfinity, on: node, because: "no instance of \(resource.id) will run on \(node)")
+        }
+        for node in candidates {
+            let attributes = self.state.ruleAttributes(of: node)
+            if let raw = attributes["master-\(resource.id)"], let score = Score(parsing: raw) {
+                sheet.add(score, on: node, because: "promotion score master-\(resource.id)=\(raw)")
+            } else if case .volume = resource.kind {
+                sheet.add(1, on: node, because: "volume data on \(node) assumed UpToDate (no master-\(resource.id) attribute)")
+            } else {
+                sheet.add(.minusInfinity, on: node, because: "no promotion score (master-\(resource.id) not set on \(node))")
+            }
+        }
+        for location in self.locations where location.resource == resource.id && location.role == .promoted {
+            switch location.placement {
+            case .node(let node, let score):
+                sheet.add(score, on: node, because: "location constraint \(location.id) (Promoted)")
+            case .rule(let rule):
+                for node in self.nodeNames where rule.expression.evaluate(self.state.ruleAttributes(of: node)) {
+                    sheet.add(rule.score, on: node, because: "location rule \(location.id) (Promoted)")
+                }
+            }
+        }
+        for mark in self.state.marks where mark.isActive(at: self.now) && mark.kind == .ban && mark.resource == nil {
+            sheet.add(.minusInfinity, on: mark.node, because: "host \(mark.node) marked unfit (\(mark.createdBy))")
+        }
+        self.applyPrimaries(to: &sheet, of: unit, dependentRole: .promoted)
+        for colocation in self.colocations where colocation.primary == resource.id && colocation.primaryRole == .promoted {
+            guard let dependentID = self.unitID(of: colocation.dependent), dependentID != resource.id,
+                !self.allocated.contains(dependentID),
+                let dependent = self.units.first(where: { $0.id == dependentID })
+            else { continue }
+            let theirs = self.ownScores(of: dependent, withDependents: true, visited: [resource.id])
+            sheet.merge(theirs, factor: colocation.score,
+                        because: "\(colocation.dependent) must run with the promoted \(resource.id) (\(colocation.id))",
+                        rollbackIfNoneAllowed: true)
+        }
+        return sheet
+    }
+
+    // MARK: - Result
+
+    func placements() -> [Placement] {
+        var result: [Placement] = []
+        for unit in self.units {
+            for member in unit.members {
+                guard let target = self.targets[member.id] else { continue }
+                if member.isClone {
+                    for (index, node) in target.nodes.enumerated() {
+                        result.append(Placement(resource: "\(member.id):\(index)", node: node, role: target.roles[node]!))
+                    }
+                } else {
+                    for node in target.nodes {
+                        result.append(Placement(resource: member.id, node: node, role: target.roles[node]!))
+                    }
+                }
+            }
+        }
+        return result
+    }
+}

@@ -1,0 +1,175 @@
+import CleverCluster
+import CleverModel
+import CleverTesting
+import Testing
+
+@Suite struct AgentCoreTests {
+    func started(_ config: ClusterConfig = Fixtures.twoHost()) -> InMemoryCluster {
+        let cluster = InMemoryCluster(config: config, now: Fixtures.epoch)
+        cluster.start()
+        cluster.settle()
+        return cluster
+    }
+
+    @Test func startUpPlacesEverythingOnOneHost() {
+        let cluster = self.started()
+        #expect(cluster.coordinator() == "alpha")
+        #expect(cluster.running("mba7") == ["alpha"])
+        #expect(cluster.running("vip") == ["alpha"])
+        #expect(cluster.role(of: "disk0", on: "alpha") == .promoted)
+        #expect(cluster.role(of: "disk0", on: "beta") == .unpromoted)
+        // Every host holds the same ledger.
+        #expect(cluster.hosts["alpha"]!.ledger.clusterState == cluster.hosts["beta"]!.ledger.clusterState)
+    }
+
+    @Test func pingLossMovesEverythingInOrder() {
+        let cluster = self.started()
+        cluster.send(from: "alpha", .attribute(name: "pingd", value: "0"))
+        cluster.settle()
+        #expect(cluster.running("mba7") == ["beta"])
+        #expect(cluster.running("vip") == ["beta"])
+        #expect(cluster.role(of: "disk0", on: "beta") == .promoted)
+        #expect(cluster.role(of: "disk0", on: "alpha") == .unpromoted)
+    }
+
+    @Test func operatorIntentsApplyEverywhereOrAreRefused() throws {
+        let cluster = self.started()
+        let migrate = cluster.request(from: "beta", .migrate(node: "alpha", to: nil, expires: nil))
+        cluster.settle()
+        #expect(cluster.outcome(of: migrate) == .some(nil))
+        #expect(cluster.running("mba7") == ["beta"])
+        #expect(cluster.hosts["alpha"]!.persisted == cluster.hosts["beta"]!.persisted)
+        let unmigrate = cluster.request(from: "alpha", .unmigrate(node: "alpha"))
+        cluster.settle()
+        #expect(cluster.outcome(of: unmigrate) == .some(nil))
+        #expect(cluster.running("mba7") == ["beta"])  // stickiness: nothing moves back
+
+        let stop = cluster.request(from: "alpha", .forceStop(resource: "mba7"))
+        cluster.settle()
+        #expect(cluster.outcome(of: stop) == .some(nil))
+        #expect(cluster.running("mba7").isEmpty)
+        #expect(cluster.running("vip").isEmpty)
+    }
+
+    @Test func intentsAreRefusedWithoutQuorum() {
+        let cluster = self.started()
+        cluster.setPartitions([["alpha"], ["beta"]])
+        cluster.settle()
+        let request = cluster.request(from: "beta", .forceStop(resource: "mba7"))
+        cluster.settle()
+        #expect(cluster.outcome(of: request) == .some("this partition has no quorum"))
+    }
+
+    @Test func coordinatorDeathMidTransitionRepeatsNothingCompleted() {
+        // Three hosts so the survivors keep a majority.
+        var config = Fixtures.twoHost()
+        config.nodes.append(NodeConfig(name: "gamma", id: 3, addresses: ["198.51.100.13"]))
+        config.resources[0].cloning = .promotable(max: 3, promotedMax: 1)
+        let cluster = InMemoryCluster(config: config, now: Fixtures.epoch)
+        // The VM's start on alpha hangs: the transition is half done when alpha, the coordinator, dies.
+        cluster.hold = { $0.resource == "mba7" && $0.action == .start }
+        cluster.start()
+        cluster.settle()
+        #expect(cluster.coordinator() == "alpha")
+        let promotesBefore = cluster.executions.filter { $0.action == .promote }.count
+        #expect(promotesBefore == 1)
+        cluster.hold = { _ in false }
+        cluster.powerOff("alpha")
+        cluster.settle()
+        #expect(cluster.coordinator() == "beta")
+        #expect(cluster.running("mba7").count == 1)
+        // Each (resource, node, action) ran once: the new coordinator repeated nothing that had completed.
+        let keys = cluster.executions.map { "\($0.action.rawValue) \($0.resource)@\($0.node)" }
+        #expect(Set(keys).count == keys.count, "repeated: \(keys)")
+    }
+
+    @Test func splitKeepsResourcesOnExactlyOneSideAndNeverTwice() throws {
+        let cluster = self.started()
+        #expect(cluster.running("mba7") == ["alpha"])
+        // beta keeps quorum this time (as if only beta still reached the tie-breaker).
+        cluster.quorum = { members, _, _ in members == ["beta"] }
+        cluster.setPartitions([["alpha"], ["beta"]])
+        cluster.settle()
+        #expect(cluster.running("mba7") == ["beta"])
+        cluster.quorum = InMemoryCluster.majorityOrLowestID
+        cluster.setPartitions([["alpha", "beta"]])
+        cluster.settle()
+        #expect(cluster.running("mba7").count == 1)
+        // Intervals of the VM running never overlap across hosts.
+        let intervals = cluster.runIntervals.filter { $0.resource == "mba7" }
+        for a in intervals {
+            for b in intervals where a.node != b.node {
+                let overlap = a.from < (b.to ?? .init(seconds: .infinity)) && b.from < (a.to ?? .init(seconds: .infinity))
+                #expect(!overlap, "mba7 ran on \(a.node) and \(b.node) at once")
+            }
+        }
+    }
+
+    @Test func survivorsWaitOutTheSelfFenceTimeBeforeRecovery() throws {
+        let cluster = self.started()
+        let lost = cluster.now
+        cluster.powerOff("alpha")
+        cluster.settle()
+        let start = try #require(cluster.executions.first { $0.resource == "mba7" && $0.node == "beta" && $0.action == .start })
+        #expect(start.at.seconds(since: lost) >= Fixtures.twoHost().properties.selfFenceTimeout.value)
+        #expect(cluster.running("mba7") == ["beta"])
+    }
+
+    @Test func membersConvergeOnTheNewestDocument() {
+        let cluster = self.started()
+        cluster.setPartitions([["alpha"], ["beta"]])
+        cluster.settle()
+        // Only alpha's side is quorate (lowest id): its change wins when the halves meet again.
+        _ = cluster.request(from: "alpha", .standby(node: "beta"))
+        cluster.settle()
+        cluster.setPartitions([["alpha", "beta"]])
+        cluster.settle()
+        #expect(cluster.hosts["beta"]!.ledger.document.standby == ["beta"])
+        #expect(cluster.hosts["alpha"]!.ledger.document == cluster.hosts["beta"]!.ledger.document)
+    }
+}
+
+@Suite struct EnvelopeTests {
+    @Test func roundTrips() throws {
+        let envelope = Envelope(from: "alpha", message: .attribute(name: "pingd", value: "1000"))
+        #expect(try Envelope.decode(envelope.encoded()) == envelope)
+    }
+
+    @Test func refusesGarbageAndOtherVersions() {
+        #expect(throws: Envelope.DecodeError.self) { try Envelope.decode(Array("not json".utf8)) }
+        #expect(throws: Envelope.DecodeError.self) { try Envelope.decode(Array(#"{"v": 2, "from": "x", "message": {}}"#.utf8)) }
+        #expect(throws: Envelope.DecodeError.self) { try Envelope.decode(Array(#"{"v": 1, "from": "x", "message": {"nope": {}}}"#.utf8)) }
+        #expect(throws: Envelope.DecodeError.self) { try Envelope.decode([UInt8](repeating: 0x7b, count: Envelope.maximumSize + 1)) }
+        do {
+            _ = try Envelope.decode(Array(#"{"v": 7, "from": "beta"}"#.utf8))
+        } catch {
+            #expect(error.description.contains("version 7 from beta"))
+        }
+    }
+
+    @Test func randomBytesNeverCrash() {
+        var random = SplitMix(seed: 7)
+        for _ in 0..<2000 {
+            let bytes = (0..<Int.random(in: 0...64, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            _ = try? Envelope.decode(bytes)
+        }
+        let valid = Envelope(from: "alpha", message: .intent(.cleanup(resource: nil, node: nil), request: RequestID(node: "alpha", serial: 1))).encoded()
+        for _ in 0..<2000 {
+            var mutated = valid
+            for _ in 0..<3 { mutated[Int.random(in: 0..<mutated.count, using: &random)] = UInt8.random(in: 0...255, using: &random) }
+            _ = try? Envelope.decode(mutated)
+        }
+    }
+}
+
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { self.state = seed }
+    mutating func next() -> UInt64 {
+        self.state &+= 0x9E37_79B9_7F4A_7C15
+        var z = self.state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what CleverVM needs on Debian 12 (as root), then builds it. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+    # cluster engine and the Pacemaker oracle for scheduler agreement tests
+    corosync corosync-qnetd corosync-qdevice libcpg-dev libvotequorum-dev libcmap-dev libquorum-dev libcfg-dev
+    pacemaker-cli-utils
+    # lab networking, resources, VMs and NBD clients
+    iproute2 nftables iputils-ping arping resource-agents
+    qemu-system-x86 qemu-utils nbdkit libnbd-bin fio busybox-static
+    python3
+)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    echo "==> installing ${#missing[@]} Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# Debian starts corosync after installing it; the lab runs its own, inside namespaces.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet corosync 2>/dev/null; then
+    systemctl stop corosync || true
+fi
+
+echo "==> building clevervm (swift build)"
+swift build

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite: unit and scenario tests of the pure cores, agreement with Pacemaker, and the
+# lab tests with real daemons. Exits non-zero if any test fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+
+echo "==> swift test (unit, scenario, property and lab tests)"
+swift test 2>&1 | tee "$log" || status=1
+
+echo "==> agreement with Pacemaker (crm_simulate) on the CIB corpus"
+if [ -x scripts/compare-pacemaker.sh ]; then
+    bash scripts/compare-pacemaker.sh .build/debug/clevervm 2>&1 | tee -a "$log" || status=1
+fi
+
+passed=$(grep -Eo 'Test run with [0-9]+ tests? in [0-9]+ suites? passed' "$log" | grep -Eo '[0-9]+' | head -1 || true)
+failed=$(grep -Ec '^✘ Test .* failed' "$log" || true)
+compare=$(grep -Eo '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1 || true)
+echo "==> summary: swift test: ${passed:-0} passed, ${failed:-0} failed; pacemaker agreement: ${compare:-not run}"
+if [ "${passed:-0}" = "0" ] && [ "$status" = "0" ]; then
+    echo "no test ran" >&2
+    exit 1
+fi
+exit "$status"
