@@ -22,7 +22,7 @@ binary="$root/.build/debug/clevervm"
 case "${1:-}" in
     --regenerate-expected) mode=regenerate ;;
     --pacemaker-only) mode=pacemaker ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     "") ;;
     *) binary="$1" ;;
 esac

@@ -151,6 +151,7 @@ def cib(name, comment, resources, constraints="", nodes=("node1", "node2"), node
     props = dict({"stonith-enabled": "false"}, **(props or {}))
     status = status or {}
     transient = transient or {}
+    assert "--" not in comment, f"{name}: XML comments must not contain a double hyphen"
     out = f'<?xml version="1.0"?>\n<!-- {name}: {comment.strip()} -->\n'
     out += (f'<cib validate-with="pacemaker-3.9" crm_feature_set="3.16.1" epoch="1" num_updates="0" '
             f'admin_epoch="0" have-quorum="{1 if quorum else 0}" execution-date="{NOW}">\n')
@@ -347,6 +348,9 @@ def main():
     cib("group-placement", "A group fs, db, web with a location on the group for node2: every member runs on node2 "
         "in order; a location on a member (web prefers node1 by 10) does not split the group.",
         group("app", members), location("app-node2", "app", "node2", 100) + location("web-node1", "web", "node1", 10))
+    cib("group-follows-first-member", "A location only on the group's first member (fs prefers node2 by 100): "
+        "the group places as one unit and every member follows fs to node2.",
+        group("app", members), location("fs-node2", "fs", "node2", 100))
     cib("group-stickiness", "The group app runs on node1; node2 is preferred by 100; the group's stickiness of 40 "
         "counts once per active member (3 x 40 = 120 > 100): the group stays on node1.",
         group("app", members, {"resource-stickiness": "40"}), location("app-node2", "app", "node2", 100),
@@ -399,13 +403,13 @@ def main():
         vm, location("vm-prefers-node1", "vm", "node1", 100), offline=("node1",))
 
     # --- operator marks ---------------------------------------------------------------------------
-    cib("cli-ban", "crm_resource --ban vm --node node1 left cli-ban-vm-on-node1: vm leaves node1.",
+    cib("cli-ban", "A ban (crm_resource ban of vm on node1) left cli-ban-vm-on-node1: vm leaves node1.",
         vm, location("cli-ban-vm-on-node1", "vm", "node1", "-INFINITY"), defaults={"resource-stickiness": "100"},
         status={"node1": [running("vm", "vm")]})
-    cib("cli-prefer", "crm_resource --move vm --node node2 left cli-prefer-vm: vm moves to node2 despite stickiness.",
+    cib("cli-prefer", "A move (crm_resource move of vm to node2) left cli-prefer-vm: vm moves to node2 despite stickiness.",
         vm, location("cli-prefer-vm", "vm", "node2", "INFINITY"), defaults={"resource-stickiness": "100"},
         status={"node1": [running("vm", "vm")]})
-    cib("cli-ban-expired", "crm_resource --ban vm --node node1 --lifetime: the ban's lifetime ended before now "
+    cib("cli-ban-expired", "A ban with a lifetime (crm_resource ban with lifetime) ended before now "
         "(date_expression lt end), so vm stays on node1.",
         vm, """      <rsc_location id="cli-ban-vm-on-node1" rsc="vm">
         <rule id="cli-ban-vm-on-node1-rule" score="-INFINITY" boolean-op="and">
@@ -463,6 +467,26 @@ def main():
         transient={"node2": {"pingd": "2000", "master-drbd": "10000"}},
         status={"node2": [running("drbd", "drbd", monitor=None), stopped("vm", "vm"), stopped("vip", "ip"),
                           running("ping", "ping")]})
+    cib("two-host-passive-ping-lost", "The two-host installation, everything on node1; node2 (passive) lost its "
+        "gateways (pingd=0): nothing moves.",
+        two_host_resources, two_host_constraints, defaults={"resource-stickiness": "100"},
+        transient={"node1": {"pingd": "2000", "master-drbd": "10000"}, "node2": {"pingd": "0", "master-drbd": "10000"}},
+        status=both_running)
+    vm_failed_node1 = dict(both_running)
+    vm_failed_node1["node1"] = [running("drbd", "drbd", role="Promoted", monitor=None),
+                                (History("vm", "vm").op("start", 0, 10).op("monitor", 7, 13, interval=10000, target_rc=0)
+                                 .op("stop", 0, 14).op("start", 0, 15).op("monitor", 0, 16, interval=10000)),
+                                running("vip", "ip"), running("ping", "ping")]
+    cib("two-host-vm-failed", "The two-host installation, everything on node1; the VM failed there 3 times and its "
+        "migration-threshold is 3: vm moves to node2, and with it drbd's promotion and vip.",
+        two_host_resources.replace('<nvpair id="vm-meta-allow-migrate" name="allow-migrate" value="false"/>',
+                                   '<nvpair id="vm-meta-allow-migrate" name="allow-migrate" value="false"/>\n'
+                                   '          <nvpair id="vm-meta-migration-threshold" name="migration-threshold" value="3"/>'),
+        two_host_constraints, defaults={"resource-stickiness": "100"},
+        transient={"node1": {"pingd": "2000", "master-drbd": "10000", "fail-count-vm#monitor_10000": "3",
+                             "last-failure-vm#monitor_10000": str(NOW - 120)},
+                   "node2": {"pingd": "2000", "master-drbd": "10000"}},
+        status=vm_failed_node1)
     cib("lsb-and-target-roles", "An LSB resource (lsb:cron) runs on node1; a promotable clone with target-role "
         "Unpromoted (Slave spelling) is never promoted even with master scores.",
         primitive("cron", "lsb", monitor="30s")

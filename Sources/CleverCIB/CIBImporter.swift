@@ -14,6 +14,8 @@ struct CIBImporter {
     /// Resource ids with their `cli-ban`/`cli-prefer` constraints turned into marks.
     var marks: [PlacementMark] = []
     var now: Timestamp?
+    /// Whether rsc_defaults or crm_config set a stickiness, which clone instances then inherit.
+    var defaultStickinessConfigured = false
 
     init(file: String, root: XMLNode) {
         self.file = file
@@ -30,7 +32,7 @@ struct CIBImporter {
 
     mutating func run() throws(CIBError) -> CIBImportResult {
         if let date = self.root["execution-date"] {
-            guard let seconds = Double(date) else {
+            guard let seconds = Double(date), seconds.isFinite else {
                 throw self.error(at: "cib", self.root, "execution-date \"\(date)\" is not a number of seconds since the epoch")
             }
             self.now = Timestamp(seconds: seconds)
@@ -165,7 +167,7 @@ struct CIBImporter {
                     self.report(pair.path, "ignored: CleverVM fences by quorum and self-fencing, not with STONITH devices")
                 }
             case "default-resource-stickiness":
-                try self.applyStickiness(pair.value, path: pair.path) { $0.config.properties.defaultStickiness = $1 }
+                try self.setDefaultStickiness(pair.value, path: pair.path)
             case "cluster-name":
                 self.config.name = pair.value
             case let name where Self.informationalProperties.contains(name):
@@ -176,20 +178,19 @@ struct CIBImporter {
         }
     }
 
-    mutating func applyStickiness(
-        _ text: String, path: String, _ apply: (inout Self, Score) -> Void
-    ) throws(CIBError) {
+    mutating func setDefaultStickiness(_ text: String, path: String) throws(CIBError) {
         guard let score = Score(parsing: text) else {
             throw CIBError(file: self.file, element: path, message: "resource-stickiness \"\(text)\" is not a score")
         }
-        apply(&self, score)
+        self.config.properties.defaultStickiness = score
+        self.defaultStickinessConfigured = true
     }
 
     mutating func importResourceDefaults(_ section: XMLNode, path: String) throws(CIBError) {
         for pair in self.nvpairs(of: section, sets: ["meta_attributes"], path: path) {
             switch pair.name {
             case "resource-stickiness":
-                try self.applyStickiness(pair.value, path: pair.path) { $0.config.properties.defaultStickiness = $1 }
+                try self.setDefaultStickiness(pair.value, path: pair.path)
             case "migration-threshold":
                 self.config.properties.migrationThreshold = try self.migrationThreshold(pair.value, path: pair.path)
             case "failure-timeout":

@@ -335,20 +335,10 @@ extension CIBImporter {
         }
         resource.meta = self.merged(child: resource.meta, container: containerMeta)
         // Pacemaker gives clone instances a stickiness of 1 unless one is configured.
-        if resource.meta.stickiness == nil, !self.hasDefaultStickiness {
+        if resource.meta.stickiness == nil, !self.defaultStickinessConfigured {
             resource.meta.stickiness = 1
         }
         resource.id = id
         self.add(resource, pacemakerIDs: [id, primitiveID])
-    }
-
-    /// Whether rsc_defaults or crm_config set a default stickiness (which clones then inherit).
-    private var hasDefaultStickiness: Bool {
-        guard let configuration = self.root.child(named: "configuration") else { return false }
-        let defaults = configuration.child(named: "rsc_defaults")?.children(named: "meta_attributes") ?? []
-        let properties = configuration.child(named: "crm_config")?.children(named: "cluster_property_set") ?? []
-        return (defaults + properties).contains { set in
-            set.children.contains { $0["name"] == "resource-stickiness" || $0["name"] == "default-resource-stickiness" }
-        }
     }
 }

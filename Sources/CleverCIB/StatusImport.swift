@@ -42,7 +42,7 @@ extension CIBImporter {
                     }
                     failCounts[resource] = min((failCounts[resource] ?? 0) + count, Score.infinityValue)
                 } else if let (resource, _) = self.resourceOfFailureAttribute(pair.name, prefix: "last-failure-", path: pair.path) {
-                    guard let seconds = Double(pair.value) else {
+                    guard let seconds = Double(pair.value), seconds.isFinite else {
                         throw CIBError(file: self.file, element: pair.path, message: "last failure \"\(pair.value)\" is not a time in seconds")
                     }
                     let time = Timestamp(seconds: seconds)
@@ -53,6 +53,7 @@ extension CIBImporter {
                 self.report("\(transientPath)/\(child.pathStep)", "unexpected element in transient attributes")
             }
         }
+        self.aliasPromotionScores(&node.attributes)
         node.standby = Self.standby(node.attributes)
         state.nodes[uname] = node
 
@@ -84,6 +85,19 @@ extension CIBImporter {
         }
     }
 
+    /// Pacemaker keeps promotion scores in `master-PRIMITIVE` (older versions: `master-PRIMITIVE:N`),
+    /// named after the primitive inside the clone; the model names the clone, so the score is also
+    /// stored as `master-CLONE`. The original attribute stays for rules that name it.
+    private func aliasPromotionScores(_ attributes: inout [String: String]) {
+        for (name, value) in attributes.sorted(by: { $0.key < $1.key }) where name.hasPrefix("master-") {
+            let primitive = String(name.dropFirst("master-".count))
+            guard let clone = self.modelID(ofInstance: primitive), "master-\(clone)" != name,
+                self.config.resource(named: clone)?.isPromotable == true, attributes["master-\(clone)"] == nil
+            else { continue }
+            attributes["master-\(clone)"] = value
+        }
+    }
+
     /// `fail-count-RSC#op_interval` or `fail-count-RSC` (older) -> the model's resource id.
     private func resourceOfFailureAttribute(_ name: String, prefix: String, path: String) -> (String, String?)? {
         guard name.hasPrefix(prefix) else { return nil }
@@ -106,8 +120,9 @@ extension CIBImporter {
     }
 
     /// The current role on one node from the operation history, replayed in call order: the last
-    /// successful start/promote/demote/stop or probe decides; a failed operation leaves it Failed
-    /// until a successful stop.
+    /// successful start/promote/demote/stop or probe decides (and, as in Pacemaker, clears an
+    /// earlier failure); a failed operation leaves it Failed until one of those succeeds. A
+    /// recurring monitor reporting "promoted" (8) or "running" (0) confirms the role it expects.
     private mutating func role(
         from history: XMLNode, path: String, promotable: Bool
     ) throws(CIBError) -> (ResourceRole, [OperationRecord]) {
@@ -118,6 +133,8 @@ extension CIBImporter {
             var status: Int
             var interval: Double
             var at: Timestamp
+            /// The result the controller expected, from the transition key `action:transition:rc:uuid`.
+            var expectedRC: Int?
         }
         var ops: [Op] = []
         for element in history.children {
@@ -132,11 +149,15 @@ extension CIBImporter {
             }
             let callID = Int(element["call-id"] ?? "") ?? -1
             let status = Int(element["op-status"] ?? "0") ?? 0
-            let interval = (element["interval"].flatMap { Double($0) } ?? 0) / 1000
-            let time = (element["last-rc-change"] ?? element["last-run"]).flatMap { Double($0) }
+            let interval = (element["interval"].flatMap { Double($0) }.flatMap { $0.isFinite ? $0 : nil } ?? 0) / 1000
+            let time = (element["last-rc-change"] ?? element["last-run"]).flatMap { Double($0) }.flatMap { $0.isFinite ? $0 : nil }
             ops.append(
                 Op(action: action, callID: callID, rc: rc, status: status, interval: interval,
-                   at: Timestamp(seconds: time ?? self.now?.seconds ?? 0)))
+                   at: Timestamp(seconds: time ?? self.now?.seconds ?? 0),
+                   expectedRC: element["transition-key"].flatMap { key in
+                       let parts = key.split(separator: ":")
+                       return parts.count == 4 ? Int(parts[2]) : nil
+                   }))
         }
         // Pending operations (call-id -1) come last, as in Pacemaker's sort.
         ops.sort { ($0.callID < 0 ? Int.max : $0.callID) < ($1.callID < 0 ? Int.max : $1.callID) }
@@ -148,12 +169,18 @@ extension CIBImporter {
             if let action = ResourceAction(rawValue: op.action) {
                 records.append(OperationRecord(action: action, exitCode: op.rc, at: op.at))
             }
-            // -1 pending, 1 cancelled, 3 not supported: no result to apply.
-            if op.status == -1 || op.status == 1 || op.status == 3 { continue }
+            // Pending (-1): Pacemaker counts a start in flight as active and a promote as promoted.
+            if op.status == -1 {
+                if op.action == "start" { role = runningRole }
+                if op.action == "promote" { role = .promoted }
+                continue
+            }
+            // 1 cancelled, 3 not supported: no result to apply.
+            if op.status == 1 || op.status == 3 { continue }
             let failedExecution = op.status != 0
             switch op.action {
             case "start", "migrate_from":
-                role = !failedExecution && op.rc == 0 ? (role == .failed ? .failed : runningRole) : .failed
+                role = !failedExecution && op.rc == 0 ? runningRole : .failed
             case "stop":
                 role = !failedExecution && op.rc == 0 ? .stopped : .failed
             case "promote":
@@ -167,13 +194,23 @@ extension CIBImporter {
                     role = .failed
                     continue
                 }
-                let probe = op.interval == 0
-                switch op.rc {
-                case 0 where role != .failed: role = probe || !role.isActive ? runningRole : (role == .promoted ? .failed : role)
-                case 7: role = probe ? .stopped : .failed
-                case 8 where role != .failed: role = .promoted
-                case 0, 8: break
-                default: role = .failed
+                if op.interval == 0 {
+                    // A probe: every answer is a finding, not a failure.
+                    switch op.rc {
+                    case 0: role = runningRole
+                    case 7: role = .stopped
+                    case 8: role = .promoted
+                    default: role = .failed
+                    }
+                } else if let expected = op.expectedRC, expected != op.rc {
+                    role = .failed
+                } else if role != .failed {
+                    switch op.rc {
+                    case 0: role = role.isActive && role != .promoted ? role : runningRole
+                    case 8: role = .promoted
+                    case 7 where op.expectedRC == 7: role = .stopped
+                    default: role = .failed
+                    }
                 }
             default:
                 break  // notify, meta-data, reload: no effect on the role
