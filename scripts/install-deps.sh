@@ -10,7 +10,7 @@ packages=(
     # lab networking, resources, VMs and NBD clients
     iproute2 nftables iputils-ping arping resource-agents
     qemu-system-x86 qemu-utils nbdkit libnbd-bin fio busybox-static
-    python3
+    python3 bc
 )
 missing=()
 for package in "${packages[@]}"; do
