@@ -86,6 +86,10 @@ public enum CorosyncConfigFile {
                 quorum.section("device") { section in
                     section.line("model", "net")
                     section.line("votes", "1")
+                    // qdevice re-polls and re-asks qnetd every timeout/2: the default 10 s left a survivor
+                    // waiting up to 5 s for the tie-breaker's vote after its peer died. 2 s keeps that under 1 s.
+                    section.line("timeout", "2000")
+                    section.line("sync_timeout", "10000")
                     section.section("net") { net in
                         net.line("host", host)
                         net.line("algorithm", device.algorithm)
