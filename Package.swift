@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "CleverTesting", dependencies: ["CleverModel", "CleverConfig", "CleverScheduler"]),
 
         .testTarget(name: "CleverModelTests", dependencies: ["CleverModel"]),
-        .testTarget(name: "CleverConfigTests", dependencies: ["CleverConfig", "CleverTesting"]),
+        .testTarget(name: "CleverConfigTests", dependencies: ["CleverConfig", "CleverTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "CleverSchedulerTests", dependencies: ["CleverScheduler", "CleverConfig", "CleverTesting"]),
         .testTarget(name: "CleverCIBTests", dependencies: ["CleverCIB", "CleverScheduler", "CleverTesting"]),
         .testTarget(name: "CleverCLITests", dependencies: ["CleverTesting"]),

@@ -64,7 +64,7 @@ extension ConfigDecoder {
         let firstPosition = self.position(of: first)
         self.report(
             "\(what) is already used by \(KeyPath.parent(of: first) ?? first)", path: path,
-            hint: "first used at line \(firstPosition.line); names must be unique")
+            hint: "first used at line \(firstPosition.line); each must be unique")
     }
 
     private mutating func checkVolumePorts(_ decoded: DecodedConfig) {

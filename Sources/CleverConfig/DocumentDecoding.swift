@@ -25,6 +25,9 @@ struct DecodedConstraint {
 extension ConfigDecoder {
     static let topLevelKeys = ["cluster", "nodes", "quorum", "resources", "groups", "constraints"]
 
+    /// Decodes every entry as far as it goes (an entry with a bad value is kept with a default in its
+    /// place, so the checks across entries still see it); the caller uses the result only when no
+    /// diagnostic was reported.
     mutating func decodeDocument(_ root: Node) -> DecodedConfig? {
         guard let top = self.fields(root, path: "", known: Self.topLevelKeys) else { return nil }
         var decoded = DecodedConfig(config: ClusterConfig(name: ""))
@@ -141,8 +144,8 @@ extension ConfigDecoder {
                 hint: "one address per Corosync link")
         }
         let attributes = self.stringMap(fields, "attributes") ?? [:]
-        guard let name, let id, let addresses else { return nil }
-        return NodeConfig(name: name, id: id, addresses: addresses, attributes: attributes)
+        guard let name, let id else { return nil }
+        return NodeConfig(name: name, id: id, addresses: addresses ?? [], attributes: attributes)
     }
 
     // MARK: Quorum
