@@ -310,7 +310,11 @@ extension DecodedConfig {
         }
         for (group, path) in zip(self.config.groups, self.groupPaths) {
             let origin = OrderGraph.Origin(kind: .group, id: group.id, path: KeyPath.child(path, "members"))
-            for (earlier, later) in zip(group.members, group.members.dropFirst()) {
+            // A member listed twice is reported elsewhere; here it would only add a false cycle.
+            let members = group.members.reduce(into: [String]()) { list, member in
+                if !list.contains(member) { list.append(member) }
+            }
+            for (earlier, later) in zip(members, members.dropFirst()) {
                 graph.add(
                     Step(resource: earlier, action: .start), before: Step(resource: later, action: .start), origin: origin,
                     symmetrical: true)

@@ -41,7 +41,12 @@ extension ConfigDecoder {
                 return nil
             }
         }
-        let typeKeys = Self.resourceTypeKeys.first { $0.type == typeName }?.keys ?? []
+        // Without a type, accept the keys of every type: the missing type is the one error.
+        let typeKeys =
+            Self.resourceTypeKeys.first { $0.type == typeName }?.keys
+            ?? Self.resourceTypeKeys.flatMap(\.keys).reduce(into: [String]()) { keys, key in
+                if !keys.contains(key) { keys.append(key) }
+            }
         guard let fields = self.fields(node, path: path, known: Self.commonResourceKeys + typeKeys) else { return nil }
         let id = self.value(fields, "id", required: true, expected: "an id", ValueSyntax.identifier)
         guard let typeName else {
