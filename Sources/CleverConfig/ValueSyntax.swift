@@ -54,8 +54,14 @@ enum ValueSyntax {
                 ValueProblem(
                     "expected a duration, found '\(text)'", hint: "a number with unit ms, s, m, h or d, e.g. 30s"))
         }
+        guard seconds.value <= self.longestDuration else {
+            return .failure(ValueProblem("duration '\(text)' is longer than 10 years"))
+        }
         return .success(seconds)
     }
+
+    /// Ten years: longer is a typo, and would overflow integer arithmetic on seconds elsewhere.
+    static let longestDuration: Double = 10 * 365 * 86400
 
     static func positiveDuration(_ text: String) -> Result<Seconds, ValueProblem> {
         self.duration(text).flatMap { seconds in

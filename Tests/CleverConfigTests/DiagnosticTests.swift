@@ -75,6 +75,13 @@ import Testing
         #expect(found.first?.message.hasPrefix("invalid YAML") == true)
     }
 
+    @Test func deeplyNestedYAMLIsAnErrorNotACrash() {
+        let deep = "cluster: " + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000) + "\n"
+        let found = diagnostics(of: deep)
+        #expect(found.count == 1)
+        #expect(found.first?.message.hasPrefix("invalid YAML") == true)
+    }
+
     @Test func tabIndentationGetsAHint() {
         let found = diagnostics(of: "cluster:\n\tname: lab\n")
         #expect(found.count == 1)
@@ -341,18 +348,20 @@ import Testing
         ("clone: maybe", "expected true or false, found 'maybe'"),
     ])
     func impossibleVolumeValues(setting: String, message: String) {
+        // The setting comes last and replaces the default line for the same key.
+        let key = setting.prefix { $0 != ":" }
+        let lines = ["size: 1GiB", "backing: /dev/sdb"].filter { !$0.hasPrefix("\(key):") } + [setting]
         let found = diagnostics(
             of: twoNodes + """
                 resources:
                   - id: disk0
                     type: volume
-                    size: 1GiB
-                    backing: /dev/sdb
-                    \(setting)
-                """.replacingOccurrences(of: "    size: 1GiB\n    backing: /dev/sdb\n    size:", with: "    backing: /dev/sdb\n    size:"))
+
+                """ + lines.map { "    \($0)\n" }.joined())
         #expect(found.count == 1, "\(found)")
         #expect(found.first?.message.contains(message) == true, "\(found)")
-        #expect(found.first?.keyPath.hasPrefix("resources[0].\(setting.prefix { $0 != ":" })") == true, "\(found)")
+        #expect(found.first?.keyPath.hasPrefix("resources[0].\(key)") == true, "\(found)")
+        #expect(found.first?.line == 8 + lines.count, "\(found)")
     }
 
     @Test(arguments: [

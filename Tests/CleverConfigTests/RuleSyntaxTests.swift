@@ -102,6 +102,13 @@ import Testing
         #expect(error?.message == message)
     }
 
+    @Test func deepNestingIsAnErrorNotACrash() {
+        let rule = String(repeating: "(", count: 100_000) + "defined a" + String(repeating: ")", count: 100_000)
+        #expect(self.failure(rule)?.message == "parentheses nested more than 32 deep")
+        let fine = String(repeating: "(", count: 32) + "defined a" + String(repeating: ")", count: 32)
+        #expect(self.parsed(fine) == .defined("a"))
+    }
+
     @Test func symbolicOperatorsGetAHint() {
         #expect(self.failure("a >= 3")?.hint == "write 'gte'")
         #expect(self.failure("not defined a")?.hint == "write 'not_defined ATTR'")
