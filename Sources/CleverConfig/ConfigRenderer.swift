@@ -22,7 +22,9 @@ enum ConfigRenderer {
         for node in config.nodes {
             out.item("name: \(scalar(node.name))")
             out.add("id: \(node.id)", indent: 2)
-            out.add("addresses: \(list(node.addresses))", indent: 2)
+            // A config imported from a Pacemaker CIB has no link addresses: leave a note where they go.
+            let note = node.addresses.isEmpty ? "  # required: one or two link addresses" : ""
+            out.add("addresses: \(list(node.addresses))\(note)", indent: 2)
             out.map("attributes", node.attributes, indent: 2)
         }
 

@@ -83,6 +83,14 @@ import Testing
         #expect(ConfigFile.render(reparsed) == rendered)
     }
 
+    @Test func nodesWithoutAddressesRenderANote() {
+        let config = ClusterConfig(name: "imported", nodes: [NodeConfig(name: "node1", id: 1, addresses: [])])
+        let rendered = ConfigFile.render(config)
+        #expect(rendered.contains("    addresses: []  # required: one or two link addresses\n"))
+        let found = diagnostics(of: rendered)
+        #expect(found.map(\.message) == ["a node has one or two addresses, found 0"])
+    }
+
     @Test func leftOutKeysTakeTheirDefaults() throws {
         let config = try #require(
             parse(
