@@ -98,9 +98,33 @@ import Testing
             """
         let found = diagnostics(of: yaml)
         #expect(found.count == 1)
-        #expect(found.first?.line == 2)
+        #expect(found.first?.line == 3)
         #expect(found.first?.column == 3)
         #expect(found.first?.message == "duplicate key 'name' in one mapping")
+        #expect(found.first?.hint == "first given at line 2; each key may appear only once")
+    }
+
+    @Test func duplicateKeyFurtherDownANestedMapping() {
+        let yaml = """
+            cluster:
+              name: lab
+            nodes:
+              - name: alpha
+                id: 1
+                # a comment
+
+                attributes: {rack: a}
+                id: 2
+              - name: beta
+                id: 2
+            """
+        let found = diagnostics(of: yaml)
+        #expect(found.map { "\($0.line):\($0.column)" } == ["9:5"])
+    }
+
+    @Test func duplicateKeyInAFlowMappingPointsAtTheFirst() {
+        let found = diagnostics(of: "cluster: {name: a, name: b}\nnodes: []\n")
+        #expect(found.map { "\($0.line):\($0.column)" } == ["1:11"])
     }
 
     // MARK: Keys and types
