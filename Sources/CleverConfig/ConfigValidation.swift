@@ -20,6 +20,24 @@ extension ConfigDecoder {
         var names: [String: String] = [:]
         var ids: [Int: String] = [:]
         var addresses: [String: String] = [:]
+        // knet needs the same links on every node: as many addresses, of the same family per link.
+        if let reference = zip(decoded.config.nodes, decoded.nodePaths).first(where: { !$0.0.addresses.isEmpty }) {
+            let families = reference.0.addresses.map(IPAddress.isIPv4)
+            for (node, path) in zip(decoded.config.nodes, decoded.nodePaths) where !node.addresses.isEmpty {
+                if node.addresses.count != families.count {
+                    self.report(
+                        "node '\(node.name)' has \(node.addresses.count) link addresses, node '\(reference.0.name)' has \(families.count)",
+                        path: KeyPath.child(path, "addresses"), hint: "every node needs one address per link")
+                    continue
+                }
+                for (index, address) in node.addresses.enumerated() where IPAddress.isIPv4(address) != families[index] {
+                    self.report(
+                        "link \(index) mixes IPv4 and IPv6 across nodes",
+                        path: KeyPath.index(KeyPath.child(path, "addresses"), index),
+                        hint: "use the same address family for a link on every node")
+                }
+            }
+        }
         for (node, path) in zip(decoded.config.nodes, decoded.nodePaths) {
             if let first = names[node.name] {
                 self.reportDuplicate("node name '\(node.name)'", at: KeyPath.child(path, "name"), first: KeyPath.child(first, "name"))

@@ -35,7 +35,8 @@ extension ConfigDecoder {
         if let clusterNode = self.node(top, "cluster", required: true),
             let cluster = self.fields(clusterNode, path: "cluster", known: ["name", "epoch", "properties"])
         {
-            decoded.config.name = self.string(cluster, "name", required: true) ?? ""
+            decoded.config.name =
+                self.value(cluster, "name", required: true, expected: "a cluster name", ValueSyntax.clusterName) ?? ""
             decoded.config.epoch =
                 self.value(cluster, "epoch", expected: "an integer") { ValueSyntax.integer($0, atLeast: 1) } ?? 1
             if let propertiesNode = self.node(cluster, "properties", required: false) {
@@ -134,8 +135,11 @@ extension ConfigDecoder {
                 ? .success(text)
                 : .failure(ValueProblem("'\(text)' is not a valid node name", hint: "use the host name: letters, digits, '-'"))
         }
-        let id = self.value(fields, "id", required: true, expected: "a positive integer") {
-            ValueSyntax.integer($0, atLeast: 1)
+        let id = self.value(fields, "id", required: true, expected: "a positive integer") { text in
+            ValueSyntax.integer(text, atLeast: 1).flatMap { id in
+                // Corosync node ids are 32-bit.
+                id <= Int(Int32.max) ? .success(id) : .failure(ValueProblem("node id \(id) is above \(Int32.max)"))
+            }
         }
         let addresses = self.scalarList(fields, "addresses", required: true, expected: "an IP address", ValueSyntax.ipAddress)
         if let count = self.list(fields, "addresses")?.count, !(1...2).contains(count) {

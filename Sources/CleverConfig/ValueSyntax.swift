@@ -123,6 +123,17 @@ enum ValueSyntax {
         return .success(text)
     }
 
+    /// Corosync's cluster_name: 1 to 64 letters, digits, `-`, `_`, `.`.
+    static func clusterName(_ text: String) -> Result<String, ValueProblem> {
+        let valid =
+            (1...64).contains(text.unicodeScalars.count)
+            && text.unicodeScalars.allSatisfy { $0.isASCIILetter || $0.isASCIIDigit || "-_.".unicodeScalars.contains($0) }
+        return valid
+            ? .success(text)
+            : .failure(
+                ValueProblem("'\(text)' is not a valid cluster name", hint: "1 to 64 letters, digits, '-', '_' or '.'"))
+    }
+
     /// A host name (RFC 1123 labels) or an IP address.
     static func host(_ text: String) -> Result<String, ValueProblem> {
         if IPAddress.isValid(text) || self.isHostName(text) { return .success(text) }

@@ -441,6 +441,34 @@ import Testing
         #expect(found[3].message == "'198.51.100.256' is not an IPv4 or IPv6 address")
     }
 
+    @Test func linksMustMatchAcrossNodes() {
+        let found = diagnostics(
+            of: """
+                cluster: {name: lab}
+                nodes:
+                  - {name: alpha, id: 1, addresses: [198.51.100.11, "2001:db8::11"]}
+                  - {name: beta, id: 2, addresses: [198.51.100.12]}
+                  - {name: gamma, id: 3, addresses: [198.51.100.13, 198.51.100.113]}
+                """)
+        let summary = found.map { "\($0.line):\($0.column) \($0.keyPath): \($0.message)" }
+        #expect(
+            summary == [
+                "4:36 nodes[1].addresses: node 'beta' has 1 link addresses, node 'alpha' has 2",
+                "5:53 nodes[2].addresses[1]: link 1 mixes IPv4 and IPv6 across nodes",
+            ])
+    }
+
+    @Test func corosyncLimitsOnNamesAndIDs() {
+        let found = diagnostics(
+            of: """
+                cluster: {name: "my cluster"}
+                nodes:
+                  - {name: alpha, id: 4294967296, addresses: [198.51.100.11]}
+                """)
+        #expect(found.map(\.keyPath) == ["cluster.name", "nodes[0].id"])
+        #expect(found.map(\.message) == ["'my cluster' is not a valid cluster name", "node id 4294967296 is above 2147483647"])
+    }
+
     @Test func badQuorum() {
         let found = diagnostics(
             of: twoNodes + """

@@ -259,7 +259,7 @@ enum RichConfig {
                 symmetric: false, selfFenceTimeout: Seconds(1.5)),
             nodes: [
                 NodeConfig(name: "alpha", id: 1, addresses: ["198.51.100.11", "fe80::1"], attributes: ["rack": "a b", "#weird": "x: y"]),
-                NodeConfig(name: "beta", id: 7, addresses: ["::1"]),
+                NodeConfig(name: "beta", id: 7, addresses: ["198.51.100.12", "::1"]),
             ],
             quorum: QuorumConfig(qdeviceHost: "qnetd.example", algorithm: "lms", pingTargets: ["198.51.100.1", "gw"]),
             resources: [
