@@ -65,7 +65,7 @@ let package = Package(
         .target(name: "CleverTesting", dependencies: ["CleverModel", "CleverConfig", "CleverScheduler", "CleverCluster"]),
 
         .testTarget(name: "CleverModelTests", dependencies: ["CleverModel"]),
-        .testTarget(name: "CleverConfigTests", dependencies: ["CleverConfig", "CleverTesting"]),
+        .testTarget(name: "CleverConfigTests", dependencies: ["CleverConfig", "CleverTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "CleverSchedulerTests", dependencies: ["CleverScheduler", "CleverConfig", "CleverTesting"]),
         .testTarget(name: "CleverClusterTests", dependencies: ["CleverCluster", "CleverTesting"]),
         .testTarget(name: "CleverCIBTests", dependencies: ["CleverCIB", "CleverScheduler", "CleverTesting"]),

@@ -40,7 +40,7 @@ public struct ConfigDiagnostic: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// A config file that cannot be used, with every problem found in one pass, in file order.
-public struct ConfigError: Error, CustomStringConvertible {
+public struct ConfigError: Error, Hashable, Sendable, CustomStringConvertible {
     public var diagnostics: [ConfigDiagnostic]
 
     public init(diagnostics: [ConfigDiagnostic]) {

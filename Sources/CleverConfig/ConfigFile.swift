@@ -84,6 +84,9 @@ enum YAMLSyntax {
         func located(_ mark: Mark, _ message: String, hint: String? = nil) -> ConfigDiagnostic {
             ConfigDiagnostic(file: file, line: mark.line, column: mark.column, keyPath: "", message: message, hint: hint)
         }
+        func located(_ position: SourcePosition, _ message: String, hint: String? = nil) -> ConfigDiagnostic {
+            ConfigDiagnostic(file: file, line: position.line, column: position.column, keyPath: "", message: message, hint: hint)
+        }
         func withContext(_ problem: String, _ context: YamlError.Context?) -> String {
             guard let context else { return "invalid YAML: \(problem)" }
             return "invalid YAML: \(problem) (\(context.text) at line \(context.mark.line), column \(context.mark.column))"
@@ -96,7 +99,14 @@ enum YAMLSyntax {
             return located(mark, withContext(problem, context), hint: "check the indentation around this line")
         case .duplicatedKeysInMapping(let duplicates, let context):
             let keys = duplicates.map { "'\($0)'" }.joined(separator: ", ")
-            return located(context.mark, "duplicate key \(keys) in one mapping", hint: "each key may appear only once")
+            // Yams marks the first occurrence; the mistake is the repeat below it.
+            guard duplicates.count == 1, let repeated = Self.repeatedKey(duplicates[0], after: context.mark, in: text)
+            else {
+                return located(context.mark, "duplicate key \(keys) in one mapping", hint: "each key may appear only once")
+            }
+            return located(
+                repeated, "duplicate key \(keys) in one mapping",
+                hint: "first given at line \(context.mark.line); each key may appear only once")
         case .reader(let problem, let offset, _, _):
             let position = offset.map { Self.position(ofUTF8Offset: $0, in: text) } ?? .wholeFile
             return ConfigDiagnostic(
@@ -105,6 +115,26 @@ enum YAMLSyntax {
         default:
             return ConfigDiagnostic(file: file, line: 0, column: 0, keyPath: "", message: "invalid YAML: \(error)")
         }
+    }
+
+    /// The next block-mapping line that repeats `key` at the first one's column, before the
+    /// mapping ends (a line indented less). nil for flow mappings and other shapes.
+    static func repeatedKey(_ key: String, after first: Mark, in text: String) -> SourcePosition? {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard first.line >= 1, first.line < lines.count else { return nil }
+        let indent = first.column - 1
+        for index in first.line..<lines.count {
+            let line = Array(lines[index].unicodeScalars)
+            let leading = line.prefix { $0 == " " }.count
+            if leading == line.count || line[leading] == "#" { continue }
+            if leading < indent { return nil }
+            guard leading == indent else { continue }
+            let rest = String(String.UnicodeScalarView(line[leading...]))
+            for spelling in [key, "\"\(key)\"", "'\(key)'"] where rest.hasPrefix(spelling + ":") {
+                return SourcePosition(line: index + 1, column: first.column)
+            }
+        }
+        return nil
     }
 
     static func position(ofUTF8Offset offset: Int, in text: String) -> SourcePosition {

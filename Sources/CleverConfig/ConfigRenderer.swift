@@ -7,30 +7,32 @@ enum ConfigRenderer {
     static func render(_ config: ClusterConfig) -> String {
         var out = Lines()
         out.add("cluster:")
-        out.add("name: \(scalar(config.name))", indent: 1)
+        out.add("name: \(self.scalar(config.name))", indent: 1)
         out.add("epoch: \(config.epoch)", indent: 1)
         out.add("properties:", indent: 1)
         let properties = config.properties
-        out.add("stickiness: \(score(properties.defaultStickiness))", indent: 2)
+        out.add("stickiness: \(self.score(properties.defaultStickiness))", indent: 2)
         out.add("no-quorum-policy: \(properties.noQuorumPolicy.rawValue)", indent: 2)
         out.add("migration-threshold: \(properties.migrationThreshold)", indent: 2)
-        out.add("failure-timeout: \(properties.failureTimeout.map(duration) ?? "never")", indent: 2)
+        out.add("failure-timeout: \(properties.failureTimeout.map(self.duration) ?? "never")", indent: 2)
         out.add("symmetric: \(properties.symmetric)", indent: 2)
-        out.add("self-fence-timeout: \(duration(properties.selfFenceTimeout))", indent: 2)
+        out.add("self-fence-timeout: \(self.duration(properties.selfFenceTimeout))", indent: 2)
 
         out.add("nodes:")
         for node in config.nodes {
-            out.item("name: \(scalar(node.name))")
+            out.item("name: \(self.scalar(node.name))")
             out.add("id: \(node.id)", indent: 2)
-            out.add("addresses: \(list(node.addresses))", indent: 2)
+            // A config imported from a Pacemaker CIB has no link addresses: leave a note where they go.
+            let note = node.addresses.isEmpty ? "  # required: one or two link addresses" : ""
+            out.add("addresses: \(self.list(node.addresses))\(note)", indent: 2)
             out.map("attributes", node.attributes, indent: 2)
         }
 
         if let quorum = config.quorum {
             out.add("quorum:")
-            if let host = quorum.qdeviceHost { out.add("qdevice: \(scalar(host))", indent: 1) }
-            out.add("algorithm: \(scalar(quorum.algorithm))", indent: 1)
-            if !quorum.pingTargets.isEmpty { out.add("ping: \(list(quorum.pingTargets))", indent: 1) }
+            if let host = quorum.qdeviceHost { out.add("qdevice: \(self.scalar(host))", indent: 1) }
+            out.add("algorithm: \(self.scalar(quorum.algorithm))", indent: 1)
+            if !quorum.pingTargets.isEmpty { out.add("ping: \(self.list(quorum.pingTargets))", indent: 1) }
         }
 
         if !config.resources.isEmpty {
@@ -41,8 +43,8 @@ enum ConfigRenderer {
         if !config.groups.isEmpty {
             out.add("groups:")
             for group in config.groups {
-                out.item("id: \(scalar(group.id))")
-                out.add("members: \(list(group.members))", indent: 2)
+                out.item("id: \(self.scalar(group.id))")
+                out.add("members: \(self.list(group.members))", indent: 2)
                 self.render(group.meta, into: &out)
             }
         }
@@ -57,49 +59,49 @@ enum ConfigRenderer {
     // MARK: Resources
 
     private static func render(_ resource: ResourceConfig, into out: inout Lines) {
-        out.item("id: \(scalar(resource.id))")
+        out.item("id: \(self.scalar(resource.id))")
         out.add("type: \(resource.kind.typeName)", indent: 2)
         switch resource.kind {
         case .volume(let spec):
-            out.add("size: \(size(spec.size))", indent: 2)
-            out.add("backing: \(scalar(spec.backing))", indent: 2)
+            out.add("size: \(self.size(spec.size))", indent: 2)
+            out.add("backing: \(self.scalar(spec.backing))", indent: 2)
             out.add("protocol: \(spec.protocolMode.rawValue)", indent: 2)
             out.add("port: \(spec.port)", indent: 2)
-            if let secret = spec.secretFile { out.add("secret-file: \(scalar(secret))", indent: 2) }
+            if let secret = spec.secretFile { out.add("secret-file: \(self.scalar(secret))", indent: 2) }
             out.add("after-sb-0pri: \(spec.afterSplitBrain0.rawValue)", indent: 2)
             out.add("after-sb-1pri: \(spec.afterSplitBrain1.rawValue)", indent: 2)
             out.add("after-sb-2pri: \(spec.afterSplitBrain2.rawValue)", indent: 2)
         case .vm(let spec):
             out.add("cpus: \(spec.cpus)", indent: 2)
             out.add("memory: \(spec.memoryMiB % 1024 == 0 ? "\(spec.memoryMiB / 1024)GiB" : "\(spec.memoryMiB)MiB")", indent: 2)
-            if !spec.volumes.isEmpty { out.add("volumes: \(list(spec.volumes))", indent: 2) }
-            if let state = spec.stateVolume { out.add("state-volume: \(scalar(state))", indent: 2) }
-            out.add("boot: \(scalar(spec.boot))", indent: 2)
+            if !spec.volumes.isEmpty { out.add("volumes: \(self.list(spec.volumes))", indent: 2) }
+            if let state = spec.stateVolume { out.add("state-volume: \(self.scalar(state))", indent: 2) }
+            out.add("boot: \(self.scalar(spec.boot))", indent: 2)
             out.add("stop-mode: \(spec.stopMode.rawValue)", indent: 2)
             out.add("migration: \(spec.migration.rawValue)", indent: 2)
-            if !spec.addresses.isEmpty { out.add("addresses: \(list(spec.addresses))", indent: 2) }
+            if !spec.addresses.isEmpty { out.add("addresses: \(self.list(spec.addresses))", indent: 2) }
         case .ip(let spec):
-            out.add("address: \(scalar("\(spec.address)/\(spec.prefixLength)"))", indent: 2)
-            if let interface = spec.interface { out.add("interface: \(scalar(interface))", indent: 2) }
+            out.add("address: \(self.scalar("\(spec.address)/\(spec.prefixLength)"))", indent: 2)
+            if let interface = spec.interface { out.add("interface: \(self.scalar(interface))", indent: 2) }
         case .ping(let spec):
-            out.add("hosts: \(list(spec.hosts))", indent: 2)
+            out.add("hosts: \(self.list(spec.hosts))", indent: 2)
             out.add("multiplier: \(spec.multiplier)", indent: 2)
-            out.add("dampen: \(duration(spec.dampen))", indent: 2)
-            out.add("attribute: \(scalar(spec.attribute))", indent: 2)
+            out.add("dampen: \(self.duration(spec.dampen))", indent: 2)
+            out.add("attribute: \(self.scalar(spec.attribute))", indent: 2)
         case .process(let spec):
-            out.add("command: \(list(spec.command))", indent: 2)
+            out.add("command: \(self.list(spec.command))", indent: 2)
         case .ocf(let spec):
-            out.add("agent: \(scalar("\(spec.provider):\(spec.type)"))", indent: 2)
+            out.add("agent: \(self.scalar("\(spec.provider):\(spec.type)"))", indent: 2)
             out.map("params", spec.parameters, indent: 2)
         case .lsb(let spec):
-            out.add("script: \(scalar(spec.script))", indent: 2)
+            out.add("script: \(self.scalar(spec.script))", indent: 2)
         }
         self.render(resource.meta, into: &out)
         if resource.monitorInterval != Seconds(10) {
-            out.add("monitor: \(resource.monitorInterval.map(duration) ?? "none")", indent: 2)
+            out.add("monitor: \(resource.monitorInterval.map(self.duration) ?? "none")", indent: 2)
         }
         if resource.operationTimeout != Seconds(20) {
-            out.add("timeout: \(duration(resource.operationTimeout))", indent: 2)
+            out.add("timeout: \(self.duration(resource.operationTimeout))", indent: 2)
         }
         if resource.cloning != resource.kind.defaultCloning {
             switch resource.cloning {
@@ -114,10 +116,10 @@ enum ConfigRenderer {
 
     private static func render(_ meta: ResourceMeta, into out: inout Lines) {
         var pairs: [String] = []
-        if let stickiness = meta.stickiness { pairs.append("stickiness: \(score(stickiness))") }
+        if let stickiness = meta.stickiness { pairs.append("stickiness: \(self.score(stickiness))") }
         if let threshold = meta.migrationThreshold { pairs.append("migration-threshold: \(threshold)") }
         if let timeout = meta.failureTimeout {
-            pairs.append("failure-timeout: \(timeout.value == 0 ? "never" : duration(timeout))")
+            pairs.append("failure-timeout: \(timeout.value == 0 ? "never" : self.duration(timeout))")
         }
         if let role = meta.targetRole { pairs.append("target-role: \(role.rawValue)") }
         if let allow = meta.allowMigrate { pairs.append("allow-migrate: \(allow)") }
@@ -129,37 +131,37 @@ enum ConfigRenderer {
     // MARK: Constraints
 
     private static func render(_ constraint: Constraint, into out: inout Lines) {
-        var pairs: [(String, String)] = [("id", scalar(constraint.id))]
+        var pairs: [(String, String)] = [("id", self.scalar(constraint.id))]
         let kind: String
         switch constraint {
         case .location(let location):
             kind = "location"
-            pairs.append(("resource", scalar(location.resource)))
+            pairs.append(("resource", self.scalar(location.resource)))
             switch location.placement {
             case .node(let node, let value):
-                pairs.append(("node", scalar(node)))
-                pairs.append(("score", score(value)))
+                pairs.append(("node", self.scalar(node)))
+                pairs.append(("score", self.score(value)))
             case .rule(let rule):
                 if let attribute = rule.scoreAttribute {
-                    pairs.append(("score-attribute", scalar(attribute)))
+                    pairs.append(("score-attribute", self.scalar(attribute)))
                 } else {
-                    pairs.append(("score", score(rule.score)))
+                    pairs.append(("score", self.score(rule.score)))
                 }
-                pairs.append(("rule", scalar(RuleSyntax.render(rule.expression))))
+                pairs.append(("rule", self.scalar(RuleSyntax.render(rule.expression))))
             }
             if let role = location.role { pairs.append(("role", role.rawValue)) }
         case .colocation(let colocation):
             kind = "colocation"
-            pairs.append(("resource", scalar(colocation.dependent)))
-            pairs.append(("with", scalar(colocation.primary)))
-            pairs.append(("score", score(colocation.score)))
+            pairs.append(("resource", self.scalar(colocation.dependent)))
+            pairs.append(("with", self.scalar(colocation.primary)))
+            pairs.append(("score", self.score(colocation.score)))
             if let role = colocation.dependentRole { pairs.append(("role", role.rawValue)) }
             if let role = colocation.primaryRole { pairs.append(("with-role", role.rawValue)) }
         case .order(let order):
             kind = "order"
-            pairs.append(("first", scalar(order.first)))
+            pairs.append(("first", self.scalar(order.first)))
             if order.firstAction != .start { pairs.append(("first-action", order.firstAction.rawValue)) }
-            pairs.append(("then", scalar(order.then)))
+            pairs.append(("then", self.scalar(order.then)))
             if order.thenAction != .start { pairs.append(("then-action", order.thenAction.rawValue)) }
             if order.kind != .mandatory { pairs.append(("kind", order.kind.rawValue)) }
             if !order.symmetrical { pairs.append(("symmetrical", "false")) }
@@ -192,7 +194,7 @@ enum ConfigRenderer {
     }
 
     static func list(_ items: [String]) -> String {
-        "[\(items.map(scalar).joined(separator: ", "))]"
+        "[\(items.map(self.scalar).joined(separator: ", "))]"
     }
 
     /// Plain when YAML reads the text back as the same string in block and flow context, else

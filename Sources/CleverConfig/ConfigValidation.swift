@@ -20,6 +20,24 @@ extension ConfigDecoder {
         var names: [String: String] = [:]
         var ids: [Int: String] = [:]
         var addresses: [String: String] = [:]
+        // knet needs the same links on every node: as many addresses, of the same family per link.
+        if let reference = zip(decoded.config.nodes, decoded.nodePaths).first(where: { !$0.0.addresses.isEmpty }) {
+            let families = reference.0.addresses.map(IPAddress.isIPv4)
+            for (node, path) in zip(decoded.config.nodes, decoded.nodePaths) where !node.addresses.isEmpty {
+                if node.addresses.count != families.count {
+                    self.report(
+                        "node '\(node.name)' has \(node.addresses.count) link addresses, node '\(reference.0.name)' has \(families.count)",
+                        path: KeyPath.child(path, "addresses"), hint: "every node needs one address per link")
+                    continue
+                }
+                for (index, address) in node.addresses.enumerated() where IPAddress.isIPv4(address) != families[index] {
+                    self.report(
+                        "link \(index) mixes IPv4 and IPv6 across nodes",
+                        path: KeyPath.index(KeyPath.child(path, "addresses"), index),
+                        hint: "use the same address family for a link on every node")
+                }
+            }
+        }
         for (node, path) in zip(decoded.config.nodes, decoded.nodePaths) {
             if let first = names[node.name] {
                 self.reportDuplicate("node name '\(node.name)'", at: KeyPath.child(path, "name"), first: KeyPath.child(first, "name"))
@@ -64,7 +82,7 @@ extension ConfigDecoder {
         let firstPosition = self.position(of: first)
         self.report(
             "\(what) is already used by \(KeyPath.parent(of: first) ?? first)", path: path,
-            hint: "first used at line \(firstPosition.line); names must be unique")
+            hint: "first used at line \(firstPosition.line); each must be unique")
     }
 
     private mutating func checkVolumePorts(_ decoded: DecodedConfig) {
@@ -310,7 +328,11 @@ extension DecodedConfig {
         }
         for (group, path) in zip(self.config.groups, self.groupPaths) {
             let origin = OrderGraph.Origin(kind: .group, id: group.id, path: KeyPath.child(path, "members"))
-            for (earlier, later) in zip(group.members, group.members.dropFirst()) {
+            // A member listed twice is reported elsewhere; here it would only add a false cycle.
+            let members = group.members.reduce(into: [String]()) { list, member in
+                if !list.contains(member) { list.append(member) }
+            }
+            for (earlier, later) in zip(members, members.dropFirst()) {
                 graph.add(
                     Step(resource: earlier, action: .start), before: Step(resource: later, action: .start), origin: origin,
                     symmetrical: true)

@@ -24,7 +24,9 @@ extension ConfigDecoder {
     mutating func decodeConstraint(_ node: Node, path: String) -> DecodedConstraint? {
         guard let outer = self.fields(node, path: path, known: Self.constraintKinds) else { return nil }
         guard outer.entries.count == 1, let entry = outer.entries.first else {
-            if outer.entries.isEmpty {
+            if outer.entries.isEmpty, case .mapping(let mapping) = node, !mapping.isEmpty {
+                // Its keys were all unknown, and each was reported.
+            } else if outer.entries.isEmpty {
                 self.report(
                     "expected one of location, colocation or order", at: outer.position, path: path,
                     hint: "e.g. - order: {first: disk0, then: mba7}")

@@ -25,6 +25,9 @@ struct DecodedConstraint {
 extension ConfigDecoder {
     static let topLevelKeys = ["cluster", "nodes", "quorum", "resources", "groups", "constraints"]
 
+    /// Decodes every entry as far as it goes (an entry with a bad value is kept with a default in its
+    /// place, so the checks across entries still see it); the caller uses the result only when no
+    /// diagnostic was reported.
     mutating func decodeDocument(_ root: Node) -> DecodedConfig? {
         guard let top = self.fields(root, path: "", known: Self.topLevelKeys) else { return nil }
         var decoded = DecodedConfig(config: ClusterConfig(name: ""))
@@ -32,7 +35,8 @@ extension ConfigDecoder {
         if let clusterNode = self.node(top, "cluster", required: true),
             let cluster = self.fields(clusterNode, path: "cluster", known: ["name", "epoch", "properties"])
         {
-            decoded.config.name = self.string(cluster, "name", required: true) ?? ""
+            decoded.config.name =
+                self.value(cluster, "name", required: true, expected: "a cluster name", ValueSyntax.clusterName) ?? ""
             decoded.config.epoch =
                 self.value(cluster, "epoch", expected: "an integer") { ValueSyntax.integer($0, atLeast: 1) } ?? 1
             if let propertiesNode = self.node(cluster, "properties", required: false) {
@@ -131,8 +135,11 @@ extension ConfigDecoder {
                 ? .success(text)
                 : .failure(ValueProblem("'\(text)' is not a valid node name", hint: "use the host name: letters, digits, '-'"))
         }
-        let id = self.value(fields, "id", required: true, expected: "a positive integer") {
-            ValueSyntax.integer($0, atLeast: 1)
+        let id = self.value(fields, "id", required: true, expected: "a positive integer") { text in
+            ValueSyntax.integer(text, atLeast: 1).flatMap { id in
+                // Corosync node ids are 32-bit.
+                id <= Int(Int32.max) ? .success(id) : .failure(ValueProblem("node id \(id) is above \(Int32.max)"))
+            }
         }
         let addresses = self.scalarList(fields, "addresses", required: true, expected: "an IP address", ValueSyntax.ipAddress)
         if let count = self.list(fields, "addresses")?.count, !(1...2).contains(count) {
@@ -141,8 +148,8 @@ extension ConfigDecoder {
                 hint: "one address per Corosync link")
         }
         let attributes = self.stringMap(fields, "attributes") ?? [:]
-        guard let name, let id, let addresses else { return nil }
-        return NodeConfig(name: name, id: id, addresses: addresses, attributes: attributes)
+        guard let name, let id else { return nil }
+        return NodeConfig(name: name, id: id, addresses: addresses ?? [], attributes: attributes)
     }
 
     // MARK: Quorum

@@ -36,8 +36,11 @@ struct OrderGraph {
     }
 
     struct Edge: Hashable {
+        var from: Step
         var to: Step
         var origin: Origin
+        /// The stop/demote half added for a symmetrical order.
+        var isInverse: Bool
     }
 
     struct Cycle {
@@ -51,54 +54,89 @@ struct OrderGraph {
     }
 
     private(set) var edges: [Step: [Edge]] = [:]
+    /// Every edge in the order it was added, for deterministic reports.
+    private var edgeList: [Edge] = []
 
     mutating func add(_ from: Step, before to: Step, origin: Origin, symmetrical: Bool) {
         guard from != to else { return }
-        self.edges[from, default: []].append(Edge(to: to, origin: origin))
+        self.insert(Edge(from: from, to: to, origin: origin, isInverse: false))
         if symmetrical, let inverseFrom = to.inverse, let inverseTo = from.inverse {
-            self.edges[inverseFrom, default: []].append(Edge(to: inverseTo, origin: origin))
+            self.insert(Edge(from: inverseFrom, to: inverseTo, origin: origin, isInverse: true))
         }
     }
 
-    /// One cycle per strongly connected component, deterministic, leaving out the stop-side mirror
-    /// of a cycle already reported on the start side.
+    private mutating func insert(_ edge: Edge) {
+        self.edges[edge.from, default: []].append(edge)
+        self.edgeList.append(edge)
+    }
+
+    /// The cycles to report: for each order constraint that closes a cycle, the shortest cycle
+    /// through it (so every offending constraint is named at its own place); then one cycle for
+    /// each remaining strongly connected component (made only of group and VM orders), leaving out
+    /// the stop-side mirror of a cycle already reported.
     func cycles() -> [Cycle] {
+        let components = self.stronglyConnectedComponents().map { Set($0) }
+        var componentOf: [Step: Int] = [:]
+        for (index, component) in components.enumerated() {
+            for step in component { componentOf[step] = index }
+        }
         var reported: [Set<Step>] = []
         var cycles: [Cycle] = []
-        for component in self.stronglyConnectedComponents() {
-            let steps = Set(component)
+
+        var constraintOrigins: [Origin] = []
+        for edge in self.edgeList where edge.origin.kind == .constraint && !constraintOrigins.contains(edge.origin) {
+            constraintOrigins.append(edge.origin)
+        }
+        for origin in constraintOrigins {
+            let candidates = self.edgeList.filter { $0.origin == origin }.sorted { !$0.isInverse && $1.isInverse }
+            for edge in candidates {
+                guard let index = componentOf[edge.from], componentOf[edge.to] == index,
+                    let cycle = self.cycle(through: edge, within: components[index])
+                else { continue }
+                cycles.append(cycle)
+                reported.append(components[index])
+                break
+            }
+        }
+
+        for component in components {
             let mirror = Set(component.compactMap(\.inverse))
-            if mirror.count == steps.count, reported.contains(mirror) { continue }
-            guard let start = component.min(), let cycle = self.cycle(from: start, within: steps) else { continue }
-            reported.append(steps)
+            if reported.contains(component) { continue }
+            if mirror.count == component.count, reported.contains(mirror) { continue }
+            guard let start = component.min(),
+                let edge = self.sortedEdges(from: start).first(where: { component.contains($0.to) }),
+                let cycle = self.cycle(through: edge, within: component)
+            else { continue }
+            reported.append(component)
             cycles.append(cycle)
         }
         return cycles
     }
 
-    /// Shortest path from `start` back to itself inside its component (breadth first).
-    private func cycle(from start: Step, within component: Set<Step>) -> Cycle? {
-        var previous: [Step: (Step, Origin)] = [:]
-        var queue = [start]
+    /// `edge` followed by the shortest path back to its start inside its component (breadth first).
+    private func cycle(through edge: Edge, within component: Set<Step>) -> Cycle? {
+        let target = edge.from
+        if edge.to == target { return Cycle(steps: [target], origins: [edge.origin]) }
+        var previous: [Step: Edge] = [:]
+        var queue = [edge.to]
         var head = 0
         while head < queue.count {
             let step = queue[head]
             head += 1
-            for edge in self.sortedEdges(from: step) where component.contains(edge.to) {
-                if edge.to == start {
-                    var steps = [step]
-                    var origins = [edge.origin]
+            for next in self.sortedEdges(from: step) where component.contains(next.to) {
+                if next.to == target {
+                    var path = [next]
                     var cursor = step
-                    while cursor != start, let (before, origin) = previous[cursor] {
-                        steps.append(before)
-                        origins.append(origin)
-                        cursor = before
+                    while cursor != edge.to, let before = previous[cursor] {
+                        path.append(before)
+                        cursor = before.from
                     }
-                    return Cycle(steps: steps.reversed(), origins: origins.reversed())
+                    path.reverse()
+                    return Cycle(steps: [target] + path.map(\.from), origins: [edge.origin] + path.map(\.origin))
                 }
-                if previous[edge.to] == nil {
-                    previous[edge.to] = (step, edge.origin)
-                    queue.append(edge.to)
+                if previous[next.to] == nil, next.to != edge.to {
+                    previous[next.to] = next
+                    queue.append(next.to)
                 }
             }
         }

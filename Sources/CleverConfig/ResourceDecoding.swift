@@ -41,7 +41,12 @@ extension ConfigDecoder {
                 return nil
             }
         }
-        let typeKeys = Self.resourceTypeKeys.first { $0.type == typeName }?.keys ?? []
+        // Without a type, accept the keys of every type: the missing type is the one error.
+        let typeKeys =
+            Self.resourceTypeKeys.first { $0.type == typeName }?.keys
+            ?? Self.resourceTypeKeys.flatMap(\.keys).reduce(into: [String]()) { keys, key in
+                if !keys.contains(key) { keys.append(key) }
+            }
         guard let fields = self.fields(node, path: path, known: Self.commonResourceKeys + typeKeys) else { return nil }
         let id = self.value(fields, "id", required: true, expected: "an id", ValueSyntax.identifier)
         guard let typeName else {
@@ -106,7 +111,7 @@ extension ConfigDecoder {
         if let policy = self.value(fields, "after-sb-2pri", expected: "a policy", { ValueSyntax.choice($0, of: VolumeSpec.AfterSplitBrain2.self) }) {
             spec.afterSplitBrain2 = policy
         }
-        guard size != nil, backing != nil else { return nil }
+        // Missing or bad values were reported; the partial spec still serves the cross-entry checks.
         return spec
     }
 
@@ -128,8 +133,7 @@ extension ConfigDecoder {
             spec.migration = migration
         }
         spec.addresses = self.scalarList(fields, "addresses", expected: "an ip resource id", ValueSyntax.identifier) ?? []
-        guard let boot else { return nil }
-        spec.boot = boot
+        spec.boot = boot ?? ""
         return spec
     }
 
@@ -160,7 +164,6 @@ extension ConfigDecoder {
         if let attribute = self.value(fields, "attribute", expected: "an attribute name", ValueSyntax.attributeName) {
             spec.attribute = attribute
         }
-        guard let hosts, !hosts.isEmpty else { return nil }
         return spec
     }
 
@@ -175,9 +178,8 @@ extension ConfigDecoder {
             command = self.stringList(fields, "command")
         }
         guard let command else { return nil }
-        guard !command.isEmpty else {
+        if command.isEmpty {
             self.report("the command is empty", path: path, hint: "name the program to run, e.g. [/bin/sleep, infinity]")
-            return nil
         }
         return ProcessSpec(command: command)
     }

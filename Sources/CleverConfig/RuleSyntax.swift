@@ -123,6 +123,9 @@ enum RuleSyntax {
     struct Parser {
         var tokens: [Token]
         var position = 0
+        /// Open parentheses around the current term; bounded so no input can exhaust the stack.
+        var depth = 0
+        static let maximumDepth = 32
         /// Offset of the end of the text, for "expected … at the end" errors.
         var length: Int
 
@@ -171,7 +174,13 @@ enum RuleSyntax {
             }
             switch token.kind {
             case .open:
+                guard self.depth < Self.maximumDepth else {
+                    throw RuleSyntaxError(
+                        offset: token.offset, message: "parentheses nested more than \(Self.maximumDepth) deep")
+                }
                 self.position += 1
+                self.depth += 1
+                defer { self.depth -= 1 }
                 let inner = try self.expression()
                 guard self.peek?.kind == .close else {
                     if self.peek == nil {

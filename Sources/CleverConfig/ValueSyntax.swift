@@ -54,8 +54,14 @@ enum ValueSyntax {
                 ValueProblem(
                     "expected a duration, found '\(text)'", hint: "a number with unit ms, s, m, h or d, e.g. 30s"))
         }
+        guard seconds.value <= self.longestDuration else {
+            return .failure(ValueProblem("duration '\(text)' is longer than 10 years"))
+        }
         return .success(seconds)
     }
+
+    /// Ten years: longer is a typo, and would overflow integer arithmetic on seconds elsewhere.
+    static let longestDuration: Double = 10 * 365 * 86400
 
     static func positiveDuration(_ text: String) -> Result<Seconds, ValueProblem> {
         self.duration(text).flatMap { seconds in
@@ -115,6 +121,17 @@ enum ValueSyntax {
                     hint: "start with a letter or '_', then letters, digits, '_', '-' or '.'"))
         }
         return .success(text)
+    }
+
+    /// Corosync's cluster_name: 1 to 64 letters, digits, `-`, `_`, `.`.
+    static func clusterName(_ text: String) -> Result<String, ValueProblem> {
+        let valid =
+            (1...64).contains(text.unicodeScalars.count)
+            && text.unicodeScalars.allSatisfy { $0.isASCIILetter || $0.isASCIIDigit || "-_.".unicodeScalars.contains($0) }
+        return valid
+            ? .success(text)
+            : .failure(
+                ValueProblem("'\(text)' is not a valid cluster name", hint: "1 to 64 letters, digits, '-', '_' or '.'"))
     }
 
     /// A host name (RFC 1123 labels) or an IP address.
