@@ -73,6 +73,8 @@ let package = Package(
         .testTarget(name: "CorosyncTests", dependencies: ["Corosync"]),
         .testTarget(name: "CorosyncConfigTests", dependencies: ["CorosyncConfig", "CleverModel"]),
         // Lab tests need root, corosync, corosync-qnetd, corosync-qdevice; they run corosync-probe in lab hosts.
+        // The agent on a real lab, driven through the clevervm binary (root, corosync, qnetd, nft).
+        .testTarget(name: "CleverAgentLabTests", dependencies: ["CleverControl", "CleverCLI", "CorosyncProbe"]),
         .testTarget(name: "CleverLabTests", dependencies: ["CleverLab", "CleverModel", "CorosyncProbe"]),
     ]
 )

@@ -1,0 +1,157 @@
+import CleverControl
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A lab of two hosts and a gateway running the real thing (Corosync, qnetd, qdevice, one CleverVM
+/// agent per host), driven through the `clevervm` binary as an operator would.
+final class AgentLab {
+    static var binary: String {
+        if let path = ProcessInfo.processInfo.environment["CLEVERVM_BINARY"] { return path }
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        return exe.deletingLastPathComponent().appendingPathComponent("clevervm").path
+    }
+
+    static var root: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    static var requirementsMet: Bool {
+        getuid() == 0 && ["/usr/sbin/corosync", "/usr/bin/corosync-qnetd", "/usr/sbin/corosync-qdevice", "/usr/sbin/nft"]
+            .allSatisfy { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    struct Result {
+        var status: Int32
+        var output: String
+        var error: String
+    }
+
+    let name: String
+    var hostsDirectory: String { "/run/clevervm-lab/\(self.name)/hosts" }
+
+    init(name: String = "cva", config: String = "examples/lab.yaml") throws {
+        self.name = name
+        _ = Self.run(["lab", "down", "--name", name])
+        let up = Self.run(["lab", "up", "--name", name, "--config", Self.root.appendingPathComponent(config).path], timeout: 120)
+        guard up.status == 0 else {
+            self.dumpLogs()
+            _ = Self.run(["lab", "down", "--name", name])
+            throw LabFailure("lab up failed:\n\(up.output)\n\(up.error)")
+        }
+    }
+
+    func down() {
+        _ = Self.run(["lab", "down", "--name", self.name])
+    }
+
+    /// Runs the lab body; on failure prints every host's agent log; always tears down.
+    static func with(_ body: (AgentLab) throws -> Void) throws {
+        let lab = try AgentLab()
+        defer { lab.down() }
+        do {
+            try body(lab)
+        } catch {
+            lab.dumpLogs()
+            throw error
+        }
+    }
+
+    struct LabFailure: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    @discardableResult
+    static func run(_ arguments: [String], timeout: Double = 60) -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = Self.root
+        // Files, not pipes: nothing to drain concurrently, and a hung child cannot block the test.
+        let base = NSTemporaryDirectory() + "clevervm-lab-test-\(UUID().uuidString)"
+        _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
+        _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
+        defer {
+            try? FileManager.default.removeItem(atPath: base + ".out")
+            try? FileManager.default.removeItem(atPath: base + ".err")
+        }
+        guard let out = FileHandle(forWritingAtPath: base + ".out"), let err = FileHandle(forWritingAtPath: base + ".err") else {
+            return Result(status: 127, output: "", error: "cannot create temporary files")
+        }
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        do { try process.run() } catch { return Result(status: 127, output: "", error: "\(error)") }
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning, Date() < deadline { usleep(20_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        try? out.close()
+        try? err.close()
+        return Result(status: process.terminationStatus,
+                      output: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
+                      error: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
+    }
+
+    /// `clevervm ARGS` inside a host.
+    @discardableResult
+    func clevervm(_ host: String, _ arguments: [String], timeout: Double = 30) -> Result {
+        Self.run(["lab", "exec", "--name", self.name, host, "--", "clevervm"] + arguments, timeout: timeout)
+    }
+
+    func lab(_ arguments: [String]) throws {
+        let result = Self.run(["lab"] + arguments + ["--name", self.name])
+        guard result.status == 0 else { throw LabFailure("lab \(arguments): \(result.error)") }
+    }
+
+    func status(_ host: String) -> StatusReport? {
+        let result = self.clevervm(host, ["status", "--json"])
+        return try? JSONDecoder().decode(StatusReport.self, from: Data(result.output.utf8))
+    }
+
+    /// Where the status says the resource runs (online nodes only).
+    func placement(_ resource: String, from host: String) -> [String] {
+        self.status(host)?.resources.first { $0.id == resource }?.roles.keys.sorted() ?? []
+    }
+
+    func settled(_ host: String) -> Bool {
+        guard let report = self.status(host) else { return false }
+        return report.quorate && report.pendingActions.isEmpty && report.resources.allSatisfy { $0.target.isEmpty }
+    }
+
+    /// Polls until `condition` holds or `seconds` pass; returns whether it held.
+    @discardableResult
+    func waitUntil(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            usleep(200_000)
+        }
+        return condition()
+    }
+
+    /// The stand-in's "HOST EPOCH" lines of one host.
+    func standInTimes(_ host: String) -> [Double] {
+        let text = (try? String(contentsOfFile: "\(self.hostsDirectory)/\(host)/var-lib-clevervm/standin.log", encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+    }
+
+    func events(_ host: String) -> [String] {
+        let result = self.clevervm(host, ["events", "--last", "500", "--json"])
+        let events = (try? JSONDecoder().decode([EventRecord].self, from: Data(result.output.utf8))) ?? []
+        return events.map(\.text)
+    }
+
+    func dumpLogs() {
+        for host in ["alpha", "beta"] {
+            let path = "\(self.hostsDirectory)/\(host)/logs/clevervm.log"
+            let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? "(no log at \(path))"
+            print("---- \(host) agent log (last 60 lines) ----")
+            print(text.split(separator: "\n").suffix(60).joined(separator: "\n"))
+        }
+    }
+}
