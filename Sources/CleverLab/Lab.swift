@@ -340,10 +340,13 @@ public struct Lab: Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         var pending = hosts
+        let allVotes = state.layout.hosts.count - state.poweredOff.count + (state.usesQdevice ? 1 : 0)
         while !pending.isEmpty {
             pending = pending.filter { host in
                 // Every vote present: all nodes in the ring and, with a qdevice, its vote cast too.
-                guard let quorum = self.quorum(of: host), quorum.quorate, quorum.totalVotes == quorum.expectedVotes else { return true }
+                guard let quorum = self.quorum(of: host), quorum.quorate, quorum.totalVotes == quorum.expectedVotes,
+                    quorum.totalVotes >= allVotes
+                else { return true }
                 if state.usesQdevice, !quorum.flags.contains("Qdevice") { return true }
                 let elapsed = (clock.now - start).formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow))
                 progress("\(host): quorate, votes \(quorum.totalVotes)/\(quorum.expectedVotes) (\(elapsed))")

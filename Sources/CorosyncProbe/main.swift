@@ -70,6 +70,7 @@ struct Line: Encodable {
     var ring: ProcessGroup.RingID?
     var nodes: [UInt32]?
     var quorate: Bool?
+    var awaitingVerdict: Bool?
     var quorumNodes: [VoteQuorum.Node]?
     var expectedVotes: UInt32?
     var configured: [ConfiguredNode]?
@@ -137,7 +138,8 @@ if options.quorum {
             for await status in tracker.updates {
                 output.emit(
                     Line(
-                        event: "quorum", nodes: status.members, quorate: status.quorate, quorumNodes: status.nodes,
+                        event: "quorum", nodes: status.members, quorate: status.quorate,
+                        awaitingVerdict: status.awaitingVerdict, quorumNodes: status.nodes,
                         expectedVotes: status.expectedVotes))
             }
         }
