@@ -136,7 +136,11 @@ public struct Lab: Sendable {
     public func down(progress: (String) -> Void = { _ in }) -> [String] {
         let layout = (try? self.state().layout) ?? (try? LabLayout(name: self.name, hostCount: 1))
         guard let layout else { return ["lab \(self.name): invalid name"] }
-        return (try? self.withLock { () throws(LabError) in self.removeEverything(layout: layout, progress: progress) }) ?? []
+        let problems = (try? self.withLock { () throws(LabError) in self.removeEverything(layout: layout, progress: progress) }) ?? []
+        // Leave nothing behind: the lock file, and the state root once no lab uses it.
+        unlink("\(LabLayout.stateRoot)/\(self.name).lock")
+        rmdir(LabLayout.stateRoot)
+        return problems
     }
 
     private func removeEverything(layout: LabLayout, progress: (String) -> Void) -> [String] {
