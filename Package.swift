@@ -39,8 +39,10 @@ let package = Package(
         .target(name: "Corosync", dependencies: ["CCorosync"]),
         // Pure: corosync.conf (+ qdevice) text from the cluster config.
         .target(name: "CorosyncConfig", dependencies: ["CleverModel"]),
+        // glibc's GNU spawn/pipe extensions for the lab's process handling (C, header only).
+        .target(name: "CSpawn"),
         // The local multi-host lab: namespaces, bridge, real corosync/qnetd/qdevice per host.
-        .target(name: "CleverLab", dependencies: ["CleverModel", "CorosyncConfig"]),
+        .target(name: "CleverLab", dependencies: ["CleverModel", "CorosyncConfig", "CSpawn"]),
         // Temporary driver for the lab until `clevervm lab` exists.
         .executableTarget(
             name: "CleverLabTool",

@@ -230,7 +230,8 @@ public struct Lab: Sendable {
         try self.withLock { () throws(LabError) in
             var state = try self.state()
             let entry = try state.layout.host(named: host)
-            _ = Subprocess.run(["ip", "link", "set", state.layout.veth(of: entry), "down"])
+            // The host's end of its cable: works from the machine and from inside another host alike.
+            _ = Subprocess.run(["ip", "netns", "exec", state.layout.namespace(of: entry), "ip", "link", "set", "eth0", "down"])
             Subprocess.killAll(inNetworkNamespace: state.layout.namespace(of: entry))
             state.poweredOff.insert(host)
             state.holders[host] = nil
@@ -247,9 +248,12 @@ public struct Lab: Sendable {
             let entry = try state.layout.host(named: host)
             guard state.poweredOff.contains(host) else { throw LabError("lab \(self.name), host \(host)", "already on") }
             let directory = state.layout.directory(of: entry)
-            try? FileManager.default.removeItem(atPath: "\(directory)/run")
-            try Self.makeDirectory("\(directory)/run")
-            try Self.ip(["link", "set", state.layout.veth(of: entry), "up"])
+            // A fresh /run, as after a reboot; the two mount points stay (never descend into them).
+            for item in (try? FileManager.default.contentsOfDirectory(atPath: "\(directory)/run")) ?? []
+            where item != "clevervm-lab" && item != "netns" {
+                try? FileManager.default.removeItem(atPath: "\(directory)/run/\(item)")
+            }
+            try Self.ip(["netns", "exec", state.layout.namespace(of: entry), "ip", "link", "set", "eth0", "up"])
             progress("\(host): holder")
             state.holders[host] = try self.startHolder(namespace: state.layout.namespace(of: entry), hostName: host, directory: directory, isGateway: false)
             state.poweredOff.remove(host)
@@ -419,8 +423,13 @@ public struct Lab: Sendable {
         for (source, target) in binds { script += "mount --bind '\(directory)/\(source)' \(target)\n" }
         script += "mount -t tmpfs -o mode=1777,size=256m labshm /dev/shm\n"
         script += "hostname \(hostName)\n"
-        // /run last: the host directories live under /run/clevervm-lab and vanish from view once it is covered.
-        script += "mount --bind '\(directory)/run' /run\n"
+        // The lab's state and the named network namespaces stay visible inside the host, so lab operations (the
+        // lab fence agent) work from within a host too. Bound into the host's run directory first, then the whole
+        // tree over /run — last, because the host directories live under /run/clevervm-lab.
+        script += "mkdir -p '\(directory)/run/clevervm-lab' '\(directory)/run/netns'\n"
+        script += "mount --rbind \(LabLayout.stateRoot) '\(directory)/run/clevervm-lab'\n"
+        script += "mount --rbind /run/netns '\(directory)/run/netns'\n"
+        script += "mount --rbind '\(directory)/run' /run\n"
         script += "mkdir -p /run/corosync-qdevice /run/corosync-qnetd /run/lock\n"
         script += ": > /run/lab-holder-ready\n"
         script += "exec sleep infinity\n"

@@ -235,6 +235,25 @@ struct CorosyncLabTests {
         }
     }
 
+    @Test func theLabFenceAgentPowersAHostOffFromInsideAnother() throws {
+        let labTool = URL(fileURLWithPath: ProbeProcess.binary).deletingLastPathComponent().appendingPathComponent("clevervm-lab").path
+        let agent = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Scripts/fence_clevervm_lab").standardized.path
+        try #require(FileManager.default.isExecutableFile(atPath: labTool), "build clevervm-lab first (swift build)")
+        try self.withLab { lab in
+            func fence(_ action: String, from host: String) throws -> Int32 {
+                let input = "action=\(action)\nplug=bravo\nlab=\(Self.labName)\nlab_command=\(labTool)\n"
+                return try lab.run(host: host, [agent], input: input).status
+            }
+            #expect(try fence("status", from: "alpha") == 0)
+            #expect(try fence("off", from: "alpha") == 0)
+            #expect(try fence("status", from: "alpha") == 2)
+            #expect(try fence("off", from: "alpha") == 0, "off is idempotent")
+            #expect(try lab.status().hosts.first { $0.name == "bravo" }?.poweredOn == false)
+            #expect(try fence("on", from: "alpha") == 0)
+            try lab.waitUntilQuorate(hosts: ["alpha", "bravo"], timeout: .seconds(20))
+        }
+    }
+
     @Test func downCleansUpLeftoversOfACrashedLab() throws {
         let lab = try Lab(name: Self.labName)
         lab.down()
