@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "Corosync", dependencies: ["CCorosync"]),
         // Pure: corosync.conf (+ qdevice) text from the cluster config.
         .target(name: "CorosyncConfig", dependencies: ["CleverModel"]),
-        // glibc's GNU spawn/pipe extensions for the lab's process handling (C, header only).
+        // C: three wrappers for glibc GNU extensions the lab needs (addclosefrom_np, pipe2, POSIX_SPAWN_SETSID).
         .target(name: "CSpawn"),
         // The local multi-host lab: namespaces, bridge, real corosync/qnetd/qdevice per host.
         .target(name: "CleverLab", dependencies: ["CleverModel", "CorosyncConfig", "CSpawn"]),
