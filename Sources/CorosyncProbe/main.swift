@@ -150,14 +150,20 @@ if options.quorum {
     quorum = nil
 }
 
-// Lines on stdin are sent as messages.
-Task.detached {
+// Lines on stdin are sent as messages, in order. A thread of its own: readLine blocks, which must not
+// happen on the cooperative pool.
+Thread {
     while let line = readLine() {
-        do throws(CorosyncError) { try await group.send(Array(line.utf8)) } catch {
-            output.emit(Line(event: "error", message: error.description, code: error.code.rawValue))
+        let sent = DispatchSemaphore(value: 0)
+        Task {
+            do throws(CorosyncError) { try await group.send(Array(line.utf8)) } catch {
+                output.emit(Line(event: "error", message: error.description, code: error.code.rawValue))
+            }
+            sent.signal()
         }
+        sent.wait()
     }
-}
+}.start()
 
 nonisolated(unsafe) var signalSources: [any DispatchSourceSignal] = []
 for signalNumber in [SIGTERM, SIGINT] {
