@@ -7,7 +7,6 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "clevervm", targets: ["CleverCLI"]),
-        .executable(name: "clevervm-lab", targets: ["CleverLabTool"]),
         .executable(name: "corosync-probe", targets: ["CorosyncProbe"]),
     ],
     dependencies: [
@@ -24,7 +23,7 @@ let package = Package(
         // Pure: the replicated cluster state machine, its message format, and the coordinator.
         .target(name: "CleverCluster", dependencies: ["CleverModel", "CleverScheduler"]),
         // I/O helpers shared by the shells: subprocesses, daemons, atomic files.
-        .target(name: "CleverSystem"),
+        .target(name: "CleverSystem", dependencies: ["CSpawn"]),
         // The local resource manager: resource agents (process, ip, ping, ocf, lsb) and recurring monitors.
         .target(name: "CleverExecutor", dependencies: ["CleverModel", "CleverCluster", "CleverSystem"]),
         // The control socket's protocol, client and server, and the status report.
@@ -52,13 +51,10 @@ let package = Package(
         .target(name: "Corosync", dependencies: ["CCorosync"]),
         // Pure: corosync.conf (+ qdevice) text from the cluster config.
         .target(name: "CorosyncConfig", dependencies: ["CleverModel"]),
+        // C: three wrappers for glibc GNU extensions the lab needs (addclosefrom_np, pipe2, POSIX_SPAWN_SETSID).
+        .target(name: "CSpawn"),
         // The local multi-host lab: namespaces, bridge, real corosync/qnetd/qdevice per host.
-        .target(name: "CleverLab", dependencies: ["CleverModel", "CorosyncConfig"]),
-        // Temporary driver for the lab until `clevervm lab` exists.
-        .executableTarget(
-            name: "CleverLabTool",
-            dependencies: ["CleverLab", .product(name: "ArgumentParser", package: "swift-argument-parser")]
-        ),
+        .target(name: "CleverLab", dependencies: ["CleverModel", "CorosyncConfig", "CleverSystem", "CSpawn"]),
         // Test helper: joins a CPG group, prints deliveries, views and quorum as JSON lines.
         .executableTarget(name: "CorosyncProbe", dependencies: ["Corosync"]),
         // Test support: fake clock, fixtures, scenario runner helpers.
@@ -74,8 +70,8 @@ let package = Package(
         .testTarget(name: "CorosyncConfigTests", dependencies: ["CorosyncConfig", "CleverModel"]),
         // Lab tests need root, corosync, corosync-qnetd, corosync-qdevice; they run corosync-probe in lab hosts.
         // The agent on a real lab, driven through the clevervm binary (root, corosync, qnetd, nft).
-        .testTarget(name: "CleverAgentLabTests", dependencies: ["CleverControl", "CleverCLI", "CorosyncProbe"]),
-        .testTarget(name: "CleverLabTests", dependencies: ["CleverLab", "CleverModel", "CorosyncProbe"]),
+        .testTarget(name: "CleverAgentLabTests", dependencies: ["CleverControl", "CleverSystem", "CleverCLI", "CorosyncProbe"]),
+        .testTarget(name: "CleverLabTests", dependencies: ["CleverLab", "CleverModel", "CorosyncProbe", "CleverCLI"]),
     ]
 )
 

@@ -43,6 +43,7 @@ public actor Agent {
     private var serial = 0
     private var probed = false
     private var scheduledWakeUps: Set<Timestamp> = []
+    private var awaitingVerdict = false
 
     static func wallClock() -> Timestamp { Timestamp(seconds: Date().timeIntervalSince1970) }
 
@@ -124,7 +125,7 @@ public actor Agent {
         self.group = group
 
         let quorumTask = Task {
-            for await status in quorum.updates { self.quorumChanged(status.quorate) }
+            for await status in quorum.updates { self.quorumChanged(status) }
         }
         for await event in group.events {
             switch event {
@@ -150,8 +151,12 @@ public actor Agent {
         self.coordinatorChanged()
     }
 
-    func quorumChanged(_ quorate: Bool) {
-        self.apply(self.ledger.onQuorum(quorate))
+    /// Between a membership change and votequorum's verdict the old verdict still stands: the
+    /// coordinator pauses rather than act on it; self-fencing waits for the verdict itself, so a
+    /// survivor does not stop its VM whenever a peer joins or dies.
+    func quorumChanged(_ status: VoteQuorum.Status) {
+        self.awaitingVerdict = status.awaitingVerdict
+        if !status.awaitingVerdict { self.apply(self.ledger.onQuorum(status.quorate)) }
         self.coordinatorChanged()
     }
 
@@ -190,6 +195,10 @@ public actor Agent {
 
     func wakeUp(_ at: Timestamp) {
         self.scheduledWakeUps.remove(at)
+        if self.awaitingVerdict {
+            self.perform([.wakeUp(at: Agent.wallClock() + Seconds(0.1))])
+            return
+        }
         self.perform(self.coordinator.onTimer(ledger: self.ledger, now: Agent.wallClock()))
     }
 

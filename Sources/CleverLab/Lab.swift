@@ -1,5 +1,6 @@
 import CleverModel
 import CorosyncConfig
+import CleverSystem
 import Foundation
 
 #if canImport(Glibc)
@@ -23,6 +24,14 @@ public struct Lab: Sendable {
     }
 
     public var stateDirectory: String { "\(LabLayout.stateRoot)/\(self.name)" }
+
+    static func spawnDaemon(_ arguments: [String], log: String) throws(LabError) -> pid_t {
+        do {
+            return try Subprocess.spawnDaemon(arguments, log: log)
+        } catch {
+            throw LabError("spawn \(arguments.joined(separator: " "))", error.reason)
+        }
+    }
 
     /// The recorded state; fails when the lab is not up.
     public func state() throws(LabError) -> LabState { try LabState.load(from: self.stateDirectory) }
@@ -136,7 +145,11 @@ public struct Lab: Sendable {
     public func down(progress: (String) -> Void = { _ in }) -> [String] {
         let layout = (try? self.state().layout) ?? (try? LabLayout(name: self.name, hostCount: 1))
         guard let layout else { return ["lab \(self.name): invalid name"] }
-        return (try? self.withLock { () throws(LabError) in self.removeEverything(layout: layout, progress: progress) }) ?? []
+        let problems = (try? self.withLock { () throws(LabError) in self.removeEverything(layout: layout, progress: progress) }) ?? []
+        // Leave nothing behind: the lock file, and the state root once no lab uses it.
+        unlink("\(LabLayout.stateRoot)/\(self.name).lock")
+        rmdir(LabLayout.stateRoot)
+        return problems
     }
 
     private func removeEverything(layout: LabLayout, progress: (String) -> Void) -> [String] {
@@ -226,7 +239,8 @@ public struct Lab: Sendable {
         try self.withLock { () throws(LabError) in
             var state = try self.state()
             let entry = try state.layout.host(named: host)
-            _ = Subprocess.run(["ip", "link", "set", state.layout.veth(of: entry), "down"])
+            // The host's end of its cable: works from the machine and from inside another host alike.
+            _ = Subprocess.run(["ip", "netns", "exec", state.layout.namespace(of: entry), "ip", "link", "set", "eth0", "down"])
             Subprocess.killAll(inNetworkNamespace: state.layout.namespace(of: entry))
             state.poweredOff.insert(host)
             state.holders[host] = nil
@@ -243,9 +257,12 @@ public struct Lab: Sendable {
             let entry = try state.layout.host(named: host)
             guard state.poweredOff.contains(host) else { throw LabError("lab \(self.name), host \(host)", "already on") }
             let directory = state.layout.directory(of: entry)
-            try? FileManager.default.removeItem(atPath: "\(directory)/run")
-            try Self.makeDirectory("\(directory)/run")
-            try Self.ip(["link", "set", state.layout.veth(of: entry), "up"])
+            // A fresh /run, as after a reboot; the two mount points stay (never descend into them).
+            for item in (try? FileManager.default.contentsOfDirectory(atPath: "\(directory)/run")) ?? []
+            where item != "clevervm-lab" && item != "netns" {
+                try? FileManager.default.removeItem(atPath: "\(directory)/run/\(item)")
+            }
+            try Self.ip(["netns", "exec", state.layout.namespace(of: entry), "ip", "link", "set", "eth0", "up"])
             progress("\(host): holder")
             state.holders[host] = try self.startHolder(namespace: state.layout.namespace(of: entry), hostName: host, directory: directory, isGateway: false)
             state.poweredOff.remove(host)
@@ -340,10 +357,13 @@ public struct Lab: Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         var pending = hosts
+        let allVotes = state.layout.hosts.count - state.poweredOff.count + (state.usesQdevice ? 1 : 0)
         while !pending.isEmpty {
             pending = pending.filter { host in
                 // Every vote present: all nodes in the ring and, with a qdevice, its vote cast too.
-                guard let quorum = self.quorum(of: host), quorum.quorate, quorum.totalVotes == quorum.expectedVotes else { return true }
+                guard let quorum = self.quorum(of: host), quorum.quorate, quorum.totalVotes == quorum.expectedVotes,
+                    quorum.totalVotes >= allVotes
+                else { return true }
                 if state.usesQdevice, !quorum.flags.contains("Qdevice") { return true }
                 let elapsed = (clock.now - start).formatted(.units(allowed: [.seconds, .milliseconds], width: .narrow))
                 progress("\(host): quorate, votes \(quorum.totalVotes)/\(quorum.expectedVotes) (\(elapsed))")
@@ -412,14 +432,19 @@ public struct Lab: Sendable {
         for (source, target) in binds { script += "mount --bind '\(directory)/\(source)' \(target)\n" }
         script += "mount -t tmpfs -o mode=1777,size=256m labshm /dev/shm\n"
         script += "hostname \(hostName)\n"
-        // /run last: the host directories live under /run/clevervm-lab and vanish from view once it is covered.
-        script += "mount --bind '\(directory)/run' /run\n"
+        // The lab's state and the named network namespaces stay visible inside the host, so lab operations (the
+        // lab fence agent) work from within a host too. Bound into the host's run directory first, then the whole
+        // tree over /run — last, because the host directories live under /run/clevervm-lab.
+        script += "mkdir -p '\(directory)/run/clevervm-lab' '\(directory)/run/netns'\n"
+        script += "mount --rbind \(LabLayout.stateRoot) '\(directory)/run/clevervm-lab'\n"
+        script += "mount --rbind /run/netns '\(directory)/run/netns'\n"
+        script += "mount --rbind '\(directory)/run' /run\n"
         script += "mkdir -p /run/corosync-qdevice /run/corosync-qnetd /run/lock\n"
         script += ": > /run/lab-holder-ready\n"
         script += "exec sleep infinity\n"
         let readyFile = "\(directory)/run/lab-holder-ready"
         try? FileManager.default.removeItem(atPath: readyFile)
-        let pid = try Subprocess.spawnDaemon(
+        let pid = try Self.spawnDaemon(
             ["ip", "netns", "exec", namespace, "unshare", "--mount", "--uts", "--propagation", "private", "sh", "-c", script],
             log: "\(directory)/logs/holder.log")
         let deadline = ContinuousClock.now.advanced(by: .seconds(10))
@@ -442,7 +467,7 @@ public struct Lab: Sendable {
             let service = state.services[host]![index]
             if let only, service.name != only { continue }
             let log = "\(logs)/\(service.name).log"
-            let pid = try Subprocess.spawnDaemon(Self.enter(holder: holder, service.command), log: log)
+            let pid = try Self.spawnDaemon(Self.enter(holder: holder, service.command), log: log)
             state.services[host]![index].pid = pid
             if service.name == "corosync" {
                 try self.waitForCorosync(host: host, holder: holder, pid: pid, log: log)

@@ -1,3 +1,4 @@
+import CSpawn
 import Foundation
 
 #if canImport(Glibc)
@@ -13,51 +14,115 @@ public enum Subprocess {
         public var succeeded: Bool { self.status == 0 }
     }
 
-    /// Runs `arguments` (argv[0] looked up in PATH), feeding `input` on stdin, and returns the exit status and
-    /// the combined stdout and stderr. Kills it after `timeout`.
+    /// Runs `arguments` (argv[0] looked up in PATH), feeding `input` on stdin, and returns the exit status
+    /// (128 + signal when killed) and the combined stdout and stderr. Kills it after `timeout`. Spawns and reaps
+    /// the child itself (posix_spawn + waitpid), so it does not depend on anyone else's SIGCHLD handling.
     public static func run(_ arguments: [String], input: String? = nil, timeout: Duration = .seconds(30),
                            environment: [String: String]? = nil) -> Result {
-        let process = Process()
-        if let environment { process.environment = environment }
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        let inputPipe = Pipe()
-        process.standardInput = input == nil ? FileHandle.nullDevice : inputPipe
-        let finished = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in finished.signal() }
-        do {
-            try process.run()
-        } catch {
-            return Result(status: 127, output: "cannot run \(arguments.first ?? ""): \(error)")
+        var output: [Int32] = [-1, -1]
+        var stdin: [Int32] = [-1, -1]
+        guard cspawn_pipe_cloexec(&output) == 0, input == nil || cspawn_pipe_cloexec(&stdin) == 0 else {
+            return Result(status: 127, output: "cannot create a pipe: \(String(cString: strerror(errno)))")
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if input != nil {
+            posix_spawn_file_actions_adddup2(&actions, stdin[0], 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
+        posix_spawn_file_actions_adddup2(&actions, output[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, output[1], 2)
+        cspawn_addclosefrom(&actions, 3)
+        var attributes = Self.defaultSignalAttributes()
+        defer { posix_spawnattr_destroy(&attributes) }
+
+        var pid: pid_t = 0
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
+        defer { envp?.forEach { free($0) } }
+        let spawned = envp.map { envp in posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, envp) }
+            ?? posix_spawnp(&pid, arguments[0], &actions, &attributes, argv, environ)
+        close(output[1])
+        if input != nil { close(stdin[0]) }
+        guard spawned == 0 else {
+            close(output[0])
+            if input != nil { close(stdin[1]) }
+            return Result(status: 127, output: "cannot run \(arguments[0]): \(String(cString: strerror(spawned)))")
         }
         if let input {
-            inputPipe.fileHandleForWriting.write(Data(input.utf8))
-            try? inputPipe.fileHandleForWriting.close()
+            let writeEnd = stdin[1]
+            let bytes = Array(input.utf8)
+            Thread {
+                bytes.withUnsafeBytes { buffer in
+                    var offset = 0
+                    while offset < buffer.count {
+                        let written = write(writeEnd, buffer.baseAddress! + offset, buffer.count - offset)
+                        if written <= 0 { break }
+                        offset += written
+                    }
+                }
+                close(writeEnd)
+            }.start()
         }
         let collected = CollectedOutput()
-        let reader = Thread {
-            collected.data = output.fileHandleForReading.readDataToEndOfFile()
+        let readEnd = output[0]
+        Thread {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = read(readEnd, &buffer, buffer.count)
+                if count > 0 {
+                    collected.data.append(contentsOf: buffer[0..<count])
+                } else if count < 0 && errno == EINTR {
+                    continue
+                } else {
+                    break
+                }
+            }
             collected.done.signal()
+        }.start()
+
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        var status: Int32 = 0
+        var timedOut = false
+        while waitpid(pid, &status, WNOHANG) == 0 {
+            if ContinuousClock.now >= deadline {
+                kill(pid, SIGKILL)
+                waitpid(pid, &status, 0)
+                timedOut = true
+                break
+            }
+            usleep(5_000)
         }
-        reader.start()
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        if finished.wait(timeout: .now() + seconds) == .timedOut {
-            kill(process.processIdentifier, SIGKILL)
-            finished.wait()
-            collected.done.wait()
-            return Result(status: 124, output: String(decoding: collected.data, as: UTF8.self) + "\n(timed out after \(timeout))")
-        }
-        collected.done.wait()
-        return Result(status: process.terminationStatus, output: String(decoding: collected.data, as: UTF8.self))
+        // The output ends when every holder of the pipe is gone; a child's own children may keep it open a while.
+        _ = collected.done.wait(timeout: .now() + 2)
+        close(readEnd)
+        let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        var text = String(decoding: collected.data, as: UTF8.self)
+        if timedOut { text += "\n(timed out after \(timeout))" }
+        return Result(status: timedOut ? 124 : code, output: text)
     }
 
     private final class CollectedOutput: @unchecked Sendable {
         // Safety: written by the reader thread before `done` is signalled, read after waiting on it.
         var data = Data()
         let done = DispatchSemaphore(value: 0)
+    }
+
+    /// Children start with no blocked signals and default dispositions (we may ignore SIGPIPE ourselves).
+    private static func defaultSignalAttributes() -> posix_spawnattr_t {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        var allSignals = sigset_t()
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        return attributes
     }
 
     /// Starts `arguments` as a daemon in a new session with stdin from /dev/null and stdout+stderr appended to
@@ -70,18 +135,15 @@ public enum Subprocess {
         posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
 
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
+        // No descriptor of ours leaks into a daemon (it would keep pipes open, e.g. a caller's output pipe).
+        cspawn_addclosefrom(&actions, 3)
+
+        var attributes = Self.defaultSignalAttributes()
         defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        // POSIX_SPAWN_SETSID (glibc, 0x80; not exported to Swift): the daemon gets its own session.
-        let setSID: Int32 = 0x80
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWNP_FLAGS | setSID))
+        // The daemon gets its own session.
+        var flags: Int16 = 0
+        posix_spawnattr_getflags(&attributes, &flags)
+        posix_spawnattr_setflags(&attributes, flags | cspawn_setsid_flag())
 
         var pid: pid_t = 0
         let argv = arguments.map { strdup($0) } + [nil]
@@ -92,8 +154,6 @@ public enum Subprocess {
         }
         return pid
     }
-
-    private static let POSIX_SPAWNP_FLAGS = Int32(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)
 
     /// True while `pid` runs (a zombie counts as gone). Reaps it when it is our child.
     public static func isAlive(_ pid: pid_t) -> Bool {
@@ -158,13 +218,13 @@ public struct SpawnError: Error, Hashable, Sendable, CustomStringConvertible {
 }
 
 extension Subprocess {
-    /// `run` off the cooperative thread pool, for async callers.
+    /// `run` on a thread of its own, for async callers: the cooperative pool never blocks on a child.
     public static func run(_ arguments: [String], input: String? = nil, timeout: Duration = .seconds(30),
                            environment: [String: String]? = nil) async -> Result {
         await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
+            Thread {
                 continuation.resume(returning: Self.run(arguments, input: input, timeout: timeout, environment: environment))
-            }
+            }.start()
         }
     }
 }

@@ -26,6 +26,8 @@ final class DispatchThread: @unchecked Sendable {
     ) {
         var fds: [Int32] = [0, 0]
         if pipe(&fds) != 0 { fds = [-1, -1] }
+        // Not inherited by processes the caller spawns.
+        for fd in fds where fd >= 0 { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         self.wakeRead = fds[0]
         self.wakeWrite = fds[1]
         let wakeRead = self.wakeRead

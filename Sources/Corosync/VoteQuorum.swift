@@ -23,15 +23,17 @@ public final class VoteQuorum: Sendable {
             }
             core.update { status in
                 status.quorate = quorate != 0
+                status.awaitingVerdict = false
                 status.nodes = nodes
             }
         }
         callbacks.votequorum_nodelist_notify_fn = { handle, _, ringID, count, nodes in
             guard let core = Core.from(handle) else { return }
             let members = UnsafeBufferPointer(start: nodes, count: Int(count)).map { $0 }
-            // Not yielded: the quorum notification that follows every ring change carries the new verdict; a
-            // snapshot now would pair the new ring with the old verdict.
-            core.update(yielding: false) { status in
+            // A new ring: the verdict for it comes with the next quorum notification (with a qdevice, after qnetd
+            // decided). Until then the old `quorate` is stale.
+            core.update { status in
+                status.awaitingVerdict = true
                 status.ring = ProcessGroup.RingID(nodeID: ringID.nodeid, sequence: ringID.seq)
                 status.members = members
             }
@@ -186,10 +188,17 @@ extension VoteQuorum {
         }
     }
 
-    /// The quorum picture after the latest quorum notification (yielded on quorum and expected-votes
-    /// notifications; `members` and `ring` are the latest ring seen before it).
+    /// The quorum picture after the latest notification (quorum, node list or expected votes).
     public struct Status: Hashable, Sendable, Codable {
+        /// votequorum's verdict from the latest quorum notification.
         public var quorate: Bool = false
+        /// The ring changed (`members`, `ring`) and no quorum notification for it has arrived yet. With a qdevice
+        /// this lasts until qnetd decided (measured: 0.3 to 1.5 s after the ring change, token 1000 ms, qdevice
+        /// timeout 3000 ms); meanwhile `quorate` still describes the old ring. A host cut off from everyone keeps
+        /// its old `quorate == true` in this window, so safety code must use `isQuorate`.
+        public var awaitingVerdict: Bool = false
+        /// Quorate for the current ring: the verdict is in and says quorate. The safe reading.
+        public var isQuorate: Bool { self.quorate && !self.awaitingVerdict }
         /// Every configured node with its state (from the quorum notification).
         public var nodes: [Node] = []
         /// Node ids in the current ring (from the node-list notification).

@@ -70,6 +70,7 @@ struct Line: Encodable {
     var ring: ProcessGroup.RingID?
     var nodes: [UInt32]?
     var quorate: Bool?
+    var awaitingVerdict: Bool?
     var quorumNodes: [VoteQuorum.Node]?
     var expectedVotes: UInt32?
     var configured: [ConfiguredNode]?
@@ -137,7 +138,8 @@ if options.quorum {
             for await status in tracker.updates {
                 output.emit(
                     Line(
-                        event: "quorum", nodes: status.members, quorate: status.quorate, quorumNodes: status.nodes,
+                        event: "quorum", nodes: status.members, quorate: status.quorate,
+                        awaitingVerdict: status.awaitingVerdict, quorumNodes: status.nodes,
                         expectedVotes: status.expectedVotes))
             }
         }
@@ -148,14 +150,20 @@ if options.quorum {
     quorum = nil
 }
 
-// Lines on stdin are sent as messages.
-Task.detached {
+// Lines on stdin are sent as messages, in order. A thread of its own: readLine blocks, which must not
+// happen on the cooperative pool.
+Thread {
     while let line = readLine() {
-        do throws(CorosyncError) { try await group.send(Array(line.utf8)) } catch {
-            output.emit(Line(event: "error", message: error.description, code: error.code.rawValue))
+        let sent = DispatchSemaphore(value: 0)
+        Task {
+            do throws(CorosyncError) { try await group.send(Array(line.utf8)) } catch {
+                output.emit(Line(event: "error", message: error.description, code: error.code.rawValue))
+            }
+            sent.signal()
         }
+        sent.wait()
     }
-}
+}.start()
 
 nonisolated(unsafe) var signalSources: [any DispatchSourceSignal] = []
 for signalNumber in [SIGTERM, SIGINT] {

@@ -1,4 +1,5 @@
 import CleverControl
+import CleverSystem
 import Foundation
 import Testing
 
@@ -65,36 +66,12 @@ final class AgentLab {
         init(_ description: String) { self.description = description }
     }
 
+    /// Runs the clevervm binary (spawned and reaped by hand: Foundation's Process can miss a child's exit).
+    /// stdout and stderr arrive together; `error` is the same text, for readability at call sites.
     @discardableResult
     static func run(_ arguments: [String], timeout: Double = 60) -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = arguments
-        process.currentDirectoryURL = Self.root
-        // Files, not pipes: nothing to drain concurrently, and a hung child cannot block the test.
-        let base = NSTemporaryDirectory() + "clevervm-lab-test-\(UUID().uuidString)"
-        _ = FileManager.default.createFile(atPath: base + ".out", contents: nil)
-        _ = FileManager.default.createFile(atPath: base + ".err", contents: nil)
-        defer {
-            try? FileManager.default.removeItem(atPath: base + ".out")
-            try? FileManager.default.removeItem(atPath: base + ".err")
-        }
-        guard let out = FileHandle(forWritingAtPath: base + ".out"), let err = FileHandle(forWritingAtPath: base + ".err") else {
-            return Result(status: 127, output: "", error: "cannot create temporary files")
-        }
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch { return Result(status: 127, output: "", error: "\(error)") }
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning, Date() < deadline { usleep(20_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        try? out.close()
-        try? err.close()
-        return Result(status: process.terminationStatus,
-                      output: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
-                      error: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
+        let result = Subprocess.run([Self.binary] + arguments, timeout: .milliseconds(Int64(timeout * 1000)))
+        return Result(status: result.status, output: result.output, error: result.output)
     }
 
     /// `clevervm ARGS` inside a host.

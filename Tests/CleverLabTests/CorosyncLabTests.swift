@@ -112,7 +112,7 @@ struct CorosyncLabTests {
             // The losing side reports "not quorate"; the winner reports a quorate verdict for the smaller ring.
             let verdicts = try [alpha, bravo].map { probe in
                 try probe.wait(for: "quorum verdict after the partition", timeout: .seconds(15), after: cut) {
-                    $0.event == "quorum" && $0.nodes?.count == 1
+                    $0.event == "quorum" && $0.nodes?.count == 1 && $0.awaitingVerdict == false
                 }
             }
             usleep(3_000_000)  // let a wrong second verdict show up, if any
@@ -130,7 +130,7 @@ struct CorosyncLabTests {
             try lab.heal()
             for probe in [alpha, bravo] {
                 try probe.wait(for: "quorate after heal", timeout: .seconds(15), after: healed) {
-                    $0.event == "quorum" && $0.quorate == true && $0.nodes?.count == 2
+                    $0.event == "quorum" && $0.quorate == true && $0.nodes?.count == 2 && $0.awaitingVerdict == false
                 }
             }
             let rejoin = ([alpha, bravo].compactMap { $0.snapshot.last { $0.event == "quorum" }?.time }.max() ?? healed) - healed
@@ -156,12 +156,45 @@ struct CorosyncLabTests {
             try lab.partition(["alpha"], from: ["bravo"])
             try alpha.wait(for: "alpha not quorate", timeout: .seconds(15), after: cut) { $0.event == "quorum" && $0.quorate == false }
             try bravo.wait(for: "bravo quorate alone", timeout: .seconds(15), after: cut) {
-                $0.event == "quorum" && $0.quorate == true && $0.nodes == [2]
+                $0.event == "quorum" && $0.quorate == true && $0.nodes == [2] && $0.awaitingVerdict == false
             }
             usleep(2_000_000)
             #expect(alpha.quorate == false)
             #expect(bravo.quorate == true)
             try lab.restorePing("alpha")
+            try lab.heal()
+            try lab.waitUntilQuorate(hosts: ["alpha", "bravo"], timeout: .seconds(20))
+        }
+    }
+
+    @Test func aHostCutOffFromEverythingLosesQuorumAndTheOtherKeepsIt() throws {
+        try self.withLab { lab in
+            let alpha = try ProbeProcess(lab: lab, host: "alpha", arguments: ["--group", "cvl-isolate", "--no-cmap"])
+            let bravo = try ProbeProcess(lab: lab, host: "bravo", arguments: ["--group", "cvl-isolate", "--no-cmap"])
+            defer {
+                alpha.stop()
+                bravo.stop()
+            }
+            for probe in [alpha, bravo] { try probe.wait(for: "quorate") { $0.event == "quorum" && $0.quorate == true } }
+            let cut = Self.now()
+            try lab.partition(["bravo"], from: ["alpha", "gw"])
+            let pending = try bravo.wait(for: "bravo's ring change", timeout: .seconds(15), after: cut) {
+                $0.event == "quorum" && $0.awaitingVerdict == true
+            }
+            let lost = try bravo.wait(for: "bravo not quorate", timeout: .seconds(15), after: cut) {
+                $0.event == "quorum" && $0.quorate == false
+            }
+            let kept = try alpha.wait(for: "alpha's verdict alone", timeout: .seconds(15), after: cut) {
+                $0.event == "quorum" && $0.nodes == [1] && $0.awaitingVerdict == false
+            }
+            print("MEASURE isolation -> isolated host's ring change (verdict pending): \(Int((pending.time - cut) * 1000)) ms")
+            print("MEASURE isolation -> isolated host not quorate: \(Int((lost.time - cut) * 1000)) ms")
+            print("MEASURE isolation -> survivor's verdict: \(Int((kept.time - cut) * 1000)) ms, quorate \(kept.quorate ?? false)")
+            #expect(kept.quorate == true)
+            #expect(lost.time - cut < 6)
+            usleep(1_000_000)
+            #expect(alpha.quorate == true)
+            #expect(bravo.quorate == false)
             try lab.heal()
             try lab.waitUntilQuorate(hosts: ["alpha", "bravo"], timeout: .seconds(20))
         }
@@ -185,7 +218,7 @@ struct CorosyncLabTests {
             }
             print("MEASURE power off -> survivor's membership change: \(Int((left.time - off) * 1000)) ms (token 1000 ms, consensus 1200 ms)")
             let verdict = try alpha.wait(for: "quorum verdict alone", timeout: .seconds(15), after: off) {
-                $0.event == "quorum" && $0.nodes == [1]
+                $0.event == "quorum" && $0.nodes == [1] && $0.awaitingVerdict == false
             }
             print("MEASURE power off -> survivor's quorum verdict: \(Int((verdict.time - off) * 1000)) ms, quorate \(verdict.quorate ?? false)")
             usleep(2_000_000)
@@ -199,6 +232,25 @@ struct CorosyncLabTests {
             let status = try lab.status()
             #expect(status.hosts.allSatisfy { $0.poweredOn })
             #expect(status.hosts.flatMap(\.services).allSatisfy { $0.running })
+        }
+    }
+
+    @Test func theLabFenceAgentPowersAHostOffFromInsideAnother() throws {
+        let labTool = URL(fileURLWithPath: ProbeProcess.binary).deletingLastPathComponent().appendingPathComponent("clevervm").path
+        let agent = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../scripts/fence_clevervm_lab").standardized.path
+        try #require(FileManager.default.isExecutableFile(atPath: labTool), "build clevervm first (swift build)")
+        try self.withLab { lab in
+            func fence(_ action: String, from host: String) throws -> Int32 {
+                let input = "action=\(action)\nplug=bravo\nlab=\(Self.labName)\nlab_command=\(labTool)\n"
+                return try lab.run(host: host, [agent], input: input).status
+            }
+            #expect(try fence("status", from: "alpha") == 0)
+            #expect(try fence("off", from: "alpha") == 0)
+            #expect(try fence("status", from: "alpha") == 2)
+            #expect(try fence("off", from: "alpha") == 0, "off is idempotent")
+            #expect(try lab.status().hosts.first { $0.name == "bravo" }?.poweredOn == false)
+            #expect(try fence("on", from: "alpha") == 0)
+            try lab.waitUntilQuorate(hosts: ["alpha", "bravo"], timeout: .seconds(20))
         }
     }
 

@@ -19,6 +19,7 @@ final class ProbeProcess: @unchecked Sendable {
         var joined: [Change]?
         var left: [Change]?
         var quorate: Bool?
+        var awaitingVerdict: Bool?
         var nodes: [UInt32]?
         var expectedVotes: UInt32?
         var message: String?
@@ -101,8 +102,10 @@ final class ProbeProcess: @unchecked Sendable {
         throw ProbeTimeout(description: "probe on \(self.host): no \(what) within \(timeout)\n\(self.transcript)")
     }
 
-    /// The latest quorum verdict reported.
-    var quorate: Bool? { self.snapshot.last(where: { $0.event == "quorum" })?.quorate }
+    /// The latest quorum verdict reported (VoteQuorum.Status.isQuorate: false while a verdict is pending).
+    var quorate: Bool? {
+        self.snapshot.last(where: { $0.event == "quorum" }).map { $0.quorate == true && $0.awaitingVerdict != true }
+    }
 
     func stop() {
         if self.process.isRunning {

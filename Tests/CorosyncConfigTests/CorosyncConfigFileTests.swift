@@ -50,8 +50,8 @@ import Testing
                     device {
                         model: net
                         votes: 1
-                        timeout: 2000
-                        sync_timeout: 10000
+                        timeout: 3000
+                        sync_timeout: 5000
                         net {
                             host: 198.51.100.1
                             algorithm: ffsplit
