@@ -43,7 +43,10 @@ public actor Agent {
     private var serial = 0
     private var probed = false
     private var scheduledWakeUps: Set<Timestamp> = []
-    private var awaitingVerdict = false
+    private var awaitingVerdictSince: Timestamp?
+    /// This node's transient attributes as last reported, re-sent after every membership change
+    /// (a node that was away forgot them).
+    private var localAttributes: [String: String] = [:]
 
     static func wallClock() -> Timestamp { Timestamp(seconds: Date().timeIntervalSince1970) }
 
@@ -154,10 +157,23 @@ public actor Agent {
     /// Between a membership change and votequorum's verdict the old verdict still stands: the
     /// coordinator pauses rather than act on it; self-fencing waits for the verdict itself, so a
     /// survivor does not stop its VM whenever a peer joins or dies.
+    /// votequorum does not always send a verdict after a node-list change that leaves quorum as it
+    /// was, so the pause ends after corosync's own bound on waiting for the qdevice (its sync_timeout).
+    static let verdictPatience = 5.0
+
     func quorumChanged(_ status: VoteQuorum.Status) {
-        self.awaitingVerdict = status.awaitingVerdict
-        if !status.awaitingVerdict { self.apply(self.ledger.onQuorum(status.quorate)) }
+        if status.awaitingVerdict {
+            self.awaitingVerdictSince = self.awaitingVerdictSince ?? Agent.wallClock()
+        } else {
+            self.awaitingVerdictSince = nil
+            self.apply(self.ledger.onQuorum(status.quorate))
+        }
         self.coordinatorChanged()
+    }
+
+    var isAwaitingVerdict: Bool {
+        guard let since = self.awaitingVerdictSince else { return false }
+        return Agent.wallClock().seconds - since.seconds < Self.verdictPatience
     }
 
     func delivered(_ payload: [UInt8], from nodeID: UInt32) {
@@ -186,6 +202,7 @@ public actor Agent {
     }
 
     func sendAttribute(_ name: String, _ value: String?) {
+        self.localAttributes[name] = value
         self.broadcast(.attribute(name: name, value: value))
     }
 
@@ -195,7 +212,7 @@ public actor Agent {
 
     func wakeUp(_ at: Timestamp) {
         self.scheduledWakeUps.remove(at)
-        if self.awaitingVerdict {
+        if self.isAwaitingVerdict {
             self.perform([.wakeUp(at: Agent.wallClock() + Seconds(0.1))])
             return
         }
@@ -264,6 +281,9 @@ public actor Agent {
 
     func announce(_ roles: [String: ResourceRole]) {
         self.broadcast(.resourceReport(roles.mapValues { ResourceNodeState(role: $0) }))
+        for (name, value) in self.localAttributes.sorted(by: { $0.key < $1.key }) {
+            self.broadcast(.attribute(name: name, value: value))
+        }
     }
 
     func broadcast(_ message: ClusterMessage) {

@@ -109,14 +109,14 @@ struct AgentLabTests {
             #expect(missing.status != 0 && missing.error.contains("no resource named 'nosuchvm'"))
             // A malformed message on the group: refused and logged, the agents keep going.
             _ = AgentLab.run(["lab", "exec", "--name", lab.name, "alpha", "--", ProbeBinary.path, "--group", "clevervm", "--send", "1",
-                              "--until-messages", "1", "--no-quorum"], timeout: 15)
-            #expect(lab.waitUntil(5) { lab.events("beta").contains { $0.contains("refused a message from node 1") } })
+                              "--until-messages", "3", "--no-quorum"], timeout: 10)
+            #expect(lab.waitUntil(10) { lab.events("beta").contains { $0.contains("refused a message from node 1") } })
             #expect(lab.settled("alpha") && lab.placement("vm", from: "beta") == ["alpha"])
             // The agent not running (the gateway has none), and corosync not running there either.
             let noAgent = AgentLab.run(["lab", "exec", "--name", lab.name, "gw", "--", AgentLab.binary, "status"])
             #expect(noAgent.status != 0 && noAgent.error.contains("agent is not running"))
             let noCorosync = AgentLab.run(["lab", "exec", "--name", lab.name, "gw", "--", AgentLab.binary, "agent",
-                                           "--socket", "/run/test-agent.sock", "--state-directory", "/run/test-state"])
+                                           "--config", AgentLab.root.appendingPathComponent("examples/lab.yaml").path, "--socket", "/run/test-agent.sock", "--state-directory", "/run/test-state"])
             #expect(noCorosync.status != 0 && noCorosync.error.contains("corosync is not running"))
         }
     }
