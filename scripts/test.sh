@@ -17,11 +17,11 @@ if [ -x scripts/compare-pacemaker.sh ]; then
     bash scripts/compare-pacemaker.sh .build/debug/clevervm 2>&1 | tee -a "$log" || status=1
 fi
 
-passed=$(grep -Eo 'Test run with [0-9]+ tests? in [0-9]+ suites? passed' "$log" | grep -Eo '[0-9]+' | head -1 || true)
-failed=$(grep -Ec '^✘ Test .* failed' "$log" || true)
+total=$(grep -Eo 'Test run with [0-9]+ tests?' "$log" | grep -Eo '[0-9]+' | tail -1 || true)
+failed=$(grep -Ec '^✘ Test [^ ]+\(.*\) failed after' "$log" || true)
 compare=$(grep -Eo '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1 || true)
-echo "==> summary: swift test: ${passed:-0} passed, ${failed:-0} failed; pacemaker agreement: ${compare:-not run}"
-if [ "${passed:-0}" = "0" ] && [ "$status" = "0" ]; then
+echo "==> summary: swift test: ${total:-0} tests, ${failed:-0} failed; pacemaker agreement: ${compare:-not run}"
+if [ "${total:-0}" = "0" ] && [ "$status" = "0" ]; then
     echo "no test ran" >&2
     exit 1
 fi
