@@ -71,3 +71,15 @@ extension String {
         return String(scalars)
     }
 }
+
+/// Encoded as its clamped integer value (±1,000,000 for ±INFINITY).
+extension Score: Codable {
+    public init(from decoder: any Decoder) throws {
+        self.init(try decoder.singleValueContainer().decode(Int.self))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(self.value)
+    }
+}
