@@ -13,11 +13,14 @@ extension Replication {
         public var dirtyBlocks: UInt64
         /// The operator asked this side to discard its data on this connect (manual split-brain recovery).
         public var discardMyData: Bool
+        /// The operator, on this side, named the peer as the side to discard (`resolve --discard PEER`).
+        public var discardPeerData: Bool
 
         public init(
             name: String, role: Role, disk: DiskState, generations: GenerationIDs, crashedPrimary: Bool = false,
-            dirtyBlocks: UInt64 = 0, discardMyData: Bool = false
+            dirtyBlocks: UInt64 = 0, discardMyData: Bool = false, discardPeerData: Bool = false
         ) {
+            self.discardPeerData = discardPeerData
             self.name = name
             self.role = role
             self.disk = disk
@@ -181,11 +184,13 @@ extension Replication {
     ) -> SyncDecision {
         // Manual recovery: one side named as the victim. Without a common bitmap generation the bitmaps do not
         // cover the divergence, so that case is a full sync.
-        if local.discardMyData != peer.discardMyData {
-            let localIsSource = peer.discardMyData
+        let localDiscards = local.discardMyData || peer.discardPeerData
+        let peerDiscards = peer.discardMyData || local.discardPeerData
+        if localDiscards != peerDiscards {
+            let localIsSource = peerDiscards
             return autoRecoverable ? .bitmapSync(localIsSource: localIsSource) : .fullSync(localIsSource: localIsSource)
         }
-        if local.discardMyData && peer.discardMyData {
+        if localDiscards && peerDiscards {
             return .splitBrain(reason: "both sides asked to discard their data")
         }
         guard autoRecoverable else {

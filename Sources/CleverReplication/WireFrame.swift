@@ -131,7 +131,7 @@ extension Replication {
                 payload.write(roleCode(report.node.role))
                 payload.write(diskCode(report.node.disk))
                 payload.write(UInt8(report.node.crashedPrimary ? 1 : 0))
-                payload.write(UInt8(report.node.discardMyData ? 1 : 0))
+                payload.write(UInt8((report.node.discardMyData ? 1 : 0) | (report.node.discardPeerData ? 2 : 0)))
                 payload.write(report.node.generations.current)
                 payload.write(report.node.generations.bitmap)
                 payload.write(report.node.generations.history[0])
@@ -238,12 +238,13 @@ extension Replication {
                     let one = reader.readUInt8(), Int(one) < SplitBrainPolicies.OnePrimary.allCases.count,
                     let two = reader.readUInt8(), Int(two) < SplitBrainPolicies.TwoPrimaries.allCases.count,
                     let mode = reader.readUInt8(), mode <= 1, let twoPrimaries = reader.readUInt8(), twoPrimaries <= 1,
-                    crashed <= 1, discard <= 1, let name = readString(&reader)
+                    crashed <= 1, discard <= 3, let name = readString(&reader)
                 else { return fail("malformed report") }
                 let node = NodeReport(
                     name: name, role: role, disk: disk,
                     generations: GenerationIDs(current: current, bitmap: bitmap, history: [history0, history1]),
-                    crashedPrimary: crashed == 1, dirtyBlocks: dirty, discardMyData: discard == 1)
+                    crashedPrimary: crashed == 1, dirtyBlocks: dirty, discardMyData: discard & 1 == 1,
+                    discardPeerData: discard & 2 == 2)
                 let policies = SplitBrainPolicies(
                     zeroPrimaries: SplitBrainPolicies.ZeroPrimaries.allCases[Int(zero)],
                     onePrimary: SplitBrainPolicies.OnePrimary.allCases[Int(one)],

@@ -336,3 +336,13 @@ func decideBoth(
         guard case .refused = check(disk: .upToDate, connection: .syncTarget) else { Issue.record("allowed"); return }
     }
 }
+
+@Suite struct ManualResolveTests {
+    @Test func survivorNamingThePeerMakesThePeerDiscard() {
+        let a = G(current: 0x201, bitmap: 0x100)
+        let b = G(current: 0x301, bitmap: 0x100)
+        var survivor = report("a", a, dirty: 3)
+        survivor.discardPeerData = true
+        #expect(decideBoth(survivor, report("b", b, dirty: 8)) == .bitmapSync(localIsSource: true))
+    }
+}
