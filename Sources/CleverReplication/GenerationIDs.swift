@@ -49,7 +49,7 @@ extension Replication {
 
         /// A resync target finished: it now holds the source's generation.
         public mutating func adoptAfterSync(from source: GenerationIDs) {
-            if Self.masked(self.current) != Self.masked(source.current) {
+            if Self.masked(self.current) != Self.masked(source.current) && Self.masked(self.current) != Self.justCreated {
                 self.history = [self.current, self.history[0]]
             }
             self.current = Self.masked(source.current)

@@ -16,6 +16,9 @@ public final class PeerLink: @unchecked Sendable {
         var waitingLocal: Bool
         var waitingPeer: Bool
         var error: UInt32 = 0
+        /// Set once the completion ran (guarded by the link's pendingLock): protocol A completes before the
+        /// peer's ack, and a broken link drains entries that may be complete already.
+        var completed = false
         let completion: @Sendable (UInt32) -> Void
 
         init(offset: UInt64, length: UInt64, isFlush: Bool, waitingLocal: Bool, waitingPeer: Bool,
@@ -120,20 +123,36 @@ public final class PeerLink: @unchecked Sendable {
         entry.waitingPeer = false
         if error != 0 { entry.error = error }
         self.pending[sequence] = nil
-        return entry.waitingLocal ? nil : entry
+        return Self.claimCompletion(entry) ? entry : nil
     }
 
-    /// The local half finished: returns the entry if it is now complete.
+    /// With pendingLock held: true exactly once, when nothing is awaited any more.
+    private static func claimCompletion(_ entry: Pending) -> Bool {
+        guard !entry.completed, !entry.waitingLocal, !entry.waitingPeer else { return false }
+        entry.completed = true
+        return true
+    }
+
+    /// The local half finished: true if the caller must now run the completion.
     func localDone(_ entry: Pending, error: UInt32) -> Bool {
         self.pendingLock.lock()
         defer { self.pendingLock.unlock() }
         entry.waitingLocal = false
         if error != 0 { entry.error = error }
-        return !entry.waitingPeer
+        return Self.claimCompletion(entry)
     }
 
-    /// The link broke: every unacknowledged entry, for the caller to mark dirty; they no longer wait for the peer.
-    func drainPending() -> [Pending] {
+    /// The peer will never answer (send failed): true if the caller must now run the completion.
+    func peerGaveUp(_ entry: Pending) -> Bool {
+        self.pendingLock.lock()
+        defer { self.pendingLock.unlock() }
+        entry.waitingPeer = false
+        return Self.claimCompletion(entry)
+    }
+
+    /// The link broke: every unacknowledged entry (for the caller to mark dirty), and which of them the caller
+    /// must now complete.
+    func drainPending() -> (all: [Pending], toComplete: [Pending]) {
         self.sendLock.lock()
         self.broken = true
         self.sendLock.unlock()
@@ -141,8 +160,12 @@ public final class PeerLink: @unchecked Sendable {
         defer { self.pendingLock.unlock() }
         let entries = Array(self.pending.values)
         self.pending = [:]
-        for entry in entries { entry.waitingPeer = false }
-        return entries
+        var toComplete: [Pending] = []
+        for entry in entries {
+            entry.waitingPeer = false
+            if Self.claimCompletion(entry) { toComplete.append(entry) }
+        }
+        return (entries, toComplete)
     }
 
     func shutdownSocket() {

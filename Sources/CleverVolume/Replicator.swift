@@ -190,23 +190,8 @@ extension Volume {
         guard peerReport.protocolMode == self.config.protocolMode else {
             return fail("protocol \(peerReport.protocolMode.rawValue) on \(peer.name), \(self.config.protocolMode.rawValue) here")
         }
-        var peerBitmap = Replication.DirtyBitmap(volumeSize: self.config.size)
-        var words: [UInt8] = []
-        while true {
-            guard let frame = expect("bitmap") else { return }
-            if case .bitmapDone = frame { break }
-            guard case .bitmapChunk(let start, let chunk) = frame, start == UInt64(words.count / 8) else {
-                return fail("unexpected frame during bitmap exchange")
-            }
-            words += chunk
-            guard words.count <= peerBitmap.words.count * 8 else { return fail("peer bitmap too large") }
-        }
-        guard let decoded = Replication.DirtyBitmap.decode(blockCount: peerBitmap.blockCount, bytes: words) else {
-            return fail("peer bitmap has \(words.count) bytes, expected \(peerBitmap.words.count * 8)")
-        }
-        peerBitmap = decoded
-
-        // 4. Decide (both sides compute the same answer, mirrored).
+        // 4. Decide (both sides compute the same answer, mirrored) before the bitmaps, so a refusal is seen
+        // by both sides whatever the timing of the goodbye.
         let decision = Replication.decide(local: myReport.node, peer: peerReport.node, policies: self.config.policies)
         self.log("connect to \(peer.name): \(decision) (local \(myReport.node.generations), "
             + "peer \(peerReport.node.generations))")
@@ -230,6 +215,25 @@ extension Volume {
             return fail("refusing to become sync target while Primary")
         default: break
         }
+        self.lock.unlock()
+
+        var peerBitmap = Replication.DirtyBitmap(volumeSize: self.config.size)
+        var words: [UInt8] = []
+        while true {
+            guard let frame = expect("bitmap") else { return }
+            if case .bitmapDone = frame { break }
+            guard case .bitmapChunk(let start, let chunk) = frame, start == UInt64(words.count / 8) else {
+                return fail("unexpected frame during bitmap exchange")
+            }
+            words += chunk
+            guard words.count <= peerBitmap.words.count * 8 else { return fail("peer bitmap too large") }
+        }
+        guard let decoded = Replication.DirtyBitmap.decode(blockCount: peerBitmap.blockCount, bytes: words) else {
+            return fail("peer bitmap has \(words.count) bytes, expected \(peerBitmap.words.count * 8)")
+        }
+        peerBitmap = decoded
+
+        self.lock.lock()
         Sockets.setReceiveTimeout(fd, seconds: 10)
         let link = PeerLink(fd: fd, peerName: peer.name, peerReport: peerReport)
         self.link = link
@@ -295,7 +299,7 @@ extension Volume {
 
     /// The link broke or was closed: go on alone and record what the peer may lack.
     func peerLost(_ link: PeerLink, reason: String) {
-        let entries = link.drainPending()
+        let (entries, toComplete) = link.drainPending()
         link.shutdownSocket()
         self.lock.lock()
         guard self.link === link else {
@@ -319,7 +323,7 @@ extension Volume {
         self.lock.unlock()
         close(link.fd)
         self.log("peer \(link.peerName) lost: \(reason)")
-        for entry in entries where !entry.waitingLocal { entry.completion(entry.error) }
+        for entry in toComplete { entry.completion(entry.error) }
     }
 
     public func connect(discardMyData: Bool = false, discardPeerData: Bool = false) -> String {

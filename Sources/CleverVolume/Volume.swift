@@ -187,7 +187,7 @@ public final class Volume: @unchecked Sendable {
             self.lock.lock()
             self.markDirtyLocked(offset: offset, length: UInt64(data.count))
             self.lock.unlock()
-            pending.waitingPeer = false
+            _ = link.peerGaveUp(pending)
         }
         var localError: UInt32 = 0
         if fua {
@@ -224,7 +224,7 @@ public final class Volume: @unchecked Sendable {
         }
         guard let link else { return done(.none) }
         let pending = PeerLink.Pending(
-            offset: offset, length: UInt64(length), isFlush: false, waitingLocal: false,
+            offset: offset, length: UInt64(length), isFlush: false, waitingLocal: true,
             waitingPeer: self.config.protocolMode == .C || fua, completion: { error in done(error == 0 ? .none : .io) })
         let queued = link.sendOperation(
             { .zero(sequence: $0, offset: offset, length: length, trim: trim, fua: fua) }, pending: pending)
@@ -232,9 +232,9 @@ public final class Volume: @unchecked Sendable {
             self.lock.lock()
             self.markDirtyLocked(offset: offset, length: UInt64(length))
             self.lock.unlock()
-            return done(.none)
+            _ = link.peerGaveUp(pending)
         }
-        if !pending.waitingPeer { done(.none) }
+        if link.localDone(pending, error: 0) { pending.completion(pending.error) }
     }
 
     /// FLUSH: durable on this host, and on the peer when connected.
@@ -246,7 +246,7 @@ public final class Volume: @unchecked Sendable {
             offset: 0, length: 0, isFlush: true, waitingLocal: true, waitingPeer: link != nil,
             completion: { error in done(error == 0 ? .none : .io) })
         if let link, !link.sendOperation({ .flush(sequence: $0) }, pending: pending) {
-            pending.waitingPeer = false
+            _ = link.peerGaveUp(pending)
         }
         var localError: UInt32 = 0
         do { try self.backing.sync() } catch { localError = UInt32(NBD.ErrorCode.io.rawValue) }
