@@ -200,7 +200,7 @@ final class VolumeLab: @unchecked Sendable {
 
 /// A minimal synchronous NBD client (fixed newstyle, OPT_GO, simple replies) for the tests and the record
 /// writer.
-final class NBDClient {
+final class NBDClient: @unchecked Sendable {
     let fd: Int32
     var size: UInt64 = 0
     var flags = NBD.TransmissionFlags()
