@@ -146,10 +146,13 @@ final class NBDConnection: @unchecked Sendable {
         }
     }
 
-    private func begin() {
+    /// Counts a request in flight; returns how many are in flight now, this one included.
+    @discardableResult
+    private func begin() -> Int {
         self.inflight.lock()
+        defer { self.inflight.unlock() }
         self.inflightCount += 1
-        self.inflight.unlock()
+        return self.inflightCount
     }
 
     private func waitIdle() {
@@ -179,15 +182,26 @@ final class NBDConnection: @unchecked Sendable {
     }
 
     private func execute(_ request: NBD.Request) {
-        self.begin()
+        let alone = self.begin() == 1
         let cookie = request.cookie
         let fua = request.flags.contains(.fua)
         switch request.command {
         case .read:
-            self.ensureBuffer(Int(request.length))
-            let error = self.volume.read(offset: request.offset, into: self.buffer, count: Int(request.length))
-            self.reply(cookie: cookie, error: error,
-                data: UnsafeRawBufferPointer(start: self.buffer, count: Int(request.length)))
+            let count = Int(request.length)
+            if alone {
+                // Nothing else in flight: answer inline, no thread hop.
+                self.ensureBuffer(count)
+                let error = self.volume.read(offset: request.offset, into: self.buffer, count: count)
+                self.reply(cookie: cookie, error: error, data: UnsafeRawBufferPointer(start: self.buffer, count: count))
+            } else {
+                // Several requests in flight: read in parallel and reply in completion order.
+                DispatchQueue.global().async { [self] in
+                    let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 4096)
+                    defer { buffer.deallocate() }
+                    let error = self.volume.read(offset: request.offset, into: buffer, count: count)
+                    self.reply(cookie: cookie, error: error, data: UnsafeRawBufferPointer(start: buffer, count: count))
+                }
+            }
         case .write:
             self.volume.write(
                 offset: request.offset, data: UnsafeRawBufferPointer(start: self.buffer, count: Int(request.length)),

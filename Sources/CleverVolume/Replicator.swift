@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CleverBytes
 import CleverReplication
 import Crypto
 import Foundation
@@ -354,8 +355,53 @@ extension Volume {
 
     func receiverLoop(_ link: PeerLink) {
         var reason = "connection closed"
+        // Replicated writes are read straight into one reusable buffer and written from it: no per-write
+        // allocation or copy on the secondary's hot path.
+        var capacity = 1 << 20
+        var buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 4096)
+        defer { buffer.deallocate() }
         loop: while true {
-            switch PeerLink.readFrame(link.fd) {
+            guard let headerBytes = Sockets.readFully(link.fd, count: Replication.Wire.headerSize) else {
+                reason = "connection closed or timed out"
+                break
+            }
+            let header: Replication.FrameHeader
+            switch Replication.Wire.decodeHeader(headerBytes) {
+            case .failure(let error):
+                reason = error.message
+                break loop
+            case .success(let decoded):
+                header = decoded
+            }
+            if header.type == 10 && header.length >= 17 {
+                guard let fixed = Sockets.readFully(link.fd, count: 17) else { break }
+                var reader = ByteReader(fixed)
+                let sequence = reader.readUInt64()!
+                let offset = reader.readUInt64()!
+                let fua = reader.readUInt8()!
+                let count = Int(header.length) - 17
+                if count > capacity {
+                    buffer.deallocate()
+                    capacity = count
+                    buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 4096)
+                }
+                guard Sockets.readFully(link.fd, into: buffer, count: count) else { break }
+                guard fua <= 1, offset.addingReportingOverflow(UInt64(count)).partialValue <= self.config.size else {
+                    reason = "write frame at \(offset)+\(count) is outside the volume or malformed"
+                    break
+                }
+                let error = self.ackError {
+                    try self.backing.write(offset: offset, buffer, count: count)
+                    if fua == 1 { try self.backing.sync() }
+                }
+                guard link.send(.ack(sequence: sequence, error: error)) else { break }
+                continue
+            }
+            guard let payload = Sockets.readFully(link.fd, count: Int(header.length)) else {
+                reason = "connection closed inside a type \(header.type) frame"
+                break
+            }
+            switch Replication.Wire.decode(header: header, payload: payload) {
             case .failure(let error):
                 reason = error.message
                 break loop
@@ -365,7 +411,7 @@ extension Volume {
                     break loop
                 }
                 if !self.handle(frame, from: link) {
-                    reason = "could not handle \(frame) (local I/O error)"
+                    reason = "could not handle a type \(header.type) frame (local I/O error)"
                     break loop
                 }
             }

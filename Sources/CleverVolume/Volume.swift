@@ -112,6 +112,8 @@ public final class Volume: @unchecked Sendable {
     }
 
     func markDirtyLocked(offset: UInt64, length: UInt64) {
+        // Without a peer there is nobody to resync to: nothing to track.
+        guard self.hasPeer else { return }
         let before = self.bitmap.setCount
         self.bitmap.mark(offset: offset, length: length)
         if self.bitmap.setCount != before {
@@ -122,6 +124,7 @@ public final class Volume: @unchecked Sendable {
 
     /// Write-ahead activity-log step for a write about to happen (primary only).
     func activateExtentsLocked(offset: UInt64, length: UInt64) throws {
+        guard self.hasPeer else { return }
         let plan = self.activityLog.plan(offset: offset, length: length)
         guard !plan.missing.isEmpty else { return }
         if !plan.evict.isEmpty {
@@ -165,17 +168,18 @@ public final class Volume: @unchecked Sendable {
         }
         let link = self.replicationLinkLocked()
         if link == nil { self.markDirtyLocked(offset: offset, length: UInt64(data.count)) }
+        // While a resync reads blocks to send, the local write must land before the replicated copy is
+        // queued (see resyncSourceLoop); otherwise send first, so the peer writes while we do.
+        let sendFirst = self.connection == .connected && link != nil
         self.lock.unlock()
 
-        do {
-            try self.backing.write(offset: offset, data.baseAddress!, count: data.count)
-        } catch {
-            self.log("ERROR \(error)")
-            return done(Self.errno(of: error))
-        }
         guard let link else {
-            if fua {
-                do { try self.backing.sync() } catch { return done(Self.errno(of: error)) }
+            do {
+                try self.backing.write(offset: offset, data.baseAddress!, count: data.count)
+                if fua { try self.backing.sync() }
+            } catch {
+                self.log("ERROR \(error)")
+                return done(Self.errno(of: error))
             }
             return done(.none)
         }
@@ -183,14 +187,24 @@ public final class Volume: @unchecked Sendable {
         let pending = PeerLink.Pending(
             offset: offset, length: UInt64(data.count), isFlush: false, waitingLocal: true, waitingPeer: waitPeer,
             completion: { error in done(error == 0 ? .none : .io) })
+        var localError: UInt32 = 0
+        func writeLocally() {
+            do {
+                try self.backing.write(offset: offset, data.baseAddress!, count: data.count)
+            } catch {
+                self.log("ERROR \(error)")
+                localError = UInt32(Self.errno(of: error).rawValue)
+            }
+        }
+        if !sendFirst { writeLocally() }
         if !link.sendWrite(offset: offset, data: data, fua: fua, pending: pending) {
             self.lock.lock()
             self.markDirtyLocked(offset: offset, length: UInt64(data.count))
             self.lock.unlock()
             _ = link.peerGaveUp(pending)
         }
-        var localError: UInt32 = 0
-        if fua {
+        if sendFirst { writeLocally() }
+        if fua && localError == 0 {
             do { try self.backing.sync() } catch { localError = UInt32(NBD.ErrorCode.io.rawValue) }
         }
         if link.localDone(pending, error: localError) { pending.completion(pending.error) }
