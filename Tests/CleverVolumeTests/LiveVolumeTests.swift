@@ -54,7 +54,7 @@ import Testing
         // fio's nbd engine, 16 requests in flight, with data verification.
         let (fio, fioOutput) = run([
             "fio", "--name=verify", "--ioengine=nbd", "--uri=\(lab.nbdURI("solo"))", "--rw=randwrite", "--bs=4k",
-            "--iodepth=16", "--size=8m", "--verify=crc32c", "--do_verify=1",
+            "--iodepth=16", "--size=8m", "--verify=crc32c", "--do_verify=1", "--verify_state_save=0",
         ])
         #expect(fio == 0 && fioOutput.contains("err= 0"), "\(fioOutput)")
 
