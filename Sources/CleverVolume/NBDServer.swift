@@ -38,6 +38,7 @@ final class NBDConnection: @unchecked Sendable {
     let fd: Int32
     let volume: Volume
     private let replyLock = NSLock()
+    let writeBuffers = WriteBuffers(limit: 8)
     private let inflight = NSCondition()
     private var inflightCount = 0
     private var aborted = false
@@ -115,14 +116,18 @@ final class NBDConnection: @unchecked Sendable {
 
     private func readPayload(_ count: Int, leftover: inout [UInt8]) -> Bool {
         self.ensureBuffer(count)
+        return self.readPayload(count, into: self.buffer, leftover: &leftover)
+    }
+
+    private func readPayload(_ count: Int, into buffer: UnsafeMutableRawPointer, leftover: inout [UInt8]) -> Bool {
         var filled = 0
         if !leftover.isEmpty {
             let take = min(count, leftover.count)
-            leftover.withUnsafeBytes { self.buffer.copyMemory(from: $0.baseAddress!, byteCount: take) }
+            leftover.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: take) }
             leftover.removeFirst(take)
             filled = take
         }
-        return Sockets.readFully(self.fd, into: self.buffer + filled, count: count - filled)
+        return Sockets.readFully(self.fd, into: buffer + filled, count: count - filled)
     }
 
     private func transmission(export: NBD.Export, leftover initial: [UInt8]) {
@@ -140,7 +145,17 @@ final class NBDConnection: @unchecked Sendable {
                 self.reply(cookie: cookie, error: error)
             case .execute(let request):
                 if request.command == .disconnect { return }
-                if request.command == .write && !self.readPayload(Int(request.length), leftover: &leftover) { return }
+                if request.command == .write {
+                    // Each write gets its own buffer (a small pool), so the local write can run while this
+                    // thread reads the next request.
+                    let buffer = self.writeBuffers.take(Int(request.length))
+                    guard self.readPayload(Int(request.length), into: buffer.pointer, leftover: &leftover) else {
+                        self.writeBuffers.give(buffer)
+                        return
+                    }
+                    self.executeWrite(request, buffer: buffer)
+                    continue
+                }
                 self.execute(request)
             }
         }
@@ -181,6 +196,16 @@ final class NBDConnection: @unchecked Sendable {
         self.inflight.unlock()
     }
 
+    private func executeWrite(_ request: NBD.Request, buffer: WriteBuffers.Buffer) {
+        self.begin()
+        let cookie = request.cookie
+        let pool = self.writeBuffers
+        self.volume.write(
+            offset: request.offset, data: UnsafeRawBufferPointer(start: buffer.pointer, count: Int(request.length)),
+            fua: request.flags.contains(.fua), release: { pool.give(buffer) },
+            done: { [self] error in self.reply(cookie: cookie, error: error) })
+    }
+
     private func execute(_ request: NBD.Request) {
         let alone = self.begin() == 1
         let cookie = request.cookie
@@ -203,9 +228,7 @@ final class NBDConnection: @unchecked Sendable {
                 }
             }
         case .write:
-            self.volume.write(
-                offset: request.offset, data: UnsafeRawBufferPointer(start: self.buffer, count: Int(request.length)),
-                fua: fua, done: { [self] error in self.reply(cookie: cookie, error: error) })
+            preconditionFailure("WRITE is executed by executeWrite(_:buffer:)")
         case .flush:
             self.volume.flush(done: { [self] error in self.reply(cookie: cookie, error: error) })
         case .trim, .writeZeroes:
@@ -215,5 +238,44 @@ final class NBDConnection: @unchecked Sendable {
         case .disconnect, .cache, .blockStatus:
             self.reply(cookie: cookie, error: .invalid)
         }
+    }
+}
+
+/// A small pool of write buffers for one connection; `take` waits when all are in use.
+final class WriteBuffers: @unchecked Sendable {
+    struct Buffer: @unchecked Sendable {
+        let pointer: UnsafeMutableRawPointer
+        let size: Int
+    }
+
+    private let condition = NSCondition()
+    private var free: [Buffer] = []
+    private var outstanding = 0
+    private let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    deinit { for buffer in self.free { buffer.pointer.deallocate() } }
+
+    func take(_ size: Int) -> Buffer {
+        self.condition.lock()
+        defer { self.condition.unlock() }
+        while self.outstanding >= self.limit { self.condition.wait() }
+        self.outstanding += 1
+        if let index = self.free.firstIndex(where: { $0.size >= size }) { return self.free.remove(at: index) }
+        return Buffer(pointer: UnsafeMutableRawPointer.allocate(byteCount: max(size, 1 << 20), alignment: 4096),
+            size: max(size, 1 << 20))
+    }
+
+    func give(_ buffer: Buffer) {
+        self.condition.lock()
+        self.outstanding -= 1
+        if self.free.count < self.limit {
+            self.free.append(buffer)
+        } else {
+            buffer.pointer.deallocate()
+        }
+        self.condition.signal()
+        self.condition.unlock()
     }
 }

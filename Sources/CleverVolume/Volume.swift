@@ -153,16 +153,22 @@ public final class Volume: @unchecked Sendable {
     }
 
     /// Writes `data` at `offset`; `done` runs once the write is acknowledged under the protocol.
-    func write(offset: UInt64, data: UnsafeRawBufferPointer, fua: Bool, done: @escaping @Sendable (NBD.ErrorCode) -> Void) {
+    /// `release` runs once `data` is no longer needed (after the local write and the send).
+    func write(
+        offset: UInt64, data: UnsafeRawBufferPointer, fua: Bool, release: @escaping @Sendable () -> Void = {},
+        done: @escaping @Sendable (NBD.ErrorCode) -> Void
+    ) {
         self.lock.lock()
         guard self.role == .primary else {
             self.lock.unlock()
+            release()
             return done(.shutdown)
         }
         do {
             try self.activateExtentsLocked(offset: offset, length: UInt64(data.count))
         } catch {
             self.lock.unlock()
+            release()
             self.log("ERROR activity log: \(error)")
             return done(.io)
         }
@@ -174,6 +180,7 @@ public final class Volume: @unchecked Sendable {
         self.lock.unlock()
 
         guard let link else {
+            defer { release() }
             do {
                 try self.backing.write(offset: offset, data.baseAddress!, count: data.count)
                 if fua { try self.backing.sync() }
@@ -187,8 +194,21 @@ public final class Volume: @unchecked Sendable {
         let pending = PeerLink.Pending(
             offset: offset, length: UInt64(data.count), isFlush: false, waitingLocal: true, waitingPeer: waitPeer,
             completion: { error in done(error == 0 ? .none : .io) })
+        let shared = SharedBytes(data)
+        let finishLocally: @Sendable () -> Void = { [self] in
+            var localError: UInt32 = 0
+            do {
+                try self.backing.write(offset: offset, shared.bytes.baseAddress!, count: shared.bytes.count)
+                if fua { try self.backing.sync() }
+            } catch {
+                self.log("ERROR \(error)")
+                localError = UInt32(Self.errno(of: error).rawValue)
+            }
+            release()
+            if link.localDone(pending, error: localError) { pending.completion(pending.error) }
+        }
         var localError: UInt32 = 0
-        func writeLocally() {
+        if !sendFirst {
             do {
                 try self.backing.write(offset: offset, data.baseAddress!, count: data.count)
             } catch {
@@ -196,17 +216,21 @@ public final class Volume: @unchecked Sendable {
                 localError = UInt32(Self.errno(of: error).rawValue)
             }
         }
-        if !sendFirst { writeLocally() }
         if !link.sendWrite(offset: offset, data: data, fua: fua, pending: pending) {
             self.lock.lock()
             self.markDirtyLocked(offset: offset, length: UInt64(data.count))
             self.lock.unlock()
-            _ = link.peerGaveUp(pending)
+            if link.peerGaveUp(pending) { pending.completion(pending.error) }
         }
-        if sendFirst { writeLocally() }
+        if sendFirst {
+            // The local write runs beside the peer's and beside this connection reading its next request.
+            DispatchQueue.global().async(execute: finishLocally)
+            return
+        }
         if fua && localError == 0 {
             do { try self.backing.sync() } catch { localError = UInt32(NBD.ErrorCode.io.rawValue) }
         }
+        release()
         if link.localDone(pending, error: localError) { pending.completion(pending.error) }
     }
 
@@ -406,4 +430,10 @@ struct VerifyProgress {
     var differing: [UInt64] = []
     var startedAt: Date
     var finished = false
+}
+
+/// A borrowed byte buffer handed to another thread; the owner keeps it alive until `release` runs.
+struct SharedBytes: @unchecked Sendable {
+    let bytes: UnsafeRawBufferPointer
+    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 }
