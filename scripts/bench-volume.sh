@@ -67,10 +67,19 @@ for pair in "$NS_A 198.51.100.201" "$NS_B 198.51.100.202"; do
     ip netns exec "$1" ip link set eth0 up
     ip netns exec "$1" ip link set lo up
 done
-config alpha beta 198.51.100.201:7789 198.51.100.202:7789 primary
-config beta alpha 198.51.100.202:7789 198.51.100.201:7789 secondary
-ip netns exec $NS_A "$BIN" serve --config "$WORK/alpha.json" 2>"$WORK/alpha.log" & PIDS+=($!)
-ip netns exec $NS_B "$BIN" serve --config "$WORK/beta.json" 2>"$WORK/beta.log" & PIDS+=($!)
+if [ "${CVV_BENCH_PEER:-netns}" = loopback ]; then
+    PEER_DESC="loopback"
+    config alpha beta 127.0.0.1:17789 127.0.0.1:17790 primary
+    config beta alpha 127.0.0.1:17790 127.0.0.1:17789 secondary
+    "$BIN" serve --config "$WORK/alpha.json" 2>"$WORK/alpha.log" & PIDS+=($!)
+    "$BIN" serve --config "$WORK/beta.json" 2>"$WORK/beta.log" & PIDS+=($!)
+else
+    PEER_DESC="netns cvv-b, MTU $MTU"
+    config alpha beta 198.51.100.201:7789 198.51.100.202:7789 primary
+    config beta alpha 198.51.100.202:7789 198.51.100.201:7789 secondary
+    ip netns exec $NS_A "$BIN" serve --config "$WORK/alpha.json" 2>"$WORK/alpha.log" & PIDS+=($!)
+    ip netns exec $NS_B "$BIN" serve --config "$WORK/beta.json" 2>"$WORK/beta.log" & PIDS+=($!)
+fi
 wait_for "'$BIN' status --config '$WORK/alpha.json' | grep -q Connected"
 "$BIN" promote --force --config "$WORK/alpha.json" >/dev/null
 wait_for "'$BIN' status --config '$WORK/alpha.json' | grep -q 'Connected Primary/Secondary UpToDate/UpToDate'"
@@ -107,14 +116,14 @@ for job in "${JOBS[@]}"; do
 done
 "$BIN" status --config "$WORK/alpha.json"
 
-python3 - "$RESULTS" "$RUNTIME" "$SIZE_MIB" <<'PY'
+python3 - "$RESULTS" "$RUNTIME" "$SIZE_MIB" "$PEER_DESC" <<'PY'
 import sys
 rows = {}
 for line in open(sys.argv[1]):
     target, job, mib, iops = line.split()
     rows.setdefault(job, {})[target] = (float(mib), float(iops))
 print(f"\nfio through NBD, {sys.argv[2]} s per job, {sys.argv[3]} MiB file; MiB/s (IOPS)")
-print("  (a) nbdkit file plugin  (b) CleverVM volume, no peer  (c) CleverVM protocol C to a peer in netns cvv-b")
+print(f"  (a) nbdkit file plugin  (b) CleverVM volume, no peer  (c) CleverVM protocol C to a peer ({sys.argv[4]})")
 print(f"{'job':<20}{'(a) nbdkit':>22}{'(b) volume':>22}{'(c) protocol C':>22}{'raw file':>22}{'b/a':>8}{'c/a':>8}")
 for job, r in rows.items():
     def cell(t):

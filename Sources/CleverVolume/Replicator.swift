@@ -360,6 +360,7 @@ extension Volume {
         var capacity = 1 << 20
         var buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 4096)
         defer { buffer.deallocate() }
+        let splicer = Splicer()
         loop: while true {
             guard let headerBytes = Sockets.readFully(link.fd, count: Replication.Wire.headerSize) else {
                 reason = "connection closed or timed out"
@@ -380,19 +381,34 @@ extension Volume {
                 let offset = reader.readUInt64()!
                 let fua = reader.readUInt8()!
                 let count = Int(header.length) - 17
-                if count > capacity {
-                    buffer.deallocate()
-                    capacity = count
-                    buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 4096)
-                }
-                guard Sockets.readFully(link.fd, into: buffer, count: count) else { break }
                 guard fua <= 1, offset.addingReportingOverflow(UInt64(count)).partialValue <= self.config.size else {
                     reason = "write frame at \(offset)+\(count) is outside the volume or malformed"
                     break
                 }
-                let error = self.ackError {
-                    try self.backing.write(offset: offset, buffer, count: count)
-                    if fua == 1 { try self.backing.sync() }
+                var error: UInt32 = 0
+                if let splicer {
+                    // Socket -> pipe -> backing file: the data never enters user space.
+                    switch splicer.move(from: link.fd, count: count, to: self.backing.fd, at: offset) {
+                    case .done: break
+                    case .socketClosed:
+                        reason = "connection closed inside a write frame"
+                        break loop
+                    case .fileError(let code):
+                        self.log("ERROR splice to \(self.config.backing): errno \(code)")
+                        error = UInt32(EIO)
+                    }
+                    if fua == 1 && error == 0 { error = self.ackError { try self.backing.sync() } }
+                } else {
+                    if count > capacity {
+                        buffer.deallocate()
+                        capacity = count
+                        buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 4096)
+                    }
+                    guard Sockets.readFully(link.fd, into: buffer, count: count) else { break }
+                    error = self.ackError {
+                        try self.backing.write(offset: offset, buffer, count: count)
+                        if fua == 1 { try self.backing.sync() }
+                    }
                 }
                 guard link.send(.ack(sequence: sequence, error: error)) else { break }
                 continue
