@@ -8,6 +8,8 @@ import Foundation
 public struct ControlRequest: Codable, Hashable, Sendable {
     public enum Command: String, Codable, Hashable, Sendable, CaseIterable {
         case status, promote, demote, connect, disconnect, verify, resolve, outdate
+        /// Keeps the connection open and writes one JSON line per state change (and sync progress each second).
+        case events
     }
 
     public var command: Command
@@ -69,12 +71,70 @@ public final class ControlServer: @unchecked Sendable {
             line += bytes
         }
         let request = Array(line.prefix { $0 != 10 })
+        if let parsed = try? JSONDecoder().decode(ControlRequest.self, from: Data(request)), parsed.command == .events {
+            self.streamEvents(fd)
+            return
+        }
         let reply = self.handle(request)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var out = (try? encoder.encode(reply)).map { [UInt8]($0) } ?? Array("{\"ok\":false}".utf8)
         out.append(10)
         Sockets.writeFully(fd, out)
+    }
+
+    /// One event line: what changed, and the full status after it.
+    public struct Event: Codable, Hashable, Sendable {
+        public var event: String
+        public var status: VolumeStatus
+    }
+
+    /// Polls the volume's status and writes an event whenever its state (not its counters) changes, and a
+    /// progress event each second while a resync runs. Ends when the client goes away.
+    func streamEvents(_ fd: Int32) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var lastState = ""
+        var lastProgress = Date.distantPast
+        while true {
+            let status = self.volume.status()
+            let state = [status.connection, status.role, status.peerRole, status.disk, status.peerDisk,
+                status.splitBrain ?? "", status.lastLinkError ?? "", status.verify?.finished == true ? "verified" : ""]
+                .joined(separator: "|")
+            var kind: String?
+            if state != lastState {
+                kind = lastState.isEmpty ? "initial" : "state"
+                lastState = state
+            } else if status.sync != nil && Date().timeIntervalSince(lastProgress) >= 1 {
+                kind = "sync-progress"
+            }
+            if let kind {
+                if kind == "sync-progress" { lastProgress = Date() }
+                guard var line = try? encoder.encode(Event(event: kind, status: status)) else { return }
+                line.append(10)
+                guard Sockets.writeFully(fd, [UInt8](line)) else { return }
+            }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+    }
+
+    /// Client side of `events`: calls `onEvent` for each line until the server closes or `onEvent` says stop.
+    public static func streamEvents(from path: String, onEvent: (Event) -> Bool) throws {
+        let fd = try Sockets.connectUnix(path: path)
+        defer { close(fd) }
+        var bytes = [UInt8](try JSONEncoder().encode(ControlRequest(command: .events)))
+        bytes.append(10)
+        guard Sockets.writeFully(fd, bytes) else { throw SystemError("write events request", path) }
+        var pending: [UInt8] = []
+        while let more = Sockets.readSome(fd, max: 65536) {
+            pending += more
+            while let newline = pending.firstIndex(of: 10) {
+                let line = Array(pending[..<newline])
+                pending.removeFirst(newline + 1)
+                guard let event = try? JSONDecoder().decode(Event.self, from: Data(line)) else { continue }
+                if !onEvent(event) { return }
+            }
+        }
     }
 
     func handle(_ bytes: [UInt8]) -> ControlReply {
@@ -87,6 +147,7 @@ public final class ControlServer: @unchecked Sendable {
         let result: Result<String, VolumeError>
         switch request.command {
         case .status: result = .success("ok")
+        case .events: result = .failure(VolumeError("events is a stream: use streamEvents"))
         case .promote:
             result = self.volume.promote(Replication.PromotionRequest(
                 peerFencedOrOutdated: request.peerOutdated ?? false,

@@ -325,6 +325,10 @@ public final class Volume: @unchecked Sendable {
         self.lock.lock()
         defer { self.lock.unlock() }
         if self.role == .primary { return .success("volume \(self.config.name) is already Primary") }
+        if request.allowTwoPrimaries && !self.config.allowTwoPrimaries {
+            return .failure(VolumeError(
+                "volume \(self.config.name): two primaries requested but the config does not allow them"))
+        }
         let decision = Replication.checkPromotion(
             volume: self.config.name, localDisk: self.metadata.disk, connection: self.connection,
             peerRole: self.peerRole, peerDisk: self.peerDisk, hasPeer: self.hasPeer, request: request)

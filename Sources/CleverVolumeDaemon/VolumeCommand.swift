@@ -14,7 +14,7 @@ struct VolumeCommand: ParsableCommand {
         abstract: "A CleverVM replicated volume: NBD server + replication link, one process per volume.",
         subcommands: [
             Serve.self, Status.self, Promote.self, Demote.self, Connect.self, Disconnect.self, Verify.self,
-            Resolve.self, Outdate.self,
+            Resolve.self, Outdate.self, Events.self,
         ]
     )
 }
@@ -157,6 +157,33 @@ extension VolumeCommand {
         static let configuration = CommandConfiguration(abstract: "Mark this Secondary's data Outdated (fencing).")
         @OptionGroup var options: ControlOptions
         func run() throws { try self.options.run(ControlRequest(command: .outdate)) }
+    }
+
+    struct Events: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stream state changes (one JSON line each, or the status line without --json).")
+        @OptionGroup var options: ControlOptions
+        func run() throws {
+            let json = self.options.json
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            do {
+                try ControlServer.streamEvents(from: try self.options.socketPath()) { event in
+                    if json, let line = try? encoder.encode(event) {
+                        print(String(decoding: line, as: UTF8.self))
+                    } else {
+                        print("\(event.event): \(event.status.line)")
+                    }
+                    fflush(nil)
+                    return true
+                }
+            } catch let error as ValidationError {
+                throw error
+            } catch {
+                FileHandle.standardError.write(Data("clevervm-volume: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+        }
     }
 
     struct Resolve: ParsableCommand {

@@ -63,6 +63,17 @@ import Testing
             lab.path("solo.img")])
         #expect(compare == 0, "\(compareOutput)")
 
+        // The binary's client verbs, end to end.
+        let (statusCode, statusOutput) = run([volumeBinary, "status", "--config", lab.path("solo.json")])
+        #expect(statusCode == 0)
+        #expect(statusOutput.hasPrefix("vol0 StandAlone Primary/Unknown UpToDate/DUnknown"), "\(statusOutput)")
+        let (jsonCode, jsonOutput) = run([volumeBinary, "status", "--json", "--socket", lab.path("solo.ctl")])
+        #expect(jsonCode == 0 && jsonOutput.contains("\"role\" : \"Primary\""), "\(jsonOutput)")
+        let (twoCode, twoOutput) = run([volumeBinary, "promote", "--allow-two-primaries", "--config", lab.path("solo.json")])
+        #expect(twoCode == 0, "already primary: \(twoOutput)")
+        let (badCode, badOutput) = run([volumeBinary, "serve", "--config", lab.path("missing.json")])
+        #expect(badCode != 0 && badOutput.contains("missing.json"), "\(badOutput)")
+
         // Demote refuses while a client is connected, then works.
         let client = try NBDClient(socket: lab.path("solo.nbd"))
         #expect(try !lab.control("solo", .init(command: .demote)).ok)

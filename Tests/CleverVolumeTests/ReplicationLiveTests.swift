@@ -272,3 +272,44 @@ extension LiveVolumeTests {
         #expect(data[0] == 0xAA && data[200 * 4096] != 0xBB)
     }
 }
+
+extension LiveVolumeTests {
+    @Test func eventsStreamStateChanges() throws {
+        let lab = try VolumeLab("events")
+        defer { lab.teardown() }
+        try lab.startPair()
+        let seen = AckedEvents()
+        Thread.detachNewThread {
+            try? ControlServer.streamEvents(from: lab.path("beta.ctl")) { event in
+                seen.append("\(event.event): \(event.status.line)")
+                return seen.count < 3
+            }
+        }
+        Thread.sleep(forTimeInterval: 0.3)
+        try lab.control("alpha", .init(command: .demote))
+        Thread.sleep(forTimeInterval: 0.5)  // events are sampled every 100 ms: let the middle state be seen
+        try lab.control("beta", .init(command: .promote))
+        let deadline = Date().addingTimeInterval(10)
+        while seen.count < 3 && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        print("events: \(seen.all)")
+        #expect(seen.all.first?.hasPrefix("initial: vol0 Connected Secondary/Primary") == true)
+        #expect(seen.all.contains { $0.hasPrefix("state: vol0 Connected Secondary/Secondary") })
+        #expect(seen.all.contains { $0.hasPrefix("state: vol0 Connected Primary/Secondary") })
+    }
+}
+
+final class AckedEvents: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func append(_ line: String) {
+        self.lock.lock()
+        self.lines.append(line)
+        self.lock.unlock()
+    }
+    var all: [String] {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.lines
+    }
+    var count: Int { self.all.count }
+}
