@@ -197,13 +197,22 @@ final class NBDConnection: @unchecked Sendable {
     }
 
     private func executeWrite(_ request: NBD.Request, buffer: WriteBuffers.Buffer) {
-        self.begin()
+        let alone = self.begin() == 1
         let cookie = request.cookie
         let pool = self.writeBuffers
-        self.volume.write(
-            offset: request.offset, data: UnsafeRawBufferPointer(start: buffer.pointer, count: Int(request.length)),
-            fua: request.flags.contains(.fua), release: { pool.give(buffer) },
-            done: { [self] error in self.reply(cookie: cookie, error: error) })
+        let write: @Sendable () -> Void = { [self] in
+            self.volume.write(
+                offset: request.offset, data: UnsafeRawBufferPointer(start: buffer.pointer, count: Int(request.length)),
+                fua: request.flags.contains(.fua), release: { pool.give(buffer) },
+                done: { [self] error in self.reply(cookie: cookie, error: error) })
+        }
+        // Local-only writes with others in flight run in parallel, like reads. Replicated writes stay on this
+        // thread so they reach the peer in the order the client sent them.
+        if !alone && !self.volume.isReplicating {
+            DispatchQueue.global().async(execute: write)
+        } else {
+            write()
+        }
     }
 
     private func execute(_ request: NBD.Request) {

@@ -145,6 +145,13 @@ public final class Volume: @unchecked Sendable {
         }
     }
 
+    /// Whether writes currently go to the peer (a hint: the write path decides again under the lock).
+    var isReplicating: Bool {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.replicationLinkLocked() != nil
+    }
+
     // MARK: Data path (called by NBD connections)
 
     static func errno(of error: any Error) -> NBD.ErrorCode {
