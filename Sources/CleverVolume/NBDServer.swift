@@ -72,7 +72,14 @@ final class NBDConnection: @unchecked Sendable {
     }
 
     func run() {
-        defer { close(self.fd) }
+        // Counted from the first byte, so a demote can't slip between the handshake's last reply and the first
+        // request.
+        self.volume.clientConnected(self)
+        defer {
+            self.waitIdle()
+            self.volume.clientGone(self)
+            close(self.fd)
+        }
         var handshake = NBD.ServerHandshake(exports: self.volume.currentExports)
         guard Sockets.writeFully(self.fd, handshake.greeting) else { return }
         var export: NBD.Export?
@@ -94,11 +101,6 @@ final class NBDConnection: @unchecked Sendable {
             }
         }
         guard let export else { return }
-        self.volume.clientConnected(self)
-        defer {
-            self.waitIdle()
-            self.volume.clientGone(self)
-        }
         self.transmission(export: export, leftover: leftover)
     }
 
