@@ -233,7 +233,9 @@ extension Volume {
         }
         for (index, digest) in peerDigests.enumerated() where index < local.count && local[index] != digest {
             let block = startBlock + UInt64(index)
-            self.verify!.differing.append(block)
+            self.verify!.differingCount += 1
+            // The status lists the first blocks only; all of them are marked for resync.
+            if self.verify!.differing.count < VerifyProgress.listedLimit { self.verify!.differing.append(block) }
             self.bitmap.set(block)
             self.bitmapChanged = true
         }
@@ -241,7 +243,7 @@ extension Volume {
         var startResync = false
         if self.verify!.checkedBlocks >= self.verify!.totalBlocks && !self.verify!.finished {
             self.verify!.finished = true
-            let differing = self.verify!.differing.count
+            let differing = self.verify!.differingCount
             self.log("verify done: \(differing) differing block(s)")
             self.connection = .connected
             // Differing blocks are marked; resync them now from this side when it holds the good data.

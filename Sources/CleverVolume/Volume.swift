@@ -438,7 +438,9 @@ struct VerifyProgress {
     var totalBlocks: UInt64
     var checkedBlocks: UInt64 = 0
     var requestedBlocks: UInt64 = 0
+    static let listedLimit = 10_000
     var differing: [UInt64] = []
+    var differingCount: UInt64 = 0
     var startedAt: Date
     var finished = false
 }

@@ -17,7 +17,9 @@ public struct VolumeStatus: Codable, Hashable, Sendable {
         public var finished: Bool
         public var checkedBlocks: UInt64
         public var totalBlocks: UInt64
+        /// The first 10,000 differing blocks (all are counted in `differingCount` and marked for resync).
         public var differingBlocks: [UInt64]
+        public var differingCount: UInt64
     }
 
     public var volume: String
@@ -77,7 +79,7 @@ extension Volume {
         let verify = self.verify.map {
             VolumeStatus.Verify(
                 finished: $0.finished, checkedBlocks: $0.checkedBlocks, totalBlocks: $0.totalBlocks,
-                differingBlocks: $0.differing)
+                differingBlocks: $0.differing, differingCount: $0.differingCount)
         }
         return VolumeStatus(
             volume: self.config.name, node: self.config.node, peer: self.config.peer?.name,

@@ -106,6 +106,7 @@ extension LiveVolumeTests {
         let verified = try lab.wait("alpha", "verify finished") { $0.verify?.finished == true }
         print("verify: differing blocks \(verified.verify?.differingBlocks ?? [])")
         #expect(verified.verify?.differingBlocks.sorted() == planted)
+        #expect(verified.verify?.differingCount == UInt64(planted.count))
         try lab.wait("alpha", "differences resynced") { $0.connection == "Connected" && $0.outOfSyncBlocks == 0 }
         #expect(lab.filesEqual("alpha.img", "beta.img"))
     }
