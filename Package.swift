@@ -8,10 +8,12 @@ let package = Package(
     products: [
         .executable(name: "clevervm", targets: ["CleverCLI"]),
         .executable(name: "corosync-probe", targets: ["CorosyncProbe"]),
+        .executable(name: "clevervm-volume", targets: ["CleverVolumeDaemon"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // Pure: the cluster model (config and state types, scores, rules). No I/O.
@@ -59,6 +61,29 @@ let package = Package(
         .executableTarget(name: "CorosyncProbe", dependencies: ["Corosync"]),
         // Test support: fake clock, fixtures, scenario runner helpers.
         .target(name: "CleverTesting", dependencies: ["CleverModel", "CleverConfig", "CleverScheduler", "CleverCluster"]),
+
+        // Pure: big-endian byte reading and writing with bounds checks, shared by the wire codecs.
+        .target(name: "CleverBytes"),
+        // Pure: NBD protocol codec and server handshake state machine. No I/O.
+        .target(name: "CleverNBD", dependencies: ["CleverBytes"]),
+        // Pure: replication roles, disk states, generation ids, sync decision, bitmap, split-brain policies,
+        // promotion rules, replication wire frames. No I/O.
+        .target(name: "CleverReplication", dependencies: ["CleverBytes"]),
+        // I/O shell of a replicated volume: NBD server, metadata files, replication link, control socket.
+        .target(
+            name: "CleverVolume",
+            dependencies: [
+                "CleverNBD", "CleverReplication", "CleverModel", .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Thin executable: one volume process, `clevervm-volume serve|status|promote|...`.
+        .executableTarget(
+            name: "CleverVolumeDaemon",
+            dependencies: ["CleverVolume", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "CleverNBDTests", dependencies: ["CleverNBD", "CleverBytes"]),
+        .testTarget(name: "CleverReplicationTests", dependencies: ["CleverReplication", "CleverBytes"]),
+        .testTarget(name: "CleverVolumeTests", dependencies: ["CleverVolume", "CleverNBD", "CleverReplication"]),
 
         .testTarget(name: "CleverModelTests", dependencies: ["CleverModel"]),
         .testTarget(name: "CleverConfigTests", dependencies: ["CleverConfig", "CleverTesting"], exclude: ["Fixtures"]),

@@ -1,0 +1,190 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CleverReplication
+import Foundation
+
+/// The control interface on a root-only unix socket (mode 0600): one JSON request line, one JSON reply line.
+public struct ControlRequest: Codable, Hashable, Sendable {
+    public enum Command: String, Codable, Hashable, Sendable, CaseIterable {
+        case status, promote, demote, connect, disconnect, verify, resolve, outdate
+        /// Keeps the connection open and writes one JSON line per state change (and sync progress each second).
+        case events
+    }
+
+    public var command: Command
+    public var peerOutdated: Bool?
+    public var allowTwoPrimaries: Bool?
+    public var force: Bool?
+    public var discardMyData: Bool?
+    public var discard: String?
+    public var dryRun: Bool?
+
+    public init(
+        command: Command, peerOutdated: Bool? = nil, allowTwoPrimaries: Bool? = nil, force: Bool? = nil,
+        discardMyData: Bool? = nil, discard: String? = nil, dryRun: Bool? = nil
+    ) {
+        self.command = command
+        self.peerOutdated = peerOutdated
+        self.allowTwoPrimaries = allowTwoPrimaries
+        self.force = force
+        self.discardMyData = discardMyData
+        self.discard = discard
+        self.dryRun = dryRun
+    }
+}
+
+public struct ControlReply: Codable, Hashable, Sendable {
+    public var ok: Bool
+    public var message: String
+    public var status: VolumeStatus?
+}
+
+public final class ControlServer: @unchecked Sendable {
+    let volume: Volume
+    let path: String
+
+    public init(volume: Volume, path: String) {
+        self.volume = volume
+        self.path = path
+    }
+
+    public func start() throws {
+        let listener = try Sockets.listenUnix(path: self.path, mode: 0o600)
+        Thread.detachNewThread { [self] in
+            while true {
+                let fd = Sockets.acceptCloseOnExec(listener)
+                if fd < 0 {
+                    if errno == EINTR || errno == ECONNABORTED { continue }
+                    return
+                }
+                Thread.detachNewThread { [self] in self.serve(fd) }
+            }
+        }
+    }
+
+    func serve(_ fd: Int32) {
+        defer { close(fd) }
+        var line: [UInt8] = []
+        while !line.contains(10) {
+            guard line.count < 65536, let bytes = Sockets.readSome(fd, max: 4096) else { return }
+            line += bytes
+        }
+        let request = Array(line.prefix { $0 != 10 })
+        if let parsed = try? JSONDecoder().decode(ControlRequest.self, from: Data(request)), parsed.command == .events {
+            self.streamEvents(fd)
+            return
+        }
+        let reply = self.handle(request)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var out = (try? encoder.encode(reply)).map { [UInt8]($0) } ?? Array("{\"ok\":false}".utf8)
+        out.append(10)
+        Sockets.writeFully(fd, out)
+    }
+
+    /// One event line: what changed, and the full status after it.
+    public struct Event: Codable, Hashable, Sendable {
+        public var event: String
+        public var status: VolumeStatus
+    }
+
+    /// Polls the volume's status and writes an event whenever its state (not its counters) changes, and a
+    /// progress event each second while a resync runs. Ends when the client goes away.
+    func streamEvents(_ fd: Int32) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var lastState = ""
+        var lastProgress = Date.distantPast
+        while true {
+            let status = self.volume.status()
+            let state = [status.connection, status.role, status.peerRole, status.disk, status.peerDisk,
+                status.splitBrain ?? "", status.lastLinkError ?? "", status.verify?.finished == true ? "verified" : ""]
+                .joined(separator: "|")
+            var kind: String?
+            if state != lastState {
+                kind = lastState.isEmpty ? "initial" : "state"
+                lastState = state
+            } else if status.sync != nil && Date().timeIntervalSince(lastProgress) >= 1 {
+                kind = "sync-progress"
+            }
+            if let kind {
+                if kind == "sync-progress" { lastProgress = Date() }
+                guard var line = try? encoder.encode(Event(event: kind, status: status)) else { return }
+                line.append(10)
+                guard Sockets.writeFully(fd, [UInt8](line)) else { return }
+            }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+    }
+
+    /// Client side of `events`: calls `onEvent` for each line until the server closes or `onEvent` says stop.
+    public static func streamEvents(from path: String, onEvent: (Event) -> Bool) throws {
+        let fd = try Sockets.connectUnix(path: path)
+        defer { close(fd) }
+        var bytes = [UInt8](try JSONEncoder().encode(ControlRequest(command: .events)))
+        bytes.append(10)
+        guard Sockets.writeFully(fd, bytes) else { throw SystemError("write events request", path) }
+        var pending: [UInt8] = []
+        while let more = Sockets.readSome(fd, max: 65536) {
+            pending += more
+            while let newline = pending.firstIndex(of: 10) {
+                let line = Array(pending[..<newline])
+                pending.removeFirst(newline + 1)
+                guard let event = try? JSONDecoder().decode(Event.self, from: Data(line)) else { continue }
+                if !onEvent(event) { return }
+            }
+        }
+    }
+
+    func handle(_ bytes: [UInt8]) -> ControlReply {
+        let request: ControlRequest
+        do {
+            request = try JSONDecoder().decode(ControlRequest.self, from: Data(bytes))
+        } catch {
+            return ControlReply(ok: false, message: "control request is not valid JSON for a command: \(error)")
+        }
+        let result: Result<String, VolumeError>
+        switch request.command {
+        case .status: result = .success("ok")
+        case .events: result = .failure(VolumeError("events is a stream: use streamEvents"))
+        case .promote:
+            result = self.volume.promote(Replication.PromotionRequest(
+                peerFencedOrOutdated: request.peerOutdated ?? false,
+                allowTwoPrimaries: request.allowTwoPrimaries ?? false, force: request.force ?? false))
+        case .demote: result = self.volume.demote(force: request.force ?? false)
+        case .connect: result = .success(self.volume.connect(discardMyData: request.discardMyData ?? false))
+        case .disconnect: result = .success(self.volume.disconnect())
+        case .verify: result = self.volume.startVerify()
+        case .outdate: result = self.volume.outdate()
+        case .resolve:
+            guard let host = request.discard else {
+                return ControlReply(ok: false, message: "resolve needs 'discard': the host whose changes to drop")
+            }
+            result = self.volume.resolve(discard: host, dryRun: request.dryRun ?? false)
+        }
+        switch result {
+        case .success(let message): return ControlReply(ok: true, message: message, status: self.volume.status())
+        case .failure(let error): return ControlReply(ok: false, message: error.message, status: self.volume.status())
+        }
+    }
+
+    /// Client side: sends one request to a control socket and returns the reply.
+    public static func send(_ request: ControlRequest, to path: String) throws -> ControlReply {
+        let fd = try Sockets.connectUnix(path: path)
+        defer { close(fd) }
+        var bytes = [UInt8](try JSONEncoder().encode(request))
+        bytes.append(10)
+        guard Sockets.writeFully(fd, bytes) else { throw SystemError("write control request", path) }
+        var line: [UInt8] = []
+        while !line.contains(10) {
+            guard let more = Sockets.readSome(fd, max: 65536) else { break }
+            line += more
+        }
+        do {
+            return try JSONDecoder().decode(ControlReply.self, from: Data(line.prefix { $0 != 10 }))
+        } catch {
+            throw VolumeError("control socket \(path) sent an unreadable reply: \(error)")
+        }
+    }
+}

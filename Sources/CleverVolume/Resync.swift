@@ -1,0 +1,260 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CleverReplication
+import Crypto
+import Foundation
+
+/// Resync (moving the blocks marked in the bitmap from source to target, rate-limited, resumable because both
+/// bitmaps are saved as it goes) and online verify.
+extension Volume {
+    static let resyncRunBlocks: UInt64 = 64
+    static let resyncWindow = 32
+
+    func resyncSourceLoop(_ link: PeerLink) {
+        let blockSize = Replication.DirtyBitmap.blockSize
+        let bytesPerSecond = self.config.resyncRateMiB * 1024 * 1024
+        let started = Date()
+        var sent: Double = 0
+        var cursor: UInt64 = 0
+        while true {
+            self.lock.lock()
+            if self.link !== link || self.stopping || link.broken {
+                self.lock.unlock()
+                return
+            }
+            guard let first = self.bitmap.nextSet(from: cursor) else {
+                self.lock.unlock()
+                // End of a pass: wait for the acknowledgements, then look again from the start.
+                guard self.waitResyncDrained(link) else { return }
+                self.lock.lock()
+                let remaining = self.bitmap.setCount
+                self.lock.unlock()
+                if remaining == 0 { break }
+                cursor = 0
+                continue
+            }
+            var count: UInt64 = 1
+            while count < Self.resyncRunBlocks && self.bitmap.isSet(first + count) { count += 1 }
+            self.lock.unlock()
+
+            // Rate limit: never ahead of the configured rate.
+            let due = sent / bytesPerSecond - Date().timeIntervalSince(started)
+            if due > 0 { Thread.sleep(forTimeInterval: due) }
+
+            let offset = first * blockSize
+            let length = Int(min(count * blockSize, self.config.size - offset))
+            guard self.acquireResyncSlot(link) else { return }
+            // Read and send under the send lock, so an application write to the same blocks is either read
+            // here (and sent after) or sent before this data: the peer never ends with older data.
+            link.sendLock.lock()
+            let data: [UInt8]
+            do {
+                data = try self.backing.read(offset: offset, count: length)
+            } catch {
+                link.sendLock.unlock()
+                self.log("ERROR resync read: \(error)")
+                link.shutdownSocket()
+                return
+            }
+            let ok = link.sendLocked(Replication.Wire.encode(.resyncData(offset: offset, data: data)))
+            link.sendLock.unlock()
+            if !ok { return }
+            sent += Double(length)
+            cursor = first + count
+        }
+        link.send(.resyncDone)
+        self.lock.lock()
+        if self.link === link {
+            self.metadata.generations.clearBitmap()
+            self.connection = .connected
+            self.peerDisk = .upToDate
+            if let resync = self.resync {
+                self.log("resync done as source: \(resync.bytesMoved) bytes moved in "
+                    + String(format: "%.2f", Date().timeIntervalSince(resync.startedAt)) + " s")
+            }
+            self.resync = nil
+            if self.role == .secondary { self.metadata.crashedPrimary = false }
+            self.metadata.peerOutdated = false
+            self.bitmapChanged = true
+            self.saveBitmapLocked()
+            self.persistLocked()
+        }
+        self.lock.unlock()
+    }
+
+    // A small counting window so the source does not run ahead of the target by more than a few MiB.
+    private static let resyncCondition = NSCondition()
+    nonisolated(unsafe) private static var resyncInflight: [ObjectIdentifier: Int] = [:]
+
+    func acquireResyncSlot(_ link: PeerLink) -> Bool {
+        let key = ObjectIdentifier(link)
+        Self.resyncCondition.lock()
+        defer { Self.resyncCondition.unlock() }
+        while Self.resyncInflight[key, default: 0] >= Self.resyncWindow {
+            if link.broken { return false }
+            _ = Self.resyncCondition.wait(until: Date().addingTimeInterval(0.2))
+        }
+        Self.resyncInflight[key, default: 0] += 1
+        return !link.broken
+    }
+
+    func releaseResyncSlot(_ link: PeerLink) {
+        Self.resyncCondition.lock()
+        Self.resyncInflight[ObjectIdentifier(link), default: 1] -= 1
+        Self.resyncCondition.broadcast()
+        Self.resyncCondition.unlock()
+    }
+
+    func waitResyncDrained(_ link: PeerLink) -> Bool {
+        let key = ObjectIdentifier(link)
+        Self.resyncCondition.lock()
+        defer { Self.resyncCondition.unlock() }
+        while Self.resyncInflight[key, default: 0] > 0 {
+            if link.broken { return false }
+            _ = Self.resyncCondition.wait(until: Date().addingTimeInterval(0.2))
+        }
+        return true
+    }
+
+    func resyncAcknowledged(offset: UInt64, length: UInt32) {
+        self.lock.lock()
+        for block in Replication.DirtyBitmap.blocks(offset: offset, length: UInt64(length)) { self.bitmap.clear(block) }
+        self.bitmapChanged = true
+        self.resync?.bytesMoved += UInt64(length)
+        self.resyncBytesMoved += UInt64(length)
+        let link = self.link
+        self.lock.unlock()
+        if let link { self.releaseResyncSlot(link) }
+    }
+
+    func receiveResyncData(offset: UInt64, data: [UInt8], link: PeerLink) -> Bool {
+        guard offset.addingReportingOverflow(UInt64(data.count)).partialValue <= self.config.size else { return false }
+        do {
+            try self.backing.write(offset: offset, data)
+        } catch {
+            self.log("ERROR resync write: \(error)")
+            return false
+        }
+        self.lock.lock()
+        for block in Replication.DirtyBitmap.blocks(offset: offset, length: UInt64(data.count)) { self.bitmap.clear(block) }
+        self.bitmapChanged = true
+        self.resync?.bytesMoved += UInt64(data.count)
+        self.resyncBytesMoved += UInt64(data.count)
+        self.lock.unlock()
+        return link.send(.resyncAck(offset: offset, length: UInt32(data.count)))
+    }
+
+    func finishResyncTarget(_ link: PeerLink) {
+        do { try self.backing.sync() } catch { self.log("ERROR \(error)") }
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        guard self.link === link else { return }
+        self.metadata.generations.adoptAfterSync(from: link.peerReport.node.generations)
+        self.metadata.disk = .upToDate
+        self.metadata.crashedPrimary = false
+        self.bitmap.clearAll()
+        self.bitmapChanged = true
+        self.saveBitmapLocked()
+        self.connection = .connected
+        self.peerDisk = .upToDate
+        if let resync = self.resync {
+            self.log("resync done as target: \(resync.bytesMoved) bytes received")
+        }
+        self.resync = nil
+        self.persistLocked()
+    }
+
+    // MARK: Verify
+
+    static let verifyChunkBlocks: UInt64 = 256
+
+    /// 64-bit digest per 4 KiB block (the first 8 bytes of SHA-256).
+    func digests(startBlock: UInt64, count: UInt64) -> [UInt64] {
+        let blockSize = Replication.DirtyBitmap.blockSize
+        let total = self.bitmap.blockCount
+        guard startBlock < total else { return [] }
+        let blocks = min(count, total - startBlock)
+        guard let data = try? self.backing.read(offset: startBlock * blockSize, count: Int(blocks * blockSize)) else {
+            return Array(repeating: 0, count: Int(blocks))
+        }
+        var result: [UInt64] = []
+        result.reserveCapacity(Int(blocks))
+        for index in 0..<Int(blocks) {
+            let slice = data[(index * Int(blockSize))..<((index + 1) * Int(blockSize))]
+            let digest = SHA256.hash(data: slice)
+            var value: UInt64 = 0
+            for byte in digest.prefix(8) { value = value << 8 | UInt64(byte) }
+            result.append(value)
+        }
+        return result
+    }
+
+    public func startVerify() -> Result<String, VolumeError> {
+        self.lock.lock()
+        guard let link = self.link, self.connection == .connected else {
+            self.lock.unlock()
+            return .failure(VolumeError("volume \(self.config.name): verify needs a Connected peer (now \(self.connection))"))
+        }
+        let total = self.bitmap.blockCount
+        self.verify = VerifyProgress(totalBlocks: total, startedAt: Date())
+        self.connection = .verifySource
+        self.lock.unlock()
+        Thread.detachNewThread { [self] in
+            var start: UInt64 = 0
+            while start < total {
+                // Keep at most 16 chunks outstanding.
+                while true {
+                    self.lock.lock()
+                    let outstanding = (self.verify?.requestedBlocks ?? 0) - (self.verify?.checkedBlocks ?? 0)
+                    let alive = self.link === link
+                    self.lock.unlock()
+                    if !alive { return }
+                    if outstanding < 16 * Self.verifyChunkBlocks { break }
+                    Thread.sleep(forTimeInterval: 0.001)
+                }
+                let count = min(Self.verifyChunkBlocks, total - start)
+                self.lock.lock()
+                self.verify?.requestedBlocks += count
+                self.lock.unlock()
+                guard link.send(.verifyRequest(startBlock: start, count: UInt32(count))) else { return }
+                start += count
+            }
+        }
+        return .success("volume \(self.config.name): verify started over \(total) blocks")
+    }
+
+    func compareDigests(startBlock: UInt64, peerDigests: [UInt64], link: PeerLink) {
+        let local = self.digests(startBlock: startBlock, count: UInt64(peerDigests.count))
+        self.lock.lock()
+        guard self.verify != nil else {
+            self.lock.unlock()
+            return
+        }
+        for (index, digest) in peerDigests.enumerated() where index < local.count && local[index] != digest {
+            let block = startBlock + UInt64(index)
+            self.verify!.differingCount += 1
+            // The status lists the first blocks only; all of them are marked for resync.
+            if self.verify!.differing.count < VerifyProgress.listedLimit { self.verify!.differing.append(block) }
+            self.bitmap.set(block)
+            self.bitmapChanged = true
+        }
+        self.verify!.checkedBlocks += UInt64(peerDigests.count)
+        var startResync = false
+        if self.verify!.checkedBlocks >= self.verify!.totalBlocks && !self.verify!.finished {
+            self.verify!.finished = true
+            let differing = self.verify!.differingCount
+            self.log("verify done: \(differing) differing block(s)")
+            self.connection = .connected
+            // Differing blocks are marked; resync them now from this side when it holds the good data.
+            if differing > 0 && self.metadata.disk == .upToDate && self.peerRole != .primary {
+                self.connection = .syncSource
+                self.resync = ResyncProgress(
+                    localIsSource: true, totalBlocks: self.bitmap.setCount, startedAt: Date(), full: false)
+                startResync = true
+            }
+        }
+        self.lock.unlock()
+        if startResync { Thread.detachNewThread { [self] in self.resyncSourceLoop(link) } }
+    }
+}

@@ -1,0 +1,452 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CleverNBD
+import CleverReplication
+import Foundation
+
+/// A replicated volume on this host: the local disk, its metadata, the data path used by the NBD server, and
+/// the state the replication link and the control socket act on. Decisions come from the pure
+/// `Replication` core; this class performs them.
+///
+/// Locking: `lock` guards the mutable state below. It may be held while taking a link's `sendLock`, never the
+/// other way round.
+public final class Volume: @unchecked Sendable {
+    public let config: VolumeConfig
+    let store: MetadataStore
+    let backing: BackingStore
+    let activityLog: ActivityLog
+    let lock = NSLock()
+    let log: @Sendable (String) -> Void
+
+    var metadata: VolumeMetadata
+    var role: Replication.Role = .secondary
+    var connection: Replication.ConnectionState
+    var peerRole: Replication.Role = .unknown
+    var peerDisk: Replication.DiskState = .unknown
+    var bitmap: Replication.DirtyBitmap
+    var bitmapChanged = false
+    var link: PeerLink?
+    var wantConnected: Bool
+    var discardMyDataOnConnect = false
+    var discardPeerDataOnConnect = false
+    var lastPeerReport: Replication.NodeReport?
+    var splitBrainReason: String?
+    var lastLinkError: String?
+    var resync: ResyncProgress?
+    var verify: VerifyProgress?
+    var nbdClients: [ObjectIdentifier: NBDConnection] = [:]
+    var bytesDirtied: UInt64 = 0
+    var resyncBytesMoved: UInt64 = 0
+    var stopping = false
+
+    public var hasPeer: Bool { self.config.peer != nil }
+
+    public init(config: VolumeConfig, log: @escaping @Sendable (String) -> Void = { _ in }) throws {
+        self.config = config
+        self.log = log
+        self.store = try MetadataStore(directory: config.metaDir)
+        self.backing = try BackingStore(path: config.backing, size: config.size)
+        self.activityLog = try ActivityLog(path: self.store.activityLogPath, capacity: config.activityLogExtents)
+        var metadata = try self.store.loadMetadata(volume: config.name, size: config.size)
+        var bitmap: Replication.DirtyBitmap
+        if let saved = self.store.loadBitmap(volumeSize: config.size) {
+            bitmap = saved
+        } else {
+            bitmap = Replication.DirtyBitmap(volumeSize: config.size)
+            // A missing or damaged bitmap while diverged: every block may differ.
+            if metadata.generations.bitmap != 0 { bitmap.setAll() }
+        }
+        if metadata.crashedPrimary {
+            // The previous primary run ended without a clean demote: writes in flight then may be missing on
+            // the peer. The activity log names the extents they can be in.
+            let extents = self.activityLog.recordedExtents()
+            for extent in extents {
+                let start = UInt64(extent) * ActivityLog.extentSize
+                bitmap.mark(offset: start, length: min(ActivityLog.extentSize, config.size - min(start, config.size)))
+            }
+            log("crashed primary: \(extents.count) activity-log extents marked dirty (\(bitmap.setCount) blocks)")
+        }
+        metadata.role = .secondary
+        metadata.generations.setRole(primary: false)
+        self.metadata = metadata
+        self.bitmap = bitmap
+        self.wantConnected = config.peer != nil
+        self.connection = config.peer != nil ? .connecting : .standAlone
+        try self.store.saveBitmap(bitmap)
+        try self.activityLog.clear()
+        try self.store.save(metadata)
+    }
+
+    // MARK: Export
+
+    public var nbdExport: NBD.Export {
+        NBD.Export(
+            name: self.config.name, description: "CleverVM volume \(self.config.name)", size: self.config.size,
+            flags: [.sendFlush, .sendFUA, .sendTrim, .sendWriteZeroes, .canMultiConn])
+    }
+
+    /// Exports are offered only while primary.
+    public var currentExports: [NBD.Export] {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.role == .primary ? [self.nbdExport] : []
+    }
+
+    func persistLocked() {
+        do {
+            try self.store.save(self.metadata)
+        } catch {
+            self.log("ERROR saving metadata: \(error)")
+        }
+    }
+
+    func saveBitmapLocked() {
+        guard self.bitmapChanged else { return }
+        do {
+            try self.store.saveBitmap(self.bitmap)
+            self.bitmapChanged = false
+        } catch {
+            self.log("ERROR saving bitmap: \(error)")
+        }
+    }
+
+    func markDirtyLocked(offset: UInt64, length: UInt64) {
+        // Without a peer there is nobody to resync to: nothing to track.
+        guard self.hasPeer else { return }
+        let before = self.bitmap.setCount
+        self.bitmap.mark(offset: offset, length: length)
+        if self.bitmap.setCount != before {
+            self.bitmapChanged = true
+            self.bytesDirtied += (self.bitmap.setCount - before) * Replication.DirtyBitmap.blockSize
+        }
+    }
+
+    /// Write-ahead activity-log step for a write about to happen (primary only).
+    func activateExtentsLocked(offset: UInt64, length: UInt64) throws {
+        guard self.hasPeer else { return }
+        let plan = self.activityLog.plan(offset: offset, length: length)
+        guard !plan.missing.isEmpty else { return }
+        if !plan.evict.isEmpty {
+            // Extents leave the log only once the bitmap covering them is durable.
+            self.bitmapChanged = true
+            try self.store.saveBitmap(self.bitmap)
+            self.bitmapChanged = false
+        }
+        try self.activityLog.commit(missing: plan.missing, evict: plan.evict)
+    }
+
+    /// The link to replicate to, when connected in a state that carries application writes.
+    func replicationLinkLocked() -> PeerLink? {
+        guard let link = self.link else { return nil }
+        switch self.connection {
+        case .connected, .syncSource, .syncTarget, .verifySource, .verifyTarget: return link
+        default: return nil
+        }
+    }
+
+    /// Whether writes currently go to the peer (a hint: the write path decides again under the lock).
+    var isReplicating: Bool {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.replicationLinkLocked() != nil
+    }
+
+    // MARK: Data path (called by NBD connections)
+
+    static func errno(of error: any Error) -> NBD.ErrorCode {
+        if let system = error as? SystemError, system.code == ENOSPC { return .noSpace }
+        return .io
+    }
+
+    /// Writes `data` at `offset`; `done` runs once the write is acknowledged under the protocol.
+    /// `release` runs once `data` is no longer needed (after the local write and the send).
+    func write(
+        offset: UInt64, data: UnsafeRawBufferPointer, fua: Bool, release: @escaping @Sendable () -> Void = {},
+        done: @escaping @Sendable (NBD.ErrorCode) -> Void
+    ) {
+        self.lock.lock()
+        guard self.role == .primary else {
+            self.lock.unlock()
+            release()
+            return done(.shutdown)
+        }
+        do {
+            try self.activateExtentsLocked(offset: offset, length: UInt64(data.count))
+        } catch {
+            self.lock.unlock()
+            release()
+            self.log("ERROR activity log: \(error)")
+            return done(.io)
+        }
+        let link = self.replicationLinkLocked()
+        if link == nil { self.markDirtyLocked(offset: offset, length: UInt64(data.count)) }
+        // While a resync reads blocks to send, the local write must land before the replicated copy is
+        // queued (see resyncSourceLoop); otherwise send first, so the peer writes while we do.
+        let sendFirst = self.connection == .connected && link != nil
+        self.lock.unlock()
+
+        guard let link else {
+            defer { release() }
+            do {
+                try self.backing.write(offset: offset, data.baseAddress!, count: data.count)
+                if fua { try self.backing.sync() }
+            } catch {
+                self.log("ERROR \(error)")
+                return done(Self.errno(of: error))
+            }
+            return done(.none)
+        }
+        let waitPeer = self.config.protocolMode == .C || fua
+        let pending = PeerLink.Pending(
+            offset: offset, length: UInt64(data.count), isFlush: false, waitingLocal: true, waitingPeer: waitPeer,
+            completion: { error in done(error == 0 ? .none : .io) })
+        let shared = SharedBytes(data)
+        let finishLocally: @Sendable () -> Void = { [self] in
+            var localError: UInt32 = 0
+            do {
+                try self.backing.write(offset: offset, shared.bytes.baseAddress!, count: shared.bytes.count)
+                if fua { try self.backing.sync() }
+            } catch {
+                self.log("ERROR \(error)")
+                localError = UInt32(Self.errno(of: error).rawValue)
+            }
+            release()
+            if link.localDone(pending, error: localError) { pending.completion(pending.error) }
+        }
+        var localError: UInt32 = 0
+        if !sendFirst {
+            do {
+                try self.backing.write(offset: offset, data.baseAddress!, count: data.count)
+            } catch {
+                self.log("ERROR \(error)")
+                localError = UInt32(Self.errno(of: error).rawValue)
+            }
+        }
+        if !link.sendWrite(offset: offset, data: data, fua: fua, pending: pending) {
+            self.lock.lock()
+            self.markDirtyLocked(offset: offset, length: UInt64(data.count))
+            self.lock.unlock()
+            if link.peerGaveUp(pending) { pending.completion(pending.error) }
+        }
+        if sendFirst {
+            // The local write runs beside the peer's and beside this connection reading its next request.
+            DispatchQueue.global().async(execute: finishLocally)
+            return
+        }
+        if fua && localError == 0 {
+            do { try self.backing.sync() } catch { localError = UInt32(NBD.ErrorCode.io.rawValue) }
+        }
+        release()
+        if link.localDone(pending, error: localError) { pending.completion(pending.error) }
+    }
+
+    /// TRIM (`trim`) or WRITE_ZEROES.
+    func zero(offset: UInt64, length: UInt32, trim: Bool, fua: Bool, done: @escaping @Sendable (NBD.ErrorCode) -> Void) {
+        self.lock.lock()
+        guard self.role == .primary else {
+            self.lock.unlock()
+            return done(.shutdown)
+        }
+        do {
+            try self.activateExtentsLocked(offset: offset, length: UInt64(length))
+        } catch {
+            self.lock.unlock()
+            return done(.io)
+        }
+        let link = self.replicationLinkLocked()
+        if link == nil { self.markDirtyLocked(offset: offset, length: UInt64(length)) }
+        self.lock.unlock()
+        do {
+            if trim {
+                try self.backing.trim(offset: offset, length: UInt64(length))
+            } else {
+                try self.backing.writeZeroes(offset: offset, length: UInt64(length))
+            }
+            if fua { try self.backing.sync() }
+        } catch {
+            return done(Self.errno(of: error))
+        }
+        guard let link else { return done(.none) }
+        let pending = PeerLink.Pending(
+            offset: offset, length: UInt64(length), isFlush: false, waitingLocal: true,
+            waitingPeer: self.config.protocolMode == .C || fua, completion: { error in done(error == 0 ? .none : .io) })
+        let queued = link.sendOperation(
+            { .zero(sequence: $0, offset: offset, length: length, trim: trim, fua: fua) }, pending: pending)
+        if !queued {
+            self.lock.lock()
+            self.markDirtyLocked(offset: offset, length: UInt64(length))
+            self.lock.unlock()
+            _ = link.peerGaveUp(pending)
+        }
+        if link.localDone(pending, error: 0) { pending.completion(pending.error) }
+    }
+
+    /// FLUSH: durable on this host, and on the peer when connected.
+    func flush(done: @escaping @Sendable (NBD.ErrorCode) -> Void) {
+        self.lock.lock()
+        let link = self.replicationLinkLocked()
+        self.lock.unlock()
+        let pending = PeerLink.Pending(
+            offset: 0, length: 0, isFlush: true, waitingLocal: true, waitingPeer: link != nil,
+            completion: { error in done(error == 0 ? .none : .io) })
+        if let link, !link.sendOperation({ .flush(sequence: $0) }, pending: pending) {
+            _ = link.peerGaveUp(pending)
+        }
+        var localError: UInt32 = 0
+        do { try self.backing.sync() } catch { localError = UInt32(NBD.ErrorCode.io.rawValue) }
+        if let link {
+            if link.localDone(pending, error: localError) { pending.completion(pending.error) }
+        } else {
+            done(localError == 0 ? .none : .io)
+        }
+    }
+
+    func read(offset: UInt64, into pointer: UnsafeMutableRawPointer, count: Int) -> NBD.ErrorCode {
+        do {
+            try self.backing.read(offset: offset, into: pointer, count: count)
+            return .none
+        } catch {
+            self.log("ERROR \(error)")
+            return .io
+        }
+    }
+
+    // MARK: NBD clients
+
+    func clientConnected(_ connection: NBDConnection) {
+        self.lock.lock()
+        self.nbdClients[ObjectIdentifier(connection)] = connection
+        self.lock.unlock()
+    }
+
+    func clientGone(_ connection: NBDConnection) {
+        self.lock.lock()
+        self.nbdClients[ObjectIdentifier(connection)] = nil
+        self.lock.unlock()
+    }
+
+    // MARK: Roles
+
+    public func promote(_ request: Replication.PromotionRequest) -> Result<String, VolumeError> {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        if self.role == .primary { return .success("volume \(self.config.name) is already Primary") }
+        if request.allowTwoPrimaries && !self.config.allowTwoPrimaries {
+            return .failure(VolumeError(
+                "volume \(self.config.name): two primaries requested but the config does not allow them"))
+        }
+        let decision = Replication.checkPromotion(
+            volume: self.config.name, localDisk: self.metadata.disk, connection: self.connection,
+            peerRole: self.peerRole, peerDisk: self.peerDisk, hasPeer: self.hasPeer, request: request)
+        if case .refused(let reason) = decision { return .failure(VolumeError(reason)) }
+        let wasJustCreated = self.metadata.generations.current & ~1 == Replication.GenerationIDs.justCreated
+        if wasJustCreated {
+            // First use: this side's data becomes generation one.
+            self.metadata.generations.current = UInt64.random(in: 0x100...UInt64.max) & ~1
+        } else if !self.connection.isConnected && self.hasPeer {
+            self.metadata.generations.startNewGeneration(random: UInt64.random(in: 0x100...UInt64.max), asPrimary: true)
+        } else if self.metadata.disk <= .inconsistent {
+            self.metadata.generations.startNewGeneration(random: UInt64.random(in: 0x100...UInt64.max), asPrimary: true)
+        }
+        if self.metadata.disk < .upToDate { self.metadata.disk = .upToDate }
+        if request.peerFencedOrOutdated { self.metadata.peerOutdated = true }
+        self.role = .primary
+        self.metadata.role = .primary
+        self.metadata.crashedPrimary = true
+        self.metadata.generations.setRole(primary: true)
+        self.persistLocked()
+        if let link = self.link {
+            if wasJustCreated || request.force {
+                // Let the handshake decide the (full) sync toward the peer.
+                link.send(.goodbye("peer forced primary; reconnecting to sync"))
+                link.shutdownSocket()
+            } else {
+                link.send(.roleChanged(.primary))
+            }
+        }
+        self.log("promoted to Primary (generations \(self.metadata.generations))")
+        return .success("volume \(self.config.name) is Primary")
+    }
+
+    public func demote(force: Bool) -> Result<String, VolumeError> {
+        self.lock.lock()
+        if self.role == .secondary {
+            self.lock.unlock()
+            return .success("volume \(self.config.name) is already Secondary")
+        }
+        let clients = Array(self.nbdClients.values)
+        if !clients.isEmpty && !force {
+            self.lock.unlock()
+            return .failure(VolumeError(
+                "volume \(self.config.name): \(clients.count) NBD client(s) connected; stop them or use --force"))
+        }
+        self.role = .secondary
+        self.lock.unlock()
+        for client in clients { client.abort() }
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        self.metadata.role = .secondary
+        self.metadata.crashedPrimary = false
+        self.metadata.generations.setRole(primary: false)
+        self.bitmapChanged = true
+        self.saveBitmapLocked()
+        do { try self.activityLog.clear() } catch { self.log("ERROR clearing activity log: \(error)") }
+        do { try self.backing.sync() } catch { self.log("ERROR \(error)") }
+        self.persistLocked()
+        self.link?.send(.roleChanged(.secondary))
+        self.log("demoted to Secondary")
+        return .success("volume \(self.config.name) is Secondary")
+    }
+
+    /// Marks the local data Outdated (the fencing path for a secondary that lost its primary).
+    public func outdate() -> Result<String, VolumeError> {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        guard self.role == .secondary else { return .failure(VolumeError("volume \(self.config.name): Primary cannot be outdated")) }
+        if self.metadata.disk > .outdated { self.metadata.disk = .outdated }
+        self.persistLocked()
+        return .success("volume \(self.config.name) disk is \(self.metadata.disk)")
+    }
+
+    public func shutdown() {
+        self.lock.lock()
+        self.stopping = true
+        self.wantConnected = false
+        let link = self.link
+        let clients = Array(self.nbdClients.values)
+        self.lock.unlock()
+        for client in clients { client.abort() }
+        link?.send(.goodbye("volume process stopping"))
+        link?.shutdownSocket()
+        self.lock.lock()
+        self.saveBitmapLocked()
+        self.lock.unlock()
+    }
+}
+
+/// Resync progress, for status (percent, rate, ETA).
+struct ResyncProgress {
+    var localIsSource: Bool
+    var totalBlocks: UInt64
+    var startedAt: Date
+    var bytesMoved: UInt64 = 0
+    var full: Bool
+}
+
+struct VerifyProgress {
+    var totalBlocks: UInt64
+    var checkedBlocks: UInt64 = 0
+    var requestedBlocks: UInt64 = 0
+    static let listedLimit = 10_000
+    var differing: [UInt64] = []
+    var differingCount: UInt64 = 0
+    var startedAt: Date
+    var finished = false
+}
+
+/// A borrowed byte buffer handed to another thread; the owner keeps it alive until `release` runs.
+struct SharedBytes: @unchecked Sendable {
+    let bytes: UnsafeRawBufferPointer
+    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+}

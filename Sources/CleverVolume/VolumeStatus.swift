@@ -1,0 +1,122 @@
+import CleverReplication
+import Foundation
+
+/// A snapshot of a volume's state in DRBD's vocabulary, for `status` and `status --json`.
+public struct VolumeStatus: Codable, Hashable, Sendable {
+    public struct Sync: Codable, Hashable, Sendable {
+        public var localIsSource: Bool
+        public var full: Bool
+        public var percentDone: Double
+        public var bytesMoved: UInt64
+        public var bytesRemaining: UInt64
+        public var rateMiBPerSecond: Double
+        public var etaSeconds: Double?
+    }
+
+    public struct Verify: Codable, Hashable, Sendable {
+        public var finished: Bool
+        public var checkedBlocks: UInt64
+        public var totalBlocks: UInt64
+        /// The first 10,000 differing blocks (all are counted in `differingCount` and marked for resync).
+        public var differingBlocks: [UInt64]
+        public var differingCount: UInt64
+    }
+
+    public var volume: String
+    public var node: String
+    public var peer: String?
+    public var connection: String
+    public var role: String
+    public var peerRole: String
+    public var disk: String
+    public var peerDisk: String
+    public var protocolMode: String
+    public var generations: String
+    public var crashedPrimary: Bool
+    public var peerOutdated: Bool
+    public var outOfSyncBlocks: UInt64
+    public var bytesDirtied: UInt64
+    public var resyncBytesMoved: UInt64
+    public var activityLogTransactions: UInt64
+    public var nbdClients: Int
+    public var sync: Sync?
+    public var verify: Verify?
+    public var splitBrain: String?
+    public var lastLinkError: String?
+    /// Changed blocks the peer reported at the last connect attempt (for `resolve --dry-run`).
+    public var peerChangedBlocks: UInt64?
+
+    /// One line: `vol0 Connected Primary/Secondary UpToDate/UpToDate`, plus sync progress.
+    public var line: String {
+        var text = "\(self.volume) \(self.connection) \(self.role)/\(self.peerRole) \(self.disk)/\(self.peerDisk)"
+        if let sync = self.sync {
+            text += String(format: " sync'ed: %.1f%% (%.1f MiB/s", sync.percentDone, sync.rateMiBPerSecond)
+            if let eta = sync.etaSeconds { text += String(format: ", ETA %.0fs", eta) }
+            text += ")"
+        }
+        if self.outOfSyncBlocks > 0 { text += " out-of-sync: \(self.outOfSyncBlocks * 4) KiB" }
+        if let splitBrain = self.splitBrain { text += " split-brain: \(splitBrain)" }
+        return text
+    }
+}
+
+extension Volume {
+    public func status(now: Date = Date()) -> VolumeStatus {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        var sync: VolumeStatus.Sync?
+        if let resync = self.resync {
+            let remaining = self.bitmap.setCount * Replication.DirtyBitmap.blockSize
+            let total = max(resync.totalBlocks * Replication.DirtyBitmap.blockSize, 1)
+            let elapsed = max(now.timeIntervalSince(resync.startedAt), 0.001)
+            let rate = Double(resync.bytesMoved) / elapsed
+            let done = total > remaining ? Double(total - remaining) / Double(total) * 100 : 0
+            sync = VolumeStatus.Sync(
+                localIsSource: resync.localIsSource, full: resync.full, percentDone: done,
+                bytesMoved: resync.bytesMoved, bytesRemaining: remaining, rateMiBPerSecond: rate / 1048576,
+                etaSeconds: rate > 0 ? Double(remaining) / rate : nil)
+        }
+        let verify = self.verify.map {
+            VolumeStatus.Verify(
+                finished: $0.finished, checkedBlocks: $0.checkedBlocks, totalBlocks: $0.totalBlocks,
+                differingBlocks: $0.differing, differingCount: $0.differingCount)
+        }
+        return VolumeStatus(
+            volume: self.config.name, node: self.config.node, peer: self.config.peer?.name,
+            connection: self.connection.rawValue, role: self.role.rawValue, peerRole: self.peerRole.rawValue,
+            disk: self.metadata.disk.rawValue, peerDisk: self.peerDisk.rawValue,
+            protocolMode: self.config.protocolMode.rawValue, generations: self.metadata.generations.description,
+            crashedPrimary: self.metadata.crashedPrimary, peerOutdated: self.metadata.peerOutdated,
+            outOfSyncBlocks: self.bitmap.setCount, bytesDirtied: self.bytesDirtied,
+            resyncBytesMoved: self.resyncBytesMoved, activityLogTransactions: self.activityLog.transactions,
+            nbdClients: self.nbdClients.count, sync: sync, verify: verify, splitBrain: self.splitBrainReason,
+            lastLinkError: self.lastLinkError, peerChangedBlocks: self.lastPeerReport?.dirtyBlocks)
+    }
+
+    /// `resolve --discard HOST`: manual split-brain recovery. With `dryRun`, only counts what each side changed.
+    public func resolve(discard host: String, dryRun: Bool) -> Result<String, VolumeError> {
+        self.lock.lock()
+        let mine = self.bitmap.setCount
+        let peerName = self.config.peer?.name ?? "(no peer)"
+        let theirs = self.lastPeerReport?.dirtyBlocks
+        let role = self.role
+        let connected = self.connection.isConnected
+        self.lock.unlock()
+        guard host == self.config.node || host == peerName else {
+            return .failure(VolumeError("volume \(self.config.name): --discard \(host) names neither \(self.config.node) nor \(peerName)"))
+        }
+        let theirsText = theirs.map { "\($0) blocks (\($0 * 4) KiB)" } ?? "unknown (never connected)"
+        let summary = "\(self.config.node) changed \(mine) blocks (\(mine * 4) KiB); \(peerName) changed \(theirsText); "
+            + "discarding \(host) rolls back its changes and resyncs from the other side"
+        if dryRun { return .success("dry run: " + summary) }
+        if connected { return .failure(VolumeError("volume \(self.config.name): already connected; nothing to resolve")) }
+        if host == self.config.node && role == .primary {
+            return .failure(VolumeError("volume \(self.config.name): demote \(host) before discarding its data"))
+        }
+        let message = self.connect(discardMyData: host == self.config.node, discardPeerData: host != self.config.node)
+        self.lock.lock()
+        self.splitBrainReason = nil
+        self.lock.unlock()
+        return .success(summary + "; " + message)
+    }
+}

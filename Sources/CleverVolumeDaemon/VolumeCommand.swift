@@ -1,0 +1,202 @@
+import ArgumentParser
+import CleverVolume
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `clevervm-volume`: one replicated volume as its own process, and the client verbs for its control socket.
+@main
+struct VolumeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clevervm-volume",
+        abstract: "A CleverVM replicated volume: NBD server + replication link, one process per volume.",
+        subcommands: [
+            Serve.self, Status.self, Promote.self, Demote.self, Connect.self, Disconnect.self, Verify.self,
+            Resolve.self, Outdate.self, Events.self,
+        ]
+    )
+}
+
+struct ControlOptions: ParsableArguments {
+    @Option(name: .long, help: "The volume's config file (its controlSocket is used).")
+    var config: String?
+
+    @Option(name: .long, help: "The volume's control socket (instead of --config).")
+    var socket: String?
+
+    @Flag(name: .long, help: "Print the reply as JSON.")
+    var json = false
+
+    func socketPath() throws -> String {
+        if let socket { return socket }
+        guard let config else { throw ValidationError("give --config FILE or --socket PATH") }
+        do {
+            return try VolumeConfig.load(path: config).controlSocket
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+
+    func run(_ request: ControlRequest) throws {
+        let reply: ControlReply
+        do {
+            reply = try ControlServer.send(request, to: try self.socketPath())
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            FileHandle.standardError.write(Data("clevervm-volume: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        if self.json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(reply), as: UTF8.self))
+        } else {
+            if request.command != .status || !reply.ok { print(reply.message) }
+            if let status = reply.status { print(status.line) }
+        }
+        if !reply.ok { throw ExitCode(1) }
+    }
+}
+
+extension VolumeCommand {
+    struct Serve: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run the volume (NBD server, replication, control).")
+
+        @Option(name: .long, help: "JSON config file.")
+        var config: String
+
+        func run() throws {
+            let config: VolumeConfig
+            do {
+                config = try VolumeConfig.load(path: self.config)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+            let name = config.name
+            let node = config.node
+            let log: @Sendable (String) -> Void = { message in
+                let stamp = ISO8601DateFormatter().string(from: Date())
+                FileHandle.standardError.write(Data("\(stamp) volume=\(name) node=\(node) \(message)\n".utf8))
+            }
+            signal(SIGPIPE, SIG_IGN)
+            let volume: Volume
+            do {
+                volume = try Volume(config: config, log: log)
+                try ControlServer(volume: volume, path: config.controlSocket).start()
+                try NBDServer(volume: volume, path: config.nbdSocket).start()
+                try volume.startReplication()
+            } catch {
+                log("cannot start: \(error)")
+                throw ExitCode(1)
+            }
+            log("serving: nbd \(config.nbdSocket), control \(config.controlSocket), protocol \(config.protocolMode.rawValue)")
+            // Graceful stop on SIGTERM/SIGINT: close clients, tell the peer, save the bitmap.
+            let stop = DispatchSemaphore(value: 0)
+            for signalNumber in [SIGTERM, SIGINT] {
+                signal(signalNumber, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+                source.setEventHandler { stop.signal() }
+                source.resume()
+                nonisolatedKeep(source)
+            }
+            stop.wait()
+            log("stopping")
+            volume.shutdown()
+        }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the volume's state in DRBD's vocabulary.")
+        @OptionGroup var options: ControlOptions
+        func run() throws { try self.options.run(ControlRequest(command: .status)) }
+    }
+
+    struct Promote: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Become Primary (export over NBD).")
+        @OptionGroup var options: ControlOptions
+        @Flag(name: .long, help: "The peer is proven fenced or outdated.") var peerOutdated = false
+        @Flag(name: .long, help: "Allow two primaries (live migration only).") var allowTwoPrimaries = false
+        @Flag(name: .long, help: "Promote Inconsistent data (first-time setup).") var force = false
+        func run() throws {
+            try self.options.run(ControlRequest(
+                command: .promote, peerOutdated: self.peerOutdated, allowTwoPrimaries: self.allowTwoPrimaries,
+                force: self.force))
+        }
+    }
+
+    struct Demote: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Become Secondary (stop exporting).")
+        @OptionGroup var options: ControlOptions
+        @Flag(name: .long, help: "Disconnect NBD clients.") var force = false
+        func run() throws { try self.options.run(ControlRequest(command: .demote, force: self.force)) }
+    }
+
+    struct Connect: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "(Re)connect to the peer.")
+        @OptionGroup var options: ControlOptions
+        @Flag(name: .long, help: "On a split brain, this side's changes are discarded.") var discardMyData = false
+        func run() throws { try self.options.run(ControlRequest(command: .connect, discardMyData: self.discardMyData)) }
+    }
+
+    struct Disconnect: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Drop the peer connection and stay StandAlone.")
+        @OptionGroup var options: ControlOptions
+        func run() throws { try self.options.run(ControlRequest(command: .disconnect)) }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Online verify against the peer.")
+        @OptionGroup var options: ControlOptions
+        func run() throws { try self.options.run(ControlRequest(command: .verify)) }
+    }
+
+    struct Outdate: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Mark this Secondary's data Outdated (fencing).")
+        @OptionGroup var options: ControlOptions
+        func run() throws { try self.options.run(ControlRequest(command: .outdate)) }
+    }
+
+    struct Events: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stream state changes (one JSON line each, or the status line without --json).")
+        @OptionGroup var options: ControlOptions
+        func run() throws {
+            let json = self.options.json
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            do {
+                try ControlServer.streamEvents(from: try self.options.socketPath()) { event in
+                    if json, let line = try? encoder.encode(event) {
+                        print(String(decoding: line, as: UTF8.self))
+                    } else {
+                        print("\(event.event): \(event.status.line)")
+                    }
+                    fflush(nil)
+                    return true
+                }
+            } catch let error as ValidationError {
+                throw error
+            } catch {
+                FileHandle.standardError.write(Data("clevervm-volume: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+        }
+    }
+
+    struct Resolve: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Resolve a split brain by discarding one host's changes.")
+        @OptionGroup var options: ControlOptions
+        @Option(name: .long, help: "The host whose changes are dropped.") var discard: String
+        @Flag(name: .long, help: "Only count the changed blocks on each side.") var dryRun = false
+        func run() throws {
+            try self.options.run(ControlRequest(command: .resolve, discard: self.discard, dryRun: self.dryRun))
+        }
+    }
+}
+
+/// Keeps signal sources alive for the life of the process.
+nonisolated(unsafe) private var keptSources: [any DispatchSourceSignal] = []
+private func nonisolatedKeep(_ source: any DispatchSourceSignal) { keptSources.append(source) }
