@@ -1,0 +1,135 @@
+import CleverCluster
+import CleverExecutor
+import CleverModel
+import CleverSystem
+import Foundation
+
+@testable import CleverQEMU
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A test bench for real QEMU (TCG): the test guest (scripts/build-test-guest.sh, cached in /tmp/cvq-guest), a disk
+/// served by nbdkit on a unix socket, and two "hosts" (run directories) on this machine. `tearDown` kills every
+/// process it started, by pid, and removes its directory.
+final class GuestLab: @unchecked Sendable {
+    // Safety: used by one test at a time, from its own task.
+    static let guestDirectory = "/tmp/cvq-guest"
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+
+    let directory: String
+    let volume = "disk0"
+    var nbdkit: pid_t = 0
+    let stateDirectory: String
+
+    init(memoryMiB: Int = 256, writerIntervalMs: Int = 20) throws {
+        let build = Subprocess.run(["\(Self.repositoryRoot)/scripts/build-test-guest.sh", Self.guestDirectory], timeout: .seconds(300))
+        guard build.succeeded else { throw LabError("build-test-guest.sh failed: \(build.output)") }
+        self.directory = "/tmp/cvq-\(UUID().uuidString.prefix(8))"
+        self.stateDirectory = "\(self.directory)/state"
+        self.memoryMiB = memoryMiB
+        for sub in ["boot", "a", "b", "state"] {
+            try FileManager.default.createDirectory(atPath: "\(self.directory)/\(sub)", withIntermediateDirectories: true)
+        }
+        try FileManager.default.createSymbolicLink(atPath: "\(self.directory)/boot/vmlinuz", withDestinationPath: "\(Self.guestDirectory)/vmlinuz")
+        try FileManager.default.createSymbolicLink(atPath: "\(self.directory)/boot/initrd", withDestinationPath: "\(Self.guestDirectory)/initrd")
+        try "quiet writer.interval=\(writerIntervalMs)".write(toFile: "\(self.directory)/boot/cmdline", atomically: true, encoding: .utf8)
+        let disk = "\(self.directory)/disk0.img"
+        guard Subprocess.run(["truncate", "-s", "64M", disk]).succeeded else { throw LabError("truncate failed") }
+        self.nbdkit = try Subprocess.spawnDaemon(["nbdkit", "-f", "-U", self.socket, "file", disk], log: "\(self.directory)/nbdkit.log")
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !FileManager.default.fileExists(atPath: self.socket), ContinuousClock.now < deadline { usleep(10_000) }
+        guard FileManager.default.fileExists(atPath: self.socket) else { throw LabError("nbdkit did not listen: \(Subprocess.tail("\(self.directory)/nbdkit.log"))") }
+    }
+
+    let memoryMiB: Int
+    var socket: String { "\(self.directory)/disk0.sock" }
+
+    var resource: ResourceConfig {
+        ResourceConfig(id: "vm1", kind: .vm(VMSpec(cpus: 1, memoryMiB: self.memoryMiB, volumes: [self.volume],
+                                                    boot: "\(self.directory)/boot", stopMode: .hibernate, migration: .live)),
+                       operationTimeout: Seconds(60))
+    }
+
+    func resource(stopMode: VMSpec.StopMode) -> ResourceConfig {
+        var resource = self.resource
+        if case .vm(var spec) = resource.kind {
+            spec.stopMode = stopMode
+            resource.kind = .vm(spec)
+        }
+        return resource
+    }
+
+    func context(_ host: String, resource: ResourceConfig? = nil, migrationTarget: String? = nil, timeout: Double = 60) -> ActionContext {
+        ActionContext(resource: resource ?? self.resource, node: host, timeout: Seconds(timeout), migrationTarget: migrationTarget,
+                      runDirectory: "\(self.directory)/\(host)")
+    }
+
+    var settings: VMAgent.Settings {
+        let socket = self.socket
+        return VMAgent.Settings(volumeSocket: { _ in socket }, stateDirectory: self.stateDirectory, migrationAddress: "127.0.0.1")
+    }
+
+    /// An agent for `host` whose migrate_to reaches `peer`'s agent directly.
+    func agent(prepareTarget peer: String? = nil) -> VMAgent {
+        guard let peer else { return VMAgent(settings: self.settings) }
+        let target = VMAgent(settings: self.settings)
+        let lab = self
+        return VMAgent(settings: self.settings) { context in
+            await target.perform(.migrateFrom, lab.context(peer, resource: context.resource))
+        }
+    }
+
+    func paths(_ host: String) -> VMAgent.Paths {
+        VMAgent.Paths(vm: "vm1", runDirectory: "\(self.directory)/\(host)", stateDirectory: self.stateDirectory)
+    }
+
+    func console(_ host: String) -> [String] {
+        let text = (try? String(decoding: Data(contentsOf: URL(fileURLWithPath: self.paths(host).consoleLog)), as: UTF8.self)) ?? ""
+        return text.split(whereSeparator: \.isNewline).map { String($0).trimmingCharacters(in: .whitespaces) }
+    }
+
+    func acks(_ host: String) -> [Int] {
+        self.console(host).compactMap { $0.hasPrefix("ACK ") ? Int($0.dropFirst(4)) : nil }
+    }
+
+    func resumes(_ host: String) -> [Int] {
+        self.console(host).compactMap { line in
+            guard let range = line.range(of: "RESUME ") else { return nil }
+            return Int(line[range.upperBound...])
+        }
+    }
+
+    /// Waits until `host`'s console has an ACK above `above`; returns the highest ACK seen.
+    @discardableResult
+    func waitForAck(_ host: String, above: Int = 0, timeout: Duration = .seconds(30)) async throws -> Int {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let last = self.acks(host).max(), last > above { return last }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw LabError("no ACK above \(above) on \(host) in \(timeout); console: \(self.console(host).suffix(10))")
+    }
+
+    func tearDown() {
+        for host in ["a", "b"] {
+            if let pid = VMAgent(settings: self.settings).runningQEMU(self.paths(host)) {
+                kill(pid, SIGKILL)
+                _ = Subprocess.isAlive(pid)
+            }
+        }
+        if self.nbdkit > 0 {
+            kill(self.nbdkit, SIGTERM)
+            usleep(50_000)
+            _ = Subprocess.isAlive(self.nbdkit)
+        }
+        try? FileManager.default.removeItem(atPath: self.directory)
+    }
+}
+
+struct LabError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,130 @@
+import CleverCluster
+import CleverExecutor
+import CleverSystem
+import Foundation
+import Testing
+
+@testable import CleverQEMU
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Real QEMU under TCG, the test guest's disk from nbdkit. One at a time: two cores are shared.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct VMAgentLabTests {
+    @Test func bootMonitorKillReattach() async throws {
+        let lab = try GuestLab()
+        defer { lab.tearDown() }
+        let agent = lab.agent()
+        #expect(await agent.perform(.monitor, lab.context("a")) == .notRunning)
+        #expect(await agent.perform(.stop, lab.context("a")).exitCode == OCFExit.success)
+
+        let started = await agent.perform(.start, lab.context("a"))
+        #expect(started.exitCode == OCFExit.success, "\(started)")
+        #expect(VMReport.parse(started.output)?.mode == "cold")
+        try await lab.waitForAck("a", above: 3)
+        #expect(lab.resumes("a") == [0])
+        #expect(await agent.perform(.monitor, lab.context("a")) == .success)
+
+        // A new agent (an agent restart) finds the same QEMU; start does nothing.
+        let pid = try #require(agent.runningQEMU(lab.paths("a")))
+        let restarted = lab.agent()
+        #expect(await restarted.perform(.monitor, lab.context("a")) == .success)
+        let again = await restarted.perform(.start, lab.context("a"))
+        #expect(again.exitCode == OCFExit.success)
+        #expect(VMReport.parse(again.output)?.mode == "attached")
+        #expect(VMReport.parse(again.output)?.pid == Int(pid))
+        // Even without the pid file the QEMU is found by its command line.
+        unlink(lab.paths("a").pidFile)
+        #expect(restarted.runningQEMU(lab.paths("a")) == pid)
+
+        kill(pid, SIGKILL)
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(await restarted.perform(.monitor, lab.context("a")) == .notRunning)
+        #expect(await restarted.perform(.stop, lab.context("a")).exitCode == OCFExit.success)
+    }
+
+    @Test func hibernateAndResumeContinuesTheWriter() async throws {
+        let lab = try GuestLab()
+        defer { lab.tearDown() }
+        let agent = lab.agent()
+        #expect(await agent.perform(.start, lab.context("a")).exitCode == OCFExit.success)
+        let before = try await lab.waitForAck("a", above: 5)
+
+        let clock = ContinuousClock()
+        let began = clock.now
+        let stopped = await agent.perform(.stop, lab.context("a"))
+        let stopTime = clock.now - began
+        #expect(stopped.exitCode == OCFExit.success, "\(stopped)")
+        #expect(await agent.perform(.monitor, lab.context("a")) == .notRunning)
+        #expect(FileManager.default.fileExists(atPath: lab.paths("a").stateFile))
+        let lastBeforeResume = lab.acks("a").max() ?? 0
+        #expect(lastBeforeResume >= before)
+
+        let resumeBegan = clock.now
+        let resumed = await agent.perform(.start, lab.context("a"))
+        let resumeTime = clock.now - resumeBegan
+        #expect(resumed.exitCode == OCFExit.success, "\(resumed)")
+        #expect(VMReport.parse(resumed.output)?.mode == "resume")
+        try await lab.waitForAck("a", above: lastBeforeResume + 3)
+        // Resumed, not rebooted: one RESUME line in the whole console, and the sequence has no gap.
+        #expect(lab.resumes("a") == [0])
+        let acks = lab.acks("a")
+        #expect(acks == Array(1...(acks.max() ?? 0)))
+        #expect(!FileManager.default.fileExists(atPath: lab.paths("a").stateFile), "a used image must be gone")
+        print("hibernate: stop \(stopTime) (\(stopped.output ?? "")), start \(resumeTime) (\(resumed.output ?? ""))")
+    }
+
+    @Test func liveMigrationKeepsTheWriterGoing() async throws {
+        let lab = try GuestLab(memoryMiB: 256)
+        defer { lab.tearDown() }
+        let source = lab.agent(prepareTarget: "b")
+        let target = lab.agent()
+        #expect(await source.perform(.start, lab.context("a")).exitCode == OCFExit.success)
+        let before = try await lab.waitForAck("a", above: 5)
+
+        let moved = await source.perform(.migrateTo, lab.context("a", migrationTarget: "b"))
+        #expect(moved.exitCode == OCFExit.success, "\(moved)")
+        let report = try #require(VMReport.parse(moved.output))
+        #expect(report.status == "completed")
+        let downtime = try #require(report.downtimeMs)
+        #expect(downtime < 300, "downtime \(downtime) ms")
+        #expect(await source.perform(.monitor, lab.context("a")) == .notRunning)
+        #expect(await target.perform(.monitor, lab.context("b")) == .success)
+
+        let lastOnSource = lab.acks("a").max() ?? 0
+        #expect(lastOnSource >= before)
+        let onTarget = try await lab.waitForAck("b", above: lastOnSource + 3)
+        // The target continues the same sequence with no reboot and no gap.
+        let targetAcks = lab.acks("b")
+        #expect(lab.resumes("b").isEmpty)
+        #expect(targetAcks.first == lastOnSource + 1)
+        #expect(targetAcks == Array((lastOnSource + 1)...onTarget).filter { targetAcks.contains($0) } && targetAcks.count == onTarget - lastOnSource)
+        print("live migration 256 MiB: \(moved.output ?? "")")
+    }
+
+    @Test func shutdownStopKillsAGuestThatIgnoresPowerdown() async throws {
+        let lab = try GuestLab()
+        defer { lab.tearDown() }
+        let agent = lab.agent()
+        let resource = lab.resource(stopMode: .shutdown)
+        #expect(await agent.perform(.start, lab.context("a", resource: resource)).exitCode == OCFExit.success)
+        try await lab.waitForAck("a", above: 1)
+        let stopped = await agent.perform(.stop, lab.context("a", resource: resource, timeout: 3))
+        #expect(stopped.exitCode == OCFExit.success, "\(stopped)")
+        #expect(VMReport.parse(stopped.output)?.mode == "killed")
+        #expect(await agent.perform(.monitor, lab.context("a", resource: resource)) == .notRunning)
+        #expect(!FileManager.default.fileExists(atPath: lab.paths("a").stateFile))
+    }
+
+    @Test func missingBootIsNotConfigured() async throws {
+        let lab = try GuestLab()
+        defer { lab.tearDown() }
+        var resource = lab.resource
+        resource.kind = .vm(.init(volumes: ["disk0"], boot: "/nonexistent/cvq"))
+        let outcome = await lab.agent().perform(.start, lab.context("a", resource: resource))
+        #expect(outcome.exitCode == OCFExit.notConfigured)
+        #expect(outcome.output?.contains("/nonexistent/cvq") == true)
+    }
+}
