@@ -121,8 +121,9 @@ final class GuestLab: @unchecked Sendable {
             }
         }
         if self.nbdkit > 0 {
-            kill(self.nbdkit, SIGTERM)
-            usleep(50_000)
+            // nbdkit catches SIGTERM but does not always exit on it here.
+            kill(self.nbdkit, SIGKILL)
+            usleep(20_000)
             _ = Subprocess.isAlive(self.nbdkit)
         }
         try? FileManager.default.removeItem(atPath: self.directory)
