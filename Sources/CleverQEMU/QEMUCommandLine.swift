@@ -17,11 +17,14 @@ public enum IncomingSource: Hashable, Sendable {
     case tcp(address: String, port: Int)
     /// Resume from a hibernate image (a QEMU migration stream in a file).
     case stateFile(String)
+    /// Resume from the output of a shell command (the stream read back from a state volume).
+    case command(String)
 
     var argument: String {
         switch self {
         case .tcp(let address, let port): address.contains(":") ? "tcp:[\(address)]:\(port)" : "tcp:\(address):\(port)"
         case .stateFile(let path): "exec:cat \(shellQuoted(path))"
+        case .command(let command): "exec:\(command)"
         }
     }
 }

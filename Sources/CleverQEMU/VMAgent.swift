@@ -103,8 +103,18 @@ public struct VMAgent: ResourceAgent {
             report.pid = Int(pid)
             return AgentOutcome(OCFExit.success, report.json)
         }
-        let resume = FileManager.default.fileExists(atPath: paths.stateFile)
-        let launched = await self.launch(spec, context, incoming: resume ? .stateFile(paths.stateFile) : nil)
+        let image: HibernateImage
+        switch self.image(spec, context) {
+        case .success(let found): image = found
+        case .failure(let outcome): return outcome
+        }
+        let resume: Bool
+        do {
+            resume = try image.present() != nil
+        } catch {
+            return AgentOutcome(OCFExit.generic, "\(context.resource.id): \(error.description)")
+        }
+        let launched = await self.launch(spec, context, incoming: resume ? image.incoming : nil)
         guard case .success(let pid, let qmp) = launched else {
             if case .failure(let outcome) = launched { return outcome }
             return AgentOutcome(OCFExit.generic)
@@ -128,7 +138,13 @@ public struct VMAgent: ResourceAgent {
                 return AgentOutcome(OCFExit.generic, "\(context.resource.id): QEMU is \(status) after start; \(Subprocess.tail(paths.qemuLog, lines: 5))")
             }
             // A resumed image is used up: a later crash must cold boot from the disk, never rewind to old RAM.
-            if resume { unlink(paths.stateFile) }
+            if resume {
+                do {
+                    try image.discard()
+                } catch {
+                    report.message = "resumed, but the image is still there: \(error.description)"
+                }
+            }
             return AgentOutcome(OCFExit.success, report.json)
         } catch {
             return AgentOutcome(OCFExit.generic, "\(context.resource.id): \(error.description); \(Subprocess.tail(paths.qemuLog, lines: 5))")
@@ -144,8 +160,13 @@ public struct VMAgent: ResourceAgent {
         let deadline = ContinuousClock.now + Duration(context.timeout) - .milliseconds(500)
         switch spec.stopMode {
         case .hibernate:
+            let image: HibernateImage
+            switch self.image(spec, context) {
+            case .success(let found): image = found
+            case .failure(let outcome): return outcome
+            }
             do {
-                var report = try await self.hibernate(paths, deadline: deadline)
+                var report = try await self.hibernate(paths, image: image, deadline: deadline)
                 await self.waitForExit(pid, until: deadline)
                 unlink(paths.pidFile)
                 report.pid = Int(pid)
@@ -153,7 +174,7 @@ public struct VMAgent: ResourceAgent {
             } catch {
                 // The image is incomplete: the VM keeps running here and the stop fails, so nothing starts it elsewhere
                 // from a partial image.
-                unlink(paths.stateFile + ".partial")
+                if case .file(let path) = image { unlink(path + ".partial") }
                 return AgentOutcome(OCFExit.generic, "\(context.resource.id): hibernate failed: \(error)")
             }
         case .shutdown:
@@ -174,40 +195,51 @@ public struct VMAgent: ResourceAgent {
         }
     }
 
-    /// Saves RAM and device state to `<stateFile>.partial` with QEMU's migration stream, syncs it, renames it into
-    /// place and quits QEMU.
-    func hibernate(_ paths: Paths, deadline: ContinuousClock.Instant) async throws -> VMReport {
-        try FileManager.default.createDirectory(atPath: (paths.stateFile as NSString).deletingLastPathComponent,
-                                                withIntermediateDirectories: true)
-        let partial = paths.stateFile + ".partial"
-        unlink(partial)
+    /// Saves RAM and device state into the hibernate image with QEMU's migration stream, commits the image and
+    /// quits QEMU. On any failure the guest runs on here.
+    func hibernate(_ paths: Paths, image: HibernateImage, deadline: ContinuousClock.Instant) async throws -> VMReport {
+        try image.prepare()
         let qmp = try await QMPClient.connect(paths.qmpSocket)
         defer { Task { await qmp.close() } }
         try await qmp.execute("migrate-set-parameters", ["max-bandwidth": .number(Double(VMAgent.unlimitedBandwidth))])
         // Stopped first: the image is written in one pass and the guest cannot dirty pages meanwhile.
         try await qmp.execute("stop")
         let result: JSONValue
+        let bytes: Int?
         do {
-            try await qmp.execute("migrate", ["uri": .string("exec:cat > \(shellQuoted(partial))")])
+            try await qmp.execute("migrate", ["uri": .string(image.saveURI)])
             result = try await self.waitForMigration(qmp, until: deadline)
             guard result["status"]?.string == "completed" else {
                 throw QMPClient.Failure(socket: paths.qmpSocket, command: "migrate", reason: "migration ended \(result)")
             }
-            try syncFile(partial)
-            guard rename(partial, paths.stateFile) == 0 else {
-                throw QMPClient.Failure(socket: paths.qmpSocket, command: "rename", reason: String(cString: strerror(errno)))
-            }
+            bytes = image.writtenBytes(reported: result["ram"]?["transferred"]?.number.map { Int($0) })
+            try image.commit(bytes: bytes ?? 1)
         } catch {
-            // No complete image: the guest runs on here.
             _ = try? await qmp.execute("cont")
             throw error
         }
-        syncDirectory(of: paths.stateFile)
         _ = try? await qmp.execute("quit")
         var report = VMReport(action: "stop", mode: "hibernate")
-        report.transferredBytes = (try? FileManager.default.attributesOfItem(atPath: paths.stateFile)[.size] as? Int) ?? nil
+        report.transferredBytes = bytes
         report.totalMs = result["total-time"]?.number.map { Int($0) }
         return report
+    }
+
+    enum ImageChoice {
+        case success(HibernateImage)
+        case failure(AgentOutcome)
+    }
+
+    /// The VM's `stateVolume` when it has one (it must not also be a guest disk), else a file in `stateDirectory`.
+    func image(_ spec: VMSpec, _ context: ActionContext) -> ImageChoice {
+        guard let volume = spec.stateVolume else {
+            return .success(.file(path: self.paths(context).stateFile))
+        }
+        guard !spec.volumes.contains(volume) else {
+            return .failure(AgentOutcome(OCFExit.notConfigured,
+                "\(context.resource.id): state volume \(volume) is also a guest disk; hibernating into it would overwrite the guest's data"))
+        }
+        return .success(.volume(socket: self.settings.volumeSocket(volume), export: volume, vm: context.resource.id))
     }
 
     func monitor(_ context: ActionContext) async -> AgentOutcome {
@@ -427,27 +459,6 @@ func resolveBoot(_ boot: String) -> BootResolution {
 
 func milliseconds(_ duration: Duration) -> Int {
     Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
-}
-
-struct FileSyncError: Error, CustomStringConvertible {
-    var path: String
-    var reason: String
-    var description: String { "cannot sync \(self.path): \(self.reason)" }
-}
-
-func syncFile(_ path: String) throws {
-    let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { throw FileSyncError(path: path, reason: String(cString: strerror(errno))) }
-    defer { close(fd) }
-    guard fsync(fd) == 0 else { throw FileSyncError(path: path, reason: String(cString: strerror(errno))) }
-}
-
-func syncDirectory(of path: String) {
-    let fd = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY)
-    if fd >= 0 {
-        fsync(fd)
-        close(fd)
-    }
 }
 
 /// A port the kernel just handed out on `address` (bound, read, closed: QEMU binds it a moment later).

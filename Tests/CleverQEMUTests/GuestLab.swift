@@ -22,9 +22,10 @@ final class GuestLab: @unchecked Sendable {
     let directory: String
     let volume = "disk0"
     var nbdkit: pid_t = 0
+    var stateNBDKit: pid_t = 0
     let stateDirectory: String
 
-    init(memoryMiB: Int = 256, writerIntervalMs: Int = 20) throws {
+    init(memoryMiB: Int = 256, writerIntervalMs: Int = 20, withStateVolume: Bool = false) throws {
         let build = Subprocess.run(["\(Self.repositoryRoot)/scripts/build-test-guest.sh", Self.guestDirectory], timeout: .seconds(300))
         guard build.succeeded else { throw LabError("build-test-guest.sh failed: \(build.output)") }
         self.directory = "/tmp/cvq-\(UUID().uuidString.prefix(8))"
@@ -36,12 +37,20 @@ final class GuestLab: @unchecked Sendable {
         try FileManager.default.createSymbolicLink(atPath: "\(self.directory)/boot/vmlinuz", withDestinationPath: "\(Self.guestDirectory)/vmlinuz")
         try FileManager.default.createSymbolicLink(atPath: "\(self.directory)/boot/initrd", withDestinationPath: "\(Self.guestDirectory)/initrd")
         try "quiet writer.interval=\(writerIntervalMs)".write(toFile: "\(self.directory)/boot/cmdline", atomically: true, encoding: .utf8)
-        let disk = "\(self.directory)/disk0.img"
-        guard Subprocess.run(["truncate", "-s", "64M", disk]).succeeded else { throw LabError("truncate failed") }
-        self.nbdkit = try Subprocess.spawnDaemon(["nbdkit", "-f", "-U", self.socket, "file", disk], log: "\(self.directory)/nbdkit.log")
+        self.nbdkit = try self.serve("disk0", size: "64M")
+        if withStateVolume { self.stateNBDKit = try self.serve("state0", size: "512M") }
+    }
+
+    /// A sparse file served by nbdkit on `<directory>/<name>.sock`.
+    func serve(_ name: String, size: String) throws -> pid_t {
+        let image = "\(self.directory)/\(name).img"
+        let socket = "\(self.directory)/\(name).sock"
+        guard Subprocess.run(["truncate", "-s", size, image]).succeeded else { throw LabError("truncate \(image) failed") }
+        let pid = try Subprocess.spawnDaemon(["nbdkit", "-f", "-U", socket, "file", image], log: "\(self.directory)/\(name).nbdkit.log")
         let deadline = ContinuousClock.now + .seconds(5)
-        while !FileManager.default.fileExists(atPath: self.socket), ContinuousClock.now < deadline { usleep(10_000) }
-        guard FileManager.default.fileExists(atPath: self.socket) else { throw LabError("nbdkit did not listen: \(Subprocess.tail("\(self.directory)/nbdkit.log"))") }
+        while !FileManager.default.fileExists(atPath: socket), ContinuousClock.now < deadline { usleep(10_000) }
+        guard FileManager.default.fileExists(atPath: socket) else { throw LabError("nbdkit did not listen on \(socket): \(Subprocess.tail("\(self.directory)/\(name).nbdkit.log"))") }
+        return pid
     }
 
     let memoryMiB: Int
@@ -49,6 +58,7 @@ final class GuestLab: @unchecked Sendable {
 
     var resource: ResourceConfig {
         ResourceConfig(id: "vm1", kind: .vm(VMSpec(cpus: 1, memoryMiB: self.memoryMiB, volumes: [self.volume],
+                                                    stateVolume: self.stateNBDKit > 0 ? "state0" : nil,
                                                     boot: "\(self.directory)/boot", stopMode: .hibernate, migration: .live)),
                        operationTimeout: Seconds(60))
     }
@@ -68,8 +78,8 @@ final class GuestLab: @unchecked Sendable {
     }
 
     var settings: VMAgent.Settings {
-        let socket = self.socket
-        return VMAgent.Settings(volumeSocket: { _ in socket }, stateDirectory: self.stateDirectory, migrationAddress: "127.0.0.1")
+        let directory = self.directory
+        return VMAgent.Settings(volumeSocket: { "\(directory)/\($0).sock" }, stateDirectory: self.stateDirectory, migrationAddress: "127.0.0.1")
     }
 
     /// An agent for `host` whose migrate_to reaches `peer`'s agent directly.
@@ -120,11 +130,11 @@ final class GuestLab: @unchecked Sendable {
                 _ = Subprocess.isAlive(pid)
             }
         }
-        if self.nbdkit > 0 {
+        for pid in [self.nbdkit, self.stateNBDKit] where pid > 0 {
             // nbdkit catches SIGTERM but does not always exit on it here.
-            kill(self.nbdkit, SIGKILL)
+            kill(pid, SIGKILL)
             usleep(20_000)
-            _ = Subprocess.isAlive(self.nbdkit)
+            _ = Subprocess.isAlive(pid)
         }
         try? FileManager.default.removeItem(atPath: self.directory)
     }

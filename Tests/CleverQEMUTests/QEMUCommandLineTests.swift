@@ -66,3 +66,23 @@ import Testing
         guard case .failure = resolveBoot("") else { Issue.record("empty boot accepted"); return }
     }
 }
+
+@Suite struct HibernateImageTests {
+    @Test func hexDumpOfQemuIO() {
+        let dump = """
+            03f00000:  43 4c 45 56 45 52 56 4d 2d 53 54 41 54 45 20 31  CLEVERVM.STATE.1
+            03f00010:  20 35 0a 00 00 00 00 00 00 00 00 00 00 00 00 00  .5..............
+            read 32/32 bytes at offset 66060288
+            """
+        #expect(String(decoding: HibernateImage.bytes(fromHexDump: dump).prefix(18), as: UTF8.self) == "CLEVERVM-STATE 1 5")
+        #expect(HibernateImage.bytes(fromHexDump: "qemu-io: can't open device").isEmpty)
+    }
+
+    @Test func uris() {
+        let image = HibernateImage.volume(socket: "/run/clevervm/volumes/web state.sock", export: "web-state", vm: "web")
+        #expect(image.uri == "nbd+unix:///web-state?socket=/run/clevervm/volumes/web%20state.sock")
+        #expect(image.saveURI == "exec:nbdcopy --flush - 'nbd+unix:///web-state?socket=/run/clevervm/volumes/web%20state.sock'")
+        #expect(image.incoming == .command("nbdcopy 'nbd+unix:///web-state?socket=/run/clevervm/volumes/web%20state.sock' -"))
+        #expect(HibernateImage.file(path: "/var/lib/clevervm/vm-state/web.vmstate").saveURI == "exec:cat > '/var/lib/clevervm/vm-state/web.vmstate.partial'")
+    }
+}

@@ -128,3 +128,41 @@ struct VMAgentLabTests {
         #expect(outcome.output?.contains("/nonexistent/cvq") == true)
     }
 }
+
+/// Hibernate into a state volume: the image moves with the volume, so another host resumes it.
+extension VMAgentLabTests {
+    @Test func hibernateOnOneHostResumeOnAnother() async throws {
+        let lab = try GuestLab(withStateVolume: true)
+        defer { lab.tearDown() }
+        let agent = lab.agent()
+        let image = HibernateImage.volume(socket: lab.settings.volumeSocket("state0"), export: "state0", vm: "vm1")
+        #expect(try image.present() == nil)
+        #expect(await agent.perform(.start, lab.context("a")).exitCode == OCFExit.success)
+        try await lab.waitForAck("a", above: 5)
+
+        let stopped = await agent.perform(.stop, lab.context("a"))
+        #expect(stopped.exitCode == OCFExit.success, "\(stopped)")
+        #expect(try image.present() != nil)
+        #expect(!FileManager.default.fileExists(atPath: lab.paths("a").stateFile), "no local file in volume mode")
+        let last = lab.acks("a").max() ?? 0
+
+        let resumed = await agent.perform(.start, lab.context("b"))
+        #expect(resumed.exitCode == OCFExit.success, "\(resumed)")
+        #expect(VMReport.parse(resumed.output)?.mode == "resume")
+        try await lab.waitForAck("b", above: last + 3)
+        #expect(lab.resumes("b").isEmpty, "resumed, not rebooted")
+        #expect(lab.acks("b").first == last + 1)
+        #expect(try image.present() == nil, "the trailer is wiped once the VM runs")
+        print("hibernate via state volume: stop \(stopped.output ?? ""), start \(resumed.output ?? "")")
+    }
+
+    @Test func stateVolumeThatIsAlsoADiskIsRefused() async throws {
+        let lab = try GuestLab()
+        defer { lab.tearDown() }
+        var resource = lab.resource
+        resource.kind = .vm(.init(volumes: ["disk0"], stateVolume: "disk0", boot: "\(lab.directory)/boot"))
+        let outcome = await lab.agent().perform(.start, lab.context("a", resource: resource))
+        #expect(outcome.exitCode == OCFExit.notConfigured)
+        #expect(outcome.output?.contains("also a guest disk") == true)
+    }
+}
