@@ -29,24 +29,34 @@ struct VMBenchmark {
         try await lab.waitForAck("a", above: 3)
         var downtimes: [Double] = []
         var totals: [Double] = []
+        var gaps: [Double] = []
         var host = "a"
         for _ in 0..<Self.runs {
             let peer = host == "a" ? "b" : "a"
+            let watcher = AckWatcher()
+            let hosts = [host, peer]
+            let watching = Task { [hosts] in await watcher.watch(lab, hosts: hosts) }
+            try await Task.sleep(for: .milliseconds(200))
             let moved = await lab.agent(prepareTarget: peer).perform(.migrateTo, lab.context(host, migrationTarget: peer))
             let report = try #require(VMReport.parse(moved.output), "\(moved)")
             try #require(moved.exitCode == OCFExit.success, "\(moved)")
             downtimes.append(Double(report.downtimeMs ?? -1))
             totals.append(Double(report.totalMs ?? -1))
+            let lastBefore = lab.acks(host).max() ?? 0
             host = peer
-            try await lab.waitForAck(host, above: lab.acks(host).max() ?? 0)
+            try await lab.waitForAck(host, above: lastBefore + 2)
+            try await Task.sleep(for: .milliseconds(50))
+            watching.cancel()
+            if let gap = await watcher.gap(after: lastBefore) { gaps.append(gap) }
         }
         print(Self.summary("live-migration downtime (QEMU query-migrate, 256 MiB, TCG)", downtimes))
+        print(Self.summary("live-migration guest-visible gap between ACKs (writer pauses 20 ms between records)", gaps))
         print(Self.summary("live-migration total time", totals))
     }
 
     @Test(.enabled(if: runs > 0), .timeLimit(.minutes(30)))
     func hibernateMove() async throws {
-        let lab = try GuestLab(memoryMiB: 256)
+        let lab = try GuestLab(memoryMiB: 256, withStateVolume: true)
         defer { lab.tearDown() }
         let agent = lab.agent()
         #expect(await agent.perform(.start, lab.context("a")).exitCode == OCFExit.success)
@@ -71,8 +81,29 @@ struct VMBenchmark {
             try await lab.waitForAck(host, above: lab.acks(host).max() ?? 0)
         }
         #expect(lab.resumes("a") == [0] && lab.resumes("b").isEmpty)
-        print(Self.summary("hibernate move (stop on a + start on b, 256 MiB, TCG)", moves))
+        print(Self.summary("hibernate move via state volume (stop on a + start on b, 256 MiB, TCG)", moves))
         print(Self.summary("hibernate stop (save)", stops))
         print(Self.summary("hibernate start (resume)", starts))
+    }
+}
+
+/// Notes when each ACK first shows up on the hosts' consoles (polled every 2 ms), for the guest-visible pause.
+actor AckWatcher {
+    var seen: [Int: ContinuousClock.Instant] = [:]
+
+    func watch(_ lab: GuestLab, hosts: [String]) async {
+        while !Task.isCancelled {
+            let now = ContinuousClock.now
+            for host in hosts {
+                for ack in lab.acks(host) where self.seen[ack] == nil { self.seen[ack] = now }
+            }
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+    }
+
+    /// Milliseconds between ACK `last` and ACK `last + 1` (the record written across the move).
+    func gap(after last: Int) -> Double? {
+        guard let before = self.seen[last], let after = self.seen[last + 1] else { return nil }
+        return Double(milliseconds(after - before))
     }
 }
