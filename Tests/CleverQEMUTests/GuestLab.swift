@@ -19,6 +19,14 @@ final class GuestLab: @unchecked Sendable {
     static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
 
+    /// Builds (or finds cached) the test guest.
+    @discardableResult
+    static func buildGuest() throws -> String {
+        let build = Subprocess.run(["\(Self.repositoryRoot)/scripts/build-test-guest.sh", Self.guestDirectory], timeout: .seconds(300))
+        guard build.succeeded else { throw LabError("build-test-guest.sh failed: \(build.output)") }
+        return Self.guestDirectory
+    }
+
     let directory: String
     let volume = "disk0"
     var nbdkit: pid_t = 0
@@ -26,8 +34,7 @@ final class GuestLab: @unchecked Sendable {
     let stateDirectory: String
 
     init(memoryMiB: Int = 256, writerIntervalMs: Int = 20, withStateVolume: Bool = false) throws {
-        let build = Subprocess.run(["\(Self.repositoryRoot)/scripts/build-test-guest.sh", Self.guestDirectory], timeout: .seconds(300))
-        guard build.succeeded else { throw LabError("build-test-guest.sh failed: \(build.output)") }
+        try Self.buildGuest()
         self.directory = "/tmp/cvq-\(UUID().uuidString.prefix(8))"
         self.stateDirectory = "\(self.directory)/state"
         self.memoryMiB = memoryMiB

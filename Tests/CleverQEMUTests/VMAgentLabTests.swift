@@ -166,3 +166,18 @@ extension VMAgentLabTests {
         #expect(outcome.output?.contains("also a guest disk") == true)
     }
 }
+
+extension VMAgentLabTests {
+    /// The answer depends on the host (here /dev/kvm exists but never runs a kernel); it must come back in time with
+    /// a reason, and a missing kernel means TCG.
+    @Test func acceleratorProbeAnswersInTime() async throws {
+        _ = try GuestLab.buildGuest()
+        let clock = ContinuousClock()
+        let began = clock.now
+        let result = await AcceleratorProbe.run(kernel: "\(GuestLab.guestDirectory)/vmlinuz", timeout: .seconds(5))
+        #expect(clock.now - began < .seconds(8))
+        #expect(!result.reason.isEmpty)
+        print("accelerator probe: \(result.accelerator) (\(result.reason))")
+        #expect(await AcceleratorProbe.run(kernel: "/nonexistent/cvq-vmlinuz").accelerator == .tcg)
+    }
+}
