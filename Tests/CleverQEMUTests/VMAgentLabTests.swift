@@ -1,4 +1,5 @@
 import CleverCluster
+import CleverModel
 import CleverExecutor
 import CleverSystem
 import Foundation
@@ -179,5 +180,30 @@ extension VMAgentLabTests {
         #expect(!result.reason.isEmpty)
         print("accelerator probe: \(result.accelerator) (\(result.reason))")
         #expect(await AcceleratorProbe.run(kernel: "/nonexistent/cvq-vmlinuz").accelerator == .tcg)
+    }
+}
+
+extension VMAgentLabTests {
+    /// The way the agent daemon registers VMAgent: `Executor.extraAgents` answers it for `kind: vm`.
+    @Test func executorRunsVMsThroughExtraAgents() async throws {
+        let lab = try GuestLab()
+        defer { lab.tearDown() }
+        let vmAgent = lab.agent()
+        let executor = Executor(
+            node: "a", config: ClusterConfig(name: "cvq", resources: [lab.resource]), runDirectory: "\(lab.directory)/a",
+            pingLoops: PingLoops(report: { _, _ in }), now: { Timestamp(seconds: 0) },
+            extraAgents: { resource in
+                if case .vm = resource.kind { return vmAgent }
+                return nil
+            },
+            sink: { _ in })
+        let started = await executor.runDirect(.start, resource: "vm1")
+        #expect(started.exitCode == OCFExit.success, "\(started)")
+        try await lab.waitForAck("a", above: 2)
+        #expect(await executor.runDirect(.monitor, resource: "vm1") == .success)
+        let stopped = await executor.runDirect(.stop, resource: "vm1")
+        #expect(stopped.exitCode == OCFExit.success, "\(stopped)")
+        #expect(VMReport.parse(stopped.output)?.mode == "hibernate")
+        #expect(await executor.runDirect(.monitor, resource: "vm1") == .notRunning)
     }
 }
