@@ -66,14 +66,14 @@ public enum HibernateImage: Hashable, Sendable {
     }
 
     /// Makes a completely written stream of `bytes` the image.
-    func commit(bytes: Int) throws(Failure) {
+    func commit(bytes: Int) async throws(Failure) {
         switch self {
         case .file(let path):
             try Self.fsync(path + ".partial")
             guard rename(path + ".partial", path) == 0 else { throw Failure(image: path, reason: "rename: \(String(cString: strerror(errno)))") }
             Self.fsyncDirectory(of: path)
         case .volume(_, _, let vm):
-            let size = try self.volumeSize()
+            let size = try await self.volumeSize()
             guard bytes > 0, bytes <= size - Self.trailerSize else {
                 throw Failure(image: self.name, reason: "a \(bytes)-byte image does not fit in \(size) bytes")
             }
@@ -83,21 +83,21 @@ public enum HibernateImage: Hashable, Sendable {
             var data = Data(trailer.utf8)
             data.append(Data(count: Self.trailerSize - data.count))
             guard FileManager.default.createFile(atPath: file, contents: data) else { throw Failure(image: self.name, reason: "cannot write \(file)") }
-            let result = Subprocess.run(["qemu-io", "-f", "raw", self.uri, "-c", "write -s \(file) \(size - Self.trailerSize) \(Self.trailerSize)", "-c", "flush"],
+            let result = await Subprocess.run(["qemu-io", "-f", "raw", self.uri, "-c", "write -s \(file) \(size - Self.trailerSize) \(Self.trailerSize)", "-c", "flush"],
                                         timeout: .seconds(30))
             guard result.succeeded else { throw Failure(image: self.name, reason: "writing the trailer: \(result.output)") }
         }
     }
 
     /// The image's size when a complete image for `vm` is present.
-    func present() throws(Failure) -> Int? {
+    func present() async throws(Failure) -> Int? {
         switch self {
         case .file(let path):
             guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return nil }
             return (attributes[.size] as? Int) ?? 0
         case .volume(_, _, let vm):
-            let size = try self.volumeSize()
-            let result = Subprocess.run(["qemu-io", "-r", "-f", "raw", self.uri, "-c", "read -v \(size - Self.trailerSize) 128"], timeout: .seconds(30))
+            let size = try await self.volumeSize()
+            let result = await Subprocess.run(["qemu-io", "-r", "-f", "raw", self.uri, "-c", "read -v \(size - Self.trailerSize) 128"], timeout: .seconds(30))
             guard result.succeeded else { throw Failure(image: self.name, reason: "reading the trailer: \(result.output)") }
             let text = Self.bytes(fromHexDump: result.output)
             let words = String(decoding: text.prefix { $0 != 0 && $0 != 10 }, as: UTF8.self).split(separator: " ")
@@ -107,14 +107,14 @@ public enum HibernateImage: Hashable, Sendable {
     }
 
     /// Removes the image once the VM it held runs again (so a later crash boots cold, never into old RAM).
-    func discard() throws(Failure) {
+    func discard() async throws(Failure) {
         switch self {
         case .file(let path):
             unlink(path)
             unlink(path + ".partial")
         case .volume:
-            let size = try self.volumeSize()
-            let result = Subprocess.run(["qemu-io", "-f", "raw", self.uri, "-c", "write -z \(size - Self.trailerSize) \(Self.trailerSize)", "-c", "flush"],
+            let size = try await self.volumeSize()
+            let result = await Subprocess.run(["qemu-io", "-f", "raw", self.uri, "-c", "write -z \(size - Self.trailerSize) \(Self.trailerSize)", "-c", "flush"],
                                         timeout: .seconds(30))
             guard result.succeeded else { throw Failure(image: self.name, reason: "zeroing the trailer: \(result.output)") }
         }
@@ -128,8 +128,8 @@ public enum HibernateImage: Hashable, Sendable {
         }
     }
 
-    func volumeSize() throws(Failure) -> Int {
-        let result = Subprocess.run(["nbdinfo", "--size", self.uri], timeout: .seconds(15))
+    func volumeSize() async throws(Failure) -> Int {
+        let result = await Subprocess.run(["nbdinfo", "--size", self.uri], timeout: .seconds(15))
         guard result.succeeded, let size = Int(result.output.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw Failure(image: self.name, reason: "nbdinfo --size: \(result.output)")
         }

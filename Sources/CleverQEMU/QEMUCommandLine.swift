@@ -11,6 +11,24 @@ public enum BootSource: Hashable, Sendable {
     case disk(String)
 }
 
+/// One virtio-net NIC on a tap device. The MAC must be the same on every host (live migration keeps it).
+public struct NIC: Hashable, Sendable {
+    public var tap: String
+    public var mac: String
+
+    public init(tap: String, mac: String) {
+        self.tap = tap
+        self.mac = mac
+    }
+
+    /// A locally administered MAC derived from the VM id (FNV-1a), the same on every host.
+    public static func mac(for vm: String) -> String {
+        var hash: UInt64 = 1469598103934665603
+        for byte in vm.utf8 { hash = (hash ^ UInt64(byte)) &* 1099511628211 }
+        return String(format: "52:54:00:%02x:%02x:%02x", (hash >> 16) & 0xff, (hash >> 8) & 0xff, hash & 0xff)
+    }
+}
+
 /// Where an incoming QEMU takes its state from.
 public enum IncomingSource: Hashable, Sendable {
     /// Live migration: listen on `tcp:ADDRESS:PORT`.
@@ -40,6 +58,7 @@ public struct QEMUCommandLine: Hashable, Sendable {
     public var qmpSocket: String
     public var consoleLog: String
     public var incoming: IncomingSource?
+    public var nics: [NIC] = []
     /// Seconds QEMU's NBD client keeps requests while it reconnects (the volume moving to Primary elsewhere).
     public var reconnectDelay: Int = 5
     public var executable: String = "qemu-system-x86_64"
@@ -89,6 +108,12 @@ public struct QEMUCommandLine: Hashable, Sendable {
                 "driver=nbd,node-name=vol\(index),server.type=unix,server.path=\(escapeOption(socket)),"
                     + "export=\(escapeOption(volume)),reconnect-delay=\(self.reconnectDelay)",
                 "-device", "virtio-blk-pci,drive=vol\(index),id=disk\(index),serial=\(escapeOption(String(volume.prefix(20))))",
+            ]
+        }
+        for (index, nic) in self.nics.enumerated() {
+            arguments += [
+                "-netdev", "tap,id=net\(index),ifname=\(escapeOption(nic.tap)),script=no,downscript=no",
+                "-device", "virtio-net-pci,netdev=net\(index),mac=\(nic.mac),id=nic\(index)",
             ]
         }
         if let incoming = self.incoming { arguments += ["-incoming", incoming.argument] }

@@ -22,17 +22,35 @@ public struct VMAgent: ResourceAgent {
         /// QEMU's downtime limit for live migration, milliseconds.
         public var downtimeLimitMs: Int
         public var qemuExecutable: String
+        /// The VM's NIC (none when nil): a tap that QEMU creates, then attached to a bridge.
+        public var network: NetworkAttachment?
 
         public init(accelerator: Accelerator = .tcg,
                     volumeSocket: @escaping @Sendable (String) -> String = { "/run/clevervm/volumes/\($0).sock" },
                     stateDirectory: String = "/var/lib/clevervm/vm-state", migrationAddress: String = "127.0.0.1",
-                    downtimeLimitMs: Int = 300, qemuExecutable: String = "qemu-system-x86_64") {
+                    downtimeLimitMs: Int = 300, qemuExecutable: String = "qemu-system-x86_64",
+                    network: NetworkAttachment? = nil) {
+            self.network = network
             self.accelerator = accelerator
             self.volumeSocket = volumeSocket
             self.stateDirectory = stateDirectory
             self.migrationAddress = migrationAddress
             self.downtimeLimitMs = downtimeLimitMs
             self.qemuExecutable = qemuExecutable
+        }
+    }
+
+    /// One NIC per VM: QEMU creates the tap `tapName(vm)`; the agent moves it into `namespace` (when set; QEMU's
+    /// file descriptor keeps working) and enslaves it to `bridge` there.
+    public struct NetworkAttachment: Sendable {
+        public var bridge: String
+        public var namespace: String?
+        public var tapName: @Sendable (String) -> String
+
+        public init(bridge: String, namespace: String? = nil, tapName: @escaping @Sendable (String) -> String) {
+            self.bridge = bridge
+            self.namespace = namespace
+            self.tapName = tapName
         }
     }
 
@@ -110,7 +128,7 @@ public struct VMAgent: ResourceAgent {
         }
         let resume: Bool
         do {
-            resume = try image.present() != nil
+            resume = try await image.present() != nil
         } catch {
             return AgentOutcome(OCFExit.generic, "\(context.resource.id): \(error.description)")
         }
@@ -140,7 +158,7 @@ public struct VMAgent: ResourceAgent {
             // A resumed image is used up: a later crash must cold boot from the disk, never rewind to old RAM.
             if resume {
                 do {
-                    try image.discard()
+                    try await image.discard()
                 } catch {
                     report.message = "resumed, but the image is still there: \(error.description)"
                 }
@@ -213,7 +231,7 @@ public struct VMAgent: ResourceAgent {
                 throw QMPClient.Failure(socket: paths.qmpSocket, command: "migrate", reason: "migration ended \(result)")
             }
             bytes = image.writtenBytes(reported: result["ram"]?["transferred"]?.number.map { Int($0) })
-            try image.commit(bytes: bytes ?? 1)
+            try await image.commit(bytes: bytes ?? 1)
         } catch {
             _ = try? await qmp.execute("cont")
             throw error
@@ -363,6 +381,9 @@ public struct VMAgent: ResourceAgent {
             volumeSockets: spec.volumes.map(self.settings.volumeSocket), qmpSocket: paths.qmpSocket,
             consoleLog: paths.consoleLog, incoming: incoming)
         commandLine.executable = self.settings.qemuExecutable
+        if let network = self.settings.network {
+            commandLine.nics = [NIC(tap: network.tapName(context.resource.id), mac: NIC.mac(for: context.resource.id))]
+        }
         unlink(paths.qmpSocket)
         let pid: pid_t
         do {
@@ -377,7 +398,14 @@ public struct VMAgent: ResourceAgent {
                 unlink(paths.pidFile)
                 return .failure(AgentOutcome(OCFExit.generic, "\(context.resource.id): QEMU exited at once: \(Subprocess.tail(paths.qemuLog, lines: 5))"))
             }
-            if let qmp = try? await QMPClient.connect(paths.qmpSocket, timeout: .seconds(2)) { return .success(pid: pid, qmp: qmp) }
+            if let qmp = try? await QMPClient.connect(paths.qmpSocket, timeout: .seconds(2)) {
+                if let network = self.settings.network, let failure = await attach(tap: network.tapName(context.resource.id), network) {
+                    kill(pid, SIGKILL)
+                    unlink(paths.pidFile)
+                    return .failure(AgentOutcome(OCFExit.generic, "\(context.resource.id): \(failure)"))
+                }
+                return .success(pid: pid, qmp: qmp)
+            }
             try? await Task.sleep(for: .milliseconds(20))
         }
         kill(pid, SIGKILL)
@@ -433,6 +461,18 @@ public struct VMAgent: ResourceAgent {
             try? await Task.sleep(for: .milliseconds(10))
         }
     }
+}
+
+/// Moves the tap into the namespace (if any) and enslaves it to the bridge; nil on success, else the error text.
+func attach(tap: String, _ network: VMAgent.NetworkAttachment) async -> String? {
+    var ip = ["ip"]
+    if let namespace = network.namespace {
+        let moved = await Subprocess.run(["ip", "link", "set", tap, "netns", namespace], timeout: .seconds(10))
+        guard moved.succeeded else { return "cannot move tap \(tap) into \(namespace): \(moved.output)" }
+        ip += ["-n", namespace]
+    }
+    let enslaved = await Subprocess.run(ip + ["link", "set", tap, "master", network.bridge, "up"], timeout: .seconds(10))
+    return enslaved.succeeded ? nil : "cannot attach tap \(tap) to bridge \(network.bridge): \(enslaved.output)"
 }
 
 enum BootResolution {

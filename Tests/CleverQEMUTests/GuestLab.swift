@@ -33,7 +33,12 @@ final class GuestLab: @unchecked Sendable {
     var stateNBDKit: pid_t = 0
     let stateDirectory: String
 
-    init(memoryMiB: Int = 256, writerIntervalMs: Int = 20, withStateVolume: Bool = false) throws {
+    /// With `network`, the guest gets 198.51.100.231/24 and an echo service on port 7777; its NIC's tap (`cvq-t<host>`)
+    /// joins bridge `cvq-br0` inside namespace `cvq-a`, where the test's client has 198.51.100.232/24.
+    let network: Bool
+
+    init(memoryMiB: Int = 256, writerIntervalMs: Int = 20, withStateVolume: Bool = false, network: Bool = false) throws {
+        self.network = network
         try Self.buildGuest()
         self.directory = "/tmp/cvq-\(UUID().uuidString.prefix(8))"
         self.stateDirectory = "\(self.directory)/state"
@@ -43,7 +48,19 @@ final class GuestLab: @unchecked Sendable {
         }
         try FileManager.default.createSymbolicLink(atPath: "\(self.directory)/boot/vmlinuz", withDestinationPath: "\(Self.guestDirectory)/vmlinuz")
         try FileManager.default.createSymbolicLink(atPath: "\(self.directory)/boot/initrd", withDestinationPath: "\(Self.guestDirectory)/initrd")
-        try "quiet writer.interval=\(writerIntervalMs)".write(toFile: "\(self.directory)/boot/cmdline", atomically: true, encoding: .utf8)
+        if network {
+            for command in [
+                ["ip", "netns", "add", Self.namespace],
+                ["ip", "-n", Self.namespace, "link", "add", "cvq-br0", "type", "bridge"],
+                ["ip", "-n", Self.namespace, "addr", "add", "198.51.100.232/24", "dev", "cvq-br0"],
+                ["ip", "-n", Self.namespace, "link", "set", "cvq-br0", "up"],
+                ["ip", "-n", Self.namespace, "link", "set", "lo", "up"],
+            ] {
+                let result = Subprocess.run(command)
+                guard result.succeeded else { throw LabError("\(command.joined(separator: " ")): \(result.output)") }
+            }
+        }
+        try "quiet writer.interval=\(writerIntervalMs)\(network ? " guest.ip=198.51.100.231/24" : "")".write(toFile: "\(self.directory)/boot/cmdline", atomically: true, encoding: .utf8)
         self.nbdkit = try self.serve("disk0", size: "64M")
         if withStateVolume { self.stateNBDKit = try self.serve("state0", size: "512M") }
     }
@@ -84,17 +101,26 @@ final class GuestLab: @unchecked Sendable {
                       runDirectory: "\(self.directory)/\(host)")
     }
 
-    var settings: VMAgent.Settings {
+    static let namespace = "cvq-a"
+
+    var settings: VMAgent.Settings { self.settings(on: "a") }
+
+    func settings(on host: String) -> VMAgent.Settings {
         let directory = self.directory
-        return VMAgent.Settings(volumeSocket: { "\(directory)/\($0).sock" }, stateDirectory: self.stateDirectory, migrationAddress: "127.0.0.1")
+        var settings = VMAgent.Settings(volumeSocket: { "\(directory)/\($0).sock" }, stateDirectory: self.stateDirectory,
+                                        migrationAddress: "127.0.0.1")
+        if self.network {
+            settings.network = VMAgent.NetworkAttachment(bridge: "cvq-br0", namespace: Self.namespace, tapName: { _ in "cvq-t\(host)" })
+        }
+        return settings
     }
 
     /// An agent for `host` whose migrate_to reaches `peer`'s agent directly.
-    func agent(prepareTarget peer: String? = nil) -> VMAgent {
-        guard let peer else { return VMAgent(settings: self.settings) }
-        let target = VMAgent(settings: self.settings)
+    func agent(on host: String = "a", prepareTarget peer: String? = nil) -> VMAgent {
+        guard let peer else { return VMAgent(settings: self.settings(on: host)) }
+        let target = VMAgent(settings: self.settings(on: peer))
         let lab = self
-        return VMAgent(settings: self.settings) { context in
+        return VMAgent(settings: self.settings(on: host)) { context in
             await target.perform(.migrateFrom, lab.context(peer, resource: context.resource))
         }
     }
@@ -143,6 +169,7 @@ final class GuestLab: @unchecked Sendable {
             usleep(20_000)
             _ = Subprocess.isAlive(pid)
         }
+        if self.network { _ = Subprocess.run(["ip", "netns", "delete", Self.namespace]) }
         try? FileManager.default.removeItem(atPath: self.directory)
     }
 }

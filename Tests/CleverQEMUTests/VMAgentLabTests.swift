@@ -137,13 +137,13 @@ extension VMAgentLabTests {
         defer { lab.tearDown() }
         let agent = lab.agent()
         let image = HibernateImage.volume(socket: lab.settings.volumeSocket("state0"), export: "state0", vm: "vm1")
-        #expect(try image.present() == nil)
+        #expect(try await image.present() == nil)
         #expect(await agent.perform(.start, lab.context("a")).exitCode == OCFExit.success)
         try await lab.waitForAck("a", above: 5)
 
         let stopped = await agent.perform(.stop, lab.context("a"))
         #expect(stopped.exitCode == OCFExit.success, "\(stopped)")
-        #expect(try image.present() != nil)
+        #expect(try await image.present() != nil)
         #expect(!FileManager.default.fileExists(atPath: lab.paths("a").stateFile), "no local file in volume mode")
         let last = lab.acks("a").max() ?? 0
 
@@ -153,7 +153,7 @@ extension VMAgentLabTests {
         try await lab.waitForAck("b", above: last + 3)
         #expect(lab.resumes("b").isEmpty, "resumed, not rebooted")
         #expect(lab.acks("b").first == last + 1)
-        #expect(try image.present() == nil, "the trailer is wiped once the VM runs")
+        #expect(try await image.present() == nil, "the trailer is wiped once the VM runs")
         print("hibernate via state volume: stop \(stopped.output ?? ""), start \(resumed.output ?? "")")
     }
 
@@ -205,5 +205,56 @@ extension VMAgentLabTests {
         #expect(stopped.exitCode == OCFExit.success, "\(stopped)")
         #expect(VMReport.parse(stopped.output)?.mode == "hibernate")
         #expect(await executor.runDirect(.monitor, resource: "vm1") == .notRunning)
+    }
+}
+
+extension VMAgentLabTests {
+    /// A TCP session to the guest's echo service (from namespace cvq-a, over bridge cvq-br0) survives a live
+    /// migration: QEMU announces the guest's MAC from the new tap and the bridge follows.
+    @Test func tcpSessionSurvivesLiveMigration() async throws {
+        let lab = try GuestLab(network: true)
+        defer { lab.tearDown() }
+        let source = lab.agent(on: "a", prepareTarget: "b")
+        let started = await source.perform(.start, lab.context("a"))
+        #expect(started.exitCode == OCFExit.success, "\(started)")
+        try await lab.waitForAck("a", above: 2)
+
+        let flag = "\(lab.directory)/migrated"
+        let script = """
+            import os, socket, sys, time
+            deadline = time.time() + 30
+            while True:
+                try:
+                    s = socket.create_connection(("198.51.100.231", 7777), timeout=2)
+                    break
+                except OSError:
+                    if time.time() > deadline: raise
+                    time.sleep(0.2)
+            s.settimeout(10)
+            s.sendall(b"before\\n"); print("got", s.recv(100).decode().strip(), flush=True)
+            while not os.path.exists(sys.argv[1]): time.sleep(0.05)
+            s.sendall(b"after\\n"); print("got", s.recv(100).decode().strip(), flush=True)
+            """
+        let client = Task.detached {
+            Subprocess.run(["ip", "netns", "exec", GuestLab.namespace, "/usr/bin/python3", "-c", script, flag], timeout: .seconds(60))
+        }
+        // The session is established and echoed once before the move.
+        let deadline = ContinuousClock.now + .seconds(30)
+        var established = false
+        while ContinuousClock.now < deadline, !established {
+            let sockets = await Subprocess.run(["ip", "netns", "exec", GuestLab.namespace, "ss", "-tnH", "state", "established"])
+            established = sockets.output.contains("198.51.100.231:7777")
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(established)
+        try await Task.sleep(for: .milliseconds(300))
+
+        let moved = await source.perform(.migrateTo, lab.context("a", migrationTarget: "b"))
+        #expect(moved.exitCode == OCFExit.success, "\(moved)")
+        _ = FileManager.default.createFile(atPath: flag, contents: Data())
+        let result = await client.value
+        #expect(result.succeeded, "\(result.output)")
+        #expect(result.output.contains("got before") && result.output.contains("got after"), "\(result.output)")
+        print("session across live migration: \(result.output.split(separator: "\n").joined(separator: "; ")); \(moved.output ?? "")")
     }
 }

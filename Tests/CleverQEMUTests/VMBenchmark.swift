@@ -37,7 +37,7 @@ struct VMBenchmark {
             let hosts = [host, peer]
             let watching = Task { [hosts] in await watcher.watch(lab, hosts: hosts) }
             try await Task.sleep(for: .milliseconds(200))
-            let moved = await lab.agent(prepareTarget: peer).perform(.migrateTo, lab.context(host, migrationTarget: peer))
+            let moved = await lab.agent(on: host, prepareTarget: peer).perform(.migrateTo, lab.context(host, migrationTarget: peer))
             let report = try #require(VMReport.parse(moved.output), "\(moved)")
             try #require(moved.exitCode == OCFExit.success, "\(moved)")
             downtimes.append(Double(report.downtimeMs ?? -1))
