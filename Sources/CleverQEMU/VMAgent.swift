@@ -176,6 +176,20 @@ public struct VMAgent: ResourceAgent {
             return AgentOutcome(OCFExit.success, VMReport(action: "stop", mode: "absent").json)
         }
         let deadline = ContinuousClock.now + Duration(context.timeout) - .milliseconds(500)
+        // A QEMU that holds no guest of its own — still waiting for an incoming migration, or the source left behind
+        // by a completed one — is ended, never hibernated: its RAM is not the guest's current state.
+        if let qmp = try? await QMPClient.connect(paths.qmpSocket, timeout: .seconds(2)) {
+            let status = try? await self.status(qmp)
+            await qmp.close()
+            if let status, ["inmigrate", "postmigrate"].contains(status) {
+                kill(pid, SIGKILL)
+                await self.waitForExit(pid, until: ContinuousClock.now + .seconds(2))
+                unlink(paths.pidFile)
+                var report = VMReport(action: "stop", mode: "discarded")
+                report.status = status
+                return AgentOutcome(OCFExit.success, report.json)
+            }
+        }
         switch spec.stopMode {
         case .hibernate:
             let image: HibernateImage

@@ -258,3 +258,46 @@ extension VMAgentLabTests {
         print("session across live migration: \(result.output.split(separator: "\n").joined(separator: "; ")); \(moved.output ?? "")")
     }
 }
+
+extension VMAgentLabTests {
+    /// A target that was prepared but never received the guest (the source gave up) is not running (7), and stop
+    /// ends it without writing a hibernate image.
+    @Test func abandonedIncomingTargetIsNotRunningAndStopDiscardsIt() async throws {
+        let lab = try GuestLab()
+        defer { lab.tearDown() }
+        let target = lab.agent(on: "b")
+        let prepared = await target.perform(.migrateFrom, lab.context("b"))
+        #expect(prepared.exitCode == OCFExit.success, "\(prepared)")
+        #expect(VMReport.parse(prepared.output)?.incoming?.hasPrefix("tcp:127.0.0.1:") == true)
+        #expect(await target.perform(.monitor, lab.context("b")).exitCode == OCFExit.notRunning)
+        // No second QEMU for the VM on this host.
+        #expect(await target.perform(.migrateFrom, lab.context("b")).exitCode == OCFExit.generic)
+        let stopped = await target.perform(.stop, lab.context("b"))
+        #expect(stopped.exitCode == OCFExit.success, "\(stopped)")
+        #expect(VMReport.parse(stopped.output)?.mode == "discarded")
+        #expect(!FileManager.default.fileExists(atPath: lab.paths("b").stateFile))
+        #expect(await target.perform(.monitor, lab.context("b")) == .notRunning)
+    }
+}
+
+extension VMAgentLabTests {
+    /// A live migration that cannot reach its target fails with a report, and the guest runs on at the source.
+    @Test func failedLiveMigrationLeavesTheSourceRunning() async throws {
+        let lab = try GuestLab()
+        defer { lab.tearDown() }
+        let source = VMAgent(settings: lab.settings) { _ in
+            var report = VMReport(action: "migrate_from", mode: "live")
+            report.incoming = "tcp:127.0.0.1:1"  // nothing listens there
+            return AgentOutcome(OCFExit.success, report.json)
+        }
+        #expect(await source.perform(.start, lab.context("a")).exitCode == OCFExit.success)
+        let before = try await lab.waitForAck("a", above: 2)
+        let moved = await source.perform(.migrateTo, lab.context("a", migrationTarget: "b"))
+        #expect(moved.exitCode == OCFExit.generic, "\(moved)")
+        #expect(await source.perform(.monitor, lab.context("a")) == .success)
+        try await lab.waitForAck("a", above: before + 3)
+        let noTarget = await lab.agent().perform(.migrateTo, lab.context("a", migrationTarget: "b"))
+        #expect(noTarget.exitCode == OCFExit.unimplemented)
+        #expect(await lab.agent().perform(.migrateTo, lab.context("a")).exitCode == OCFExit.invalidArgument)
+    }
+}
