@@ -28,6 +28,8 @@ let package = Package(
         .target(name: "CleverSystem", dependencies: ["CSpawn"]),
         // The local resource manager: resource agents (process, ip, ping, ocf, lsb) and recurring monitors.
         .target(name: "CleverExecutor", dependencies: ["CleverModel", "CleverCluster", "CleverSystem"]),
+        // VMs on QEMU: QMP client, command line, the `vm` resource agent (start/stop/monitor/migrate, hibernate).
+        .target(name: "CleverQEMU", dependencies: ["CleverModel", "CleverExecutor", "CleverCluster", "CleverSystem"]),
         // The control socket's protocol, client and server, and the status report.
         .target(name: "CleverControl", dependencies: ["CleverModel", "CleverCluster", "CleverScheduler"]),
         // The agent daemon: Corosync in, ledger and coordinator, executor, control socket.
@@ -92,6 +94,8 @@ let package = Package(
         .testTarget(name: "CleverCIBTests", dependencies: ["CleverCIB", "CleverScheduler", "CleverTesting"]),
         .testTarget(name: "CleverCLITests", dependencies: ["CleverTesting"]),
         .testTarget(name: "CorosyncTests", dependencies: ["Corosync"]),
+        // Real QEMU under TCG with nbdkit disks; builds the test guest with scripts/build-test-guest.sh.
+        .testTarget(name: "CleverQEMUTests", dependencies: ["CleverQEMU", "CleverExecutor", "CleverModel", "CleverCluster"]),
         .testTarget(name: "CorosyncConfigTests", dependencies: ["CorosyncConfig", "CleverModel"]),
         // Lab tests need root, corosync, corosync-qnetd, corosync-qdevice; they run corosync-probe in lab hosts.
         // The agent on a real lab, driven through the clevervm binary (root, corosync, qnetd, nft).

@@ -1,0 +1,537 @@
+import CleverCluster
+import CleverExecutor
+import CleverModel
+import CleverSystem
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The resource agent for `kind: vm`: one QEMU process per VM, detached from the agent (its own session, a pid
+/// file and a QMP socket in the run directory), so an agent restart re-attaches and never starts a second QEMU.
+public struct VMAgent: ResourceAgent {
+    public struct Settings: Sendable {
+        public var accelerator: Accelerator
+        /// The unix socket of a volume's NBD export on this host.
+        public var volumeSocket: @Sendable (String) -> String
+        /// Where hibernate images live: `<stateDirectory>/<vm>.vmstate`.
+        public var stateDirectory: String
+        /// This host's address that incoming live migrations listen on.
+        public var migrationAddress: String
+        /// QEMU's downtime limit for live migration, milliseconds.
+        public var downtimeLimitMs: Int
+        public var qemuExecutable: String
+        /// The VM's NIC (none when nil): a tap that QEMU creates, then attached to a bridge.
+        public var network: NetworkAttachment?
+
+        public init(accelerator: Accelerator = .tcg,
+                    volumeSocket: @escaping @Sendable (String) -> String = { "/run/clevervm/volumes/\($0).sock" },
+                    stateDirectory: String = "/var/lib/clevervm/vm-state", migrationAddress: String = "127.0.0.1",
+                    downtimeLimitMs: Int = 300, qemuExecutable: String = "qemu-system-x86_64",
+                    network: NetworkAttachment? = nil) {
+            self.network = network
+            self.accelerator = accelerator
+            self.volumeSocket = volumeSocket
+            self.stateDirectory = stateDirectory
+            self.migrationAddress = migrationAddress
+            self.downtimeLimitMs = downtimeLimitMs
+            self.qemuExecutable = qemuExecutable
+        }
+    }
+
+    /// One NIC per VM: QEMU creates the tap `tapName(vm)`; the agent moves it into `namespace` (when set; QEMU's
+    /// file descriptor keeps working) and enslaves it to `bridge` there.
+    public struct NetworkAttachment: Sendable {
+        public var bridge: String
+        public var namespace: String?
+        public var tapName: @Sendable (String) -> String
+
+        public init(bridge: String, namespace: String? = nil, tapName: @escaping @Sendable (String) -> String) {
+            self.bridge = bridge
+            self.namespace = namespace
+            self.tapName = tapName
+        }
+    }
+
+    /// Runs `migrate_from` for this VM on the target host (`context.migrationTarget`) and returns its outcome; the
+    /// outcome's output is the target's `VMReport` with the `incoming` URI. The agent daemon implements it by
+    /// sending the request to the target's executor; tests call a second VMAgent directly.
+    public typealias PrepareTarget = @Sendable (ActionContext) async -> AgentOutcome
+
+    public let settings: Settings
+    /// QEMU's max-bandwidth for migrations (bytes/s; its default of 128 MiB/s would make a 256 MiB guest take 2 s).
+    static let unlimitedBandwidth = 100 << 30
+    public let prepareTarget: PrepareTarget?
+
+    public init(settings: Settings = Settings(), prepareTarget: PrepareTarget? = nil) {
+        self.settings = settings
+        self.prepareTarget = prepareTarget
+    }
+
+    // MARK: - Files of one VM on this host
+
+    public struct Paths: Sendable {
+        public var pidFile: String
+        public var qmpSocket: String
+        public var consoleLog: String
+        public var qemuLog: String
+        public var stateFile: String
+
+        public init(vm: String, runDirectory: String, stateDirectory: String) {
+            self.pidFile = "\(runDirectory)/\(vm).qemu.pid"
+            self.qmpSocket = "\(runDirectory)/\(vm).qmp"
+            self.consoleLog = "\(runDirectory)/\(vm).console.log"
+            self.qemuLog = "\(runDirectory)/\(vm).qemu.log"
+            self.stateFile = "\(stateDirectory)/\(vm).vmstate"
+        }
+    }
+
+    public func paths(_ context: ActionContext) -> Paths {
+        Paths(vm: context.resource.id, runDirectory: context.runDirectory, stateDirectory: self.settings.stateDirectory)
+    }
+
+    // MARK: - Actions
+
+    public func perform(_ action: ResourceAction, _ context: ActionContext) async -> AgentOutcome {
+        guard case .vm(let spec) = context.resource.kind else {
+            return AgentOutcome(OCFExit.notConfigured, "\(context.resource.id) is not a vm resource")
+        }
+        let started = ContinuousClock.now
+        var outcome: AgentOutcome
+        switch action {
+        case .start: outcome = await self.start(spec, context)
+        case .stop: outcome = await self.stop(spec, context)
+        case .monitor: outcome = await self.monitor(context)
+        case .migrateTo: outcome = await self.migrateTo(spec, context)
+        case .migrateFrom: outcome = await self.migrateFrom(spec, context)
+        case .promote, .demote: return AgentOutcome(OCFExit.unimplemented, "a vm has no promoted role")
+        }
+        if var report = VMReport.parse(outcome.output), report.elapsedMs == nil {
+            report.elapsedMs = milliseconds(ContinuousClock.now - started)
+            outcome.output = report.json
+        }
+        return outcome
+    }
+
+    func start(_ spec: VMSpec, _ context: ActionContext) async -> AgentOutcome {
+        let paths = self.paths(context)
+        if let pid = self.runningQEMU(paths) {
+            var report = VMReport(action: "start", mode: "attached")
+            report.pid = Int(pid)
+            return AgentOutcome(OCFExit.success, report.json)
+        }
+        let image: HibernateImage
+        switch self.image(spec, context) {
+        case .success(let found): image = found
+        case .failure(let outcome): return outcome
+        }
+        let resume: Bool
+        do {
+            resume = try await image.present() != nil
+        } catch {
+            return AgentOutcome(OCFExit.generic, "\(context.resource.id): \(error.description)")
+        }
+        let launched = await self.launch(spec, context, incoming: resume ? image.incoming : nil)
+        guard case .success(let pid, let qmp) = launched else {
+            if case .failure(let outcome) = launched { return outcome }
+            return AgentOutcome(OCFExit.generic)
+        }
+        defer { Task { await qmp.close() } }
+        var report = VMReport(action: "start", mode: resume ? "resume" : "cold")
+        report.pid = Int(pid)
+        do {
+            if resume {
+                let deadline = ContinuousClock.now + Duration(context.timeout)
+                var status = try await self.status(qmp)
+                while status == "inmigrate", ContinuousClock.now < deadline {
+                    try? await Task.sleep(for: .milliseconds(10))
+                    status = try await self.status(qmp)
+                }
+                if status == "paused" || status == "prelaunch" { try await qmp.execute("cont") }
+            }
+            let status = try await self.status(qmp)
+            report.status = status
+            guard status == "running" else {
+                return AgentOutcome(OCFExit.generic, "\(context.resource.id): QEMU is \(status) after start; \(Subprocess.tail(paths.qemuLog, lines: 5))")
+            }
+            // A resumed image is used up: a later crash must cold boot from the disk, never rewind to old RAM.
+            if resume {
+                do {
+                    try await image.discard()
+                } catch {
+                    report.message = "resumed, but the image is still there: \(error.description)"
+                }
+            }
+            return AgentOutcome(OCFExit.success, report.json)
+        } catch {
+            return AgentOutcome(OCFExit.generic, "\(context.resource.id): \(error.description); \(Subprocess.tail(paths.qemuLog, lines: 5))")
+        }
+    }
+
+    func stop(_ spec: VMSpec, _ context: ActionContext) async -> AgentOutcome {
+        let paths = self.paths(context)
+        guard let pid = self.runningQEMU(paths) else {
+            unlink(paths.pidFile)
+            return AgentOutcome(OCFExit.success, VMReport(action: "stop", mode: "absent").json)
+        }
+        let deadline = ContinuousClock.now + Duration(context.timeout) - .milliseconds(500)
+        // A QEMU that holds no guest of its own — still waiting for an incoming migration, or the source left behind
+        // by a completed one — is ended, never hibernated: its RAM is not the guest's current state.
+        if let qmp = try? await QMPClient.connect(paths.qmpSocket, timeout: .seconds(2)) {
+            let status = try? await self.status(qmp)
+            await qmp.close()
+            if let status, ["inmigrate", "postmigrate"].contains(status) {
+                kill(pid, SIGKILL)
+                await self.waitForExit(pid, until: ContinuousClock.now + .seconds(2))
+                unlink(paths.pidFile)
+                var report = VMReport(action: "stop", mode: "discarded")
+                report.status = status
+                return AgentOutcome(OCFExit.success, report.json)
+            }
+        }
+        switch spec.stopMode {
+        case .hibernate:
+            let image: HibernateImage
+            switch self.image(spec, context) {
+            case .success(let found): image = found
+            case .failure(let outcome): return outcome
+            }
+            do {
+                var report = try await self.hibernate(paths, image: image, deadline: deadline)
+                await self.waitForExit(pid, until: deadline)
+                unlink(paths.pidFile)
+                report.pid = Int(pid)
+                return AgentOutcome(OCFExit.success, report.json)
+            } catch {
+                // The image is incomplete: the VM keeps running here and the stop fails, so nothing starts it elsewhere
+                // from a partial image.
+                if case .file(let path) = image { unlink(path + ".partial") }
+                return AgentOutcome(OCFExit.generic, "\(context.resource.id): hibernate failed: \(error)")
+            }
+        case .shutdown:
+            if let qmp = try? await QMPClient.connect(paths.qmpSocket, timeout: .seconds(2)) {
+                _ = try? await qmp.execute("system_powerdown")
+                await qmp.close()
+            }
+            await self.waitForExit(pid, until: deadline)
+            var report = VMReport(action: "stop", mode: "shutdown")
+            if Subprocess.isAlive(pid) {
+                kill(pid, SIGKILL)
+                await self.waitForExit(pid, until: ContinuousClock.now + .seconds(2))
+                report.mode = "killed"
+            }
+            unlink(paths.pidFile)
+            if Subprocess.isAlive(pid) { return AgentOutcome(OCFExit.generic, "QEMU pid \(pid) survived SIGKILL") }
+            return AgentOutcome(OCFExit.success, report.json)
+        }
+    }
+
+    /// Saves RAM and device state into the hibernate image with QEMU's migration stream, commits the image and
+    /// quits QEMU. On any failure the guest runs on here.
+    func hibernate(_ paths: Paths, image: HibernateImage, deadline: ContinuousClock.Instant) async throws -> VMReport {
+        try image.prepare()
+        let qmp = try await QMPClient.connect(paths.qmpSocket)
+        defer { Task { await qmp.close() } }
+        try await qmp.execute("migrate-set-parameters", ["max-bandwidth": .number(Double(VMAgent.unlimitedBandwidth))])
+        // Stopped first: the image is written in one pass and the guest cannot dirty pages meanwhile.
+        try await qmp.execute("stop")
+        let result: JSONValue
+        let bytes: Int?
+        do {
+            try await qmp.execute("migrate", ["uri": .string(image.saveURI)])
+            result = try await self.waitForMigration(qmp, until: deadline)
+            guard result["status"]?.string == "completed" else {
+                throw QMPClient.Failure(socket: paths.qmpSocket, command: "migrate", reason: "migration ended \(result)")
+            }
+            bytes = image.writtenBytes(reported: result["ram"]?["transferred"]?.number.map { Int($0) })
+            try await image.commit(bytes: bytes ?? 1)
+        } catch {
+            _ = try? await qmp.execute("cont")
+            throw error
+        }
+        _ = try? await qmp.execute("quit")
+        var report = VMReport(action: "stop", mode: "hibernate")
+        report.transferredBytes = bytes
+        report.totalMs = result["total-time"]?.number.map { Int($0) }
+        return report
+    }
+
+    enum ImageChoice {
+        case success(HibernateImage)
+        case failure(AgentOutcome)
+    }
+
+    /// The VM's `stateVolume` when it has one (it must not also be a guest disk), else a file in `stateDirectory`.
+    func image(_ spec: VMSpec, _ context: ActionContext) -> ImageChoice {
+        guard let volume = spec.stateVolume else {
+            return .success(.file(path: self.paths(context).stateFile))
+        }
+        guard !spec.volumes.contains(volume) else {
+            return .failure(AgentOutcome(OCFExit.notConfigured,
+                "\(context.resource.id): state volume \(volume) is also a guest disk; hibernating into it would overwrite the guest's data"))
+        }
+        return .success(.volume(socket: self.settings.volumeSocket(volume), export: volume, vm: context.resource.id))
+    }
+
+    func monitor(_ context: ActionContext) async -> AgentOutcome {
+        let paths = self.paths(context)
+        guard self.runningQEMU(paths) != nil else { return .notRunning }
+        do {
+            let qmp = try await QMPClient.connect(paths.qmpSocket, timeout: .seconds(3))
+            defer { Task { await qmp.close() } }
+            let status = try await self.status(qmp)
+            switch status {
+            case "running": return .success
+            case "inmigrate", "postmigrate", "shutdown": return AgentOutcome(OCFExit.notRunning, "QEMU is \(status)")
+            default: return AgentOutcome(OCFExit.generic, "\(context.resource.id): QEMU is \(status)")
+            }
+        } catch {
+            return AgentOutcome(OCFExit.generic, "\(context.resource.id): QEMU runs but \(error.description)")
+        }
+    }
+
+    /// Source side of a move. Live: the target QEMU listens (migrate_from via `prepareTarget`), this QEMU sends its
+    /// state with `migrate`, the target runs on, this QEMU quits. Hibernate: stop (hibernate) here, then start there.
+    func migrateTo(_ spec: VMSpec, _ context: ActionContext) async -> AgentOutcome {
+        guard let target = context.migrationTarget else {
+            return AgentOutcome(OCFExit.invalidArgument, "\(context.resource.id): migrate_to without a target host")
+        }
+        guard let prepareTarget = self.prepareTarget else {
+            return AgentOutcome(OCFExit.unimplemented, "\(context.resource.id): this agent cannot reach other hosts")
+        }
+        let paths = self.paths(context)
+        guard let pid = self.runningQEMU(paths) else {
+            return AgentOutcome(OCFExit.notRunning, "\(context.resource.id) does not run here")
+        }
+        let deadline = ContinuousClock.now + Duration(context.timeout) - .milliseconds(500)
+        if spec.migration == .hibernate {
+            let stopped = await self.stop(spec, context)
+            guard stopped.exitCode == OCFExit.success else { return stopped }
+            let resumed = await prepareTarget(context)
+            guard resumed.exitCode == OCFExit.success else { return resumed }
+            var report = VMReport(action: "migrate_to", mode: "hibernate")
+            report.target = target
+            report.transferredBytes = VMReport.parse(stopped.output)?.transferredBytes
+            return AgentOutcome(OCFExit.success, report.json)
+        }
+        let prepared = await prepareTarget(context)
+        guard prepared.exitCode == OCFExit.success, let incoming = VMReport.parse(prepared.output)?.incoming else {
+            return AgentOutcome(OCFExit.generic, "\(context.resource.id): target \(target) not ready: \(prepared.output ?? "exit \(prepared.exitCode)")")
+        }
+        do {
+            let qmp = try await QMPClient.connect(paths.qmpSocket)
+            defer { Task { await qmp.close() } }
+            try await qmp.execute("migrate-set-parameters", [
+                "downtime-limit": .number(Double(self.settings.downtimeLimitMs)),
+                "max-bandwidth": .number(Double(VMAgent.unlimitedBandwidth)),
+            ])
+            try await qmp.execute("migrate", ["uri": .string(incoming)])
+            let result = try await self.waitForMigration(qmp, until: deadline)
+            var report = VMReport(action: "migrate_to", mode: "live")
+            report.target = target
+            report.status = result["status"]?.string
+            report.downtimeMs = result["downtime"]?.number.map { Int($0) }
+            report.totalMs = result["total-time"]?.number.map { Int($0) }
+            report.setupMs = result["setup-time"]?.number.map { Int($0) }
+            report.transferredBytes = result["ram"]?["transferred"]?.number.map { Int($0) }
+            guard report.status == "completed" else {
+                _ = try? await qmp.execute("migrate_cancel")
+                report.message = result["error-desc"]?.string
+                // The source still runs (it resumes after a failed migration); the target QEMU exits on its own.
+                if try await self.status(qmp) != "running" { _ = try? await qmp.execute("cont") }
+                return AgentOutcome(OCFExit.generic, report.json)
+            }
+            _ = try? await qmp.execute("quit")
+            await self.waitForExit(pid, until: ContinuousClock.now + .seconds(5))
+            if Subprocess.isAlive(pid) { kill(pid, SIGKILL) }
+            unlink(paths.pidFile)
+            return AgentOutcome(OCFExit.success, report.json)
+        } catch {
+            return AgentOutcome(OCFExit.generic, "\(context.resource.id): live migration to \(target) failed: \(error)")
+        }
+    }
+
+    /// Target side of a move. Live: start QEMU waiting for the state on `tcp:` and report the URI. Hibernate: start
+    /// (resume from the image).
+    func migrateFrom(_ spec: VMSpec, _ context: ActionContext) async -> AgentOutcome {
+        if spec.migration == .hibernate { return await self.start(spec, context) }
+        let paths = self.paths(context)
+        if self.runningQEMU(paths) != nil {
+            return AgentOutcome(OCFExit.generic, "\(context.resource.id): a QEMU already runs here; refusing a second one")
+        }
+        guard let port = freeTCPPort(self.settings.migrationAddress) else {
+            return AgentOutcome(OCFExit.generic, "no free TCP port on \(self.settings.migrationAddress)")
+        }
+        let incoming = IncomingSource.tcp(address: self.settings.migrationAddress, port: port)
+        let launched = await self.launch(spec, context, incoming: incoming)
+        switch launched {
+        case .failure(let outcome): return outcome
+        case .success(let pid, let qmp):
+            await qmp.close()
+            var report = VMReport(action: "migrate_from", mode: "live")
+            report.incoming = incoming.argument
+            report.pid = Int(pid)
+            return AgentOutcome(OCFExit.success, report.json)
+        }
+    }
+
+    // MARK: - QEMU process
+
+    enum Launch {
+        case success(pid: pid_t, qmp: QMPClient)
+        case failure(AgentOutcome)
+    }
+
+    func launch(_ spec: VMSpec, _ context: ActionContext, incoming: IncomingSource?) async -> Launch {
+        let paths = self.paths(context)
+        let boot: BootSource
+        switch resolveBoot(spec.boot) {
+        case .success(let source): boot = source
+        case .failure(let message): return .failure(AgentOutcome(OCFExit.notConfigured, "\(context.resource.id): \(message)"))
+        }
+        var commandLine = QEMUCommandLine(
+            vm: context.resource.id, spec: spec, boot: boot, accelerator: self.settings.accelerator,
+            volumeSockets: spec.volumes.map(self.settings.volumeSocket), qmpSocket: paths.qmpSocket,
+            consoleLog: paths.consoleLog, incoming: incoming)
+        commandLine.executable = self.settings.qemuExecutable
+        if let network = self.settings.network {
+            commandLine.nics = [NIC(tap: network.tapName(context.resource.id), mac: NIC.mac(for: context.resource.id))]
+        }
+        unlink(paths.qmpSocket)
+        let pid: pid_t
+        do {
+            pid = try Subprocess.spawnDaemon(commandLine.arguments, log: paths.qemuLog)
+        } catch {
+            return .failure(AgentOutcome(OCFExit.notInstalled, error.description))
+        }
+        try? "\(pid)\n".write(toFile: paths.pidFile, atomically: true, encoding: .utf8)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            guard Subprocess.isAlive(pid) else {
+                unlink(paths.pidFile)
+                return .failure(AgentOutcome(OCFExit.generic, "\(context.resource.id): QEMU exited at once: \(Subprocess.tail(paths.qemuLog, lines: 5))"))
+            }
+            if let qmp = try? await QMPClient.connect(paths.qmpSocket, timeout: .seconds(2)) {
+                if let network = self.settings.network, let failure = await attach(tap: network.tapName(context.resource.id), network) {
+                    kill(pid, SIGKILL)
+                    unlink(paths.pidFile)
+                    return .failure(AgentOutcome(OCFExit.generic, "\(context.resource.id): \(failure)"))
+                }
+                return .success(pid: pid, qmp: qmp)
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        kill(pid, SIGKILL)
+        unlink(paths.pidFile)
+        return .failure(AgentOutcome(OCFExit.generic, "\(context.resource.id): QEMU's QMP socket never answered"))
+    }
+
+    /// The QEMU of this VM on this host: the pid file's process if it is alive and is that QEMU (its command line
+    /// names our QMP socket, so a reused pid is not mistaken for it), else any process with that command line.
+    public func runningQEMU(_ paths: Paths) -> pid_t? {
+        let marker = "unix:\(paths.qmpSocket),server"
+        func isOurs(_ pid: pid_t) -> Bool {
+            guard Subprocess.isAlive(pid),
+                let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline")
+            else { return false }
+            return raw.split(separator: 0).contains { String(decoding: $0, as: UTF8.self).hasPrefix(marker) }
+        }
+        if let text = try? String(contentsOfFile: paths.pidFile, encoding: .utf8),
+            let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), isOurs(pid)
+        {
+            return pid
+        }
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        for entry in entries {
+            guard let pid = pid_t(entry), isOurs(pid) else { continue }
+            try? "\(pid)\n".write(toFile: paths.pidFile, atomically: true, encoding: .utf8)
+            return pid
+        }
+        return nil
+    }
+
+    func status(_ qmp: QMPClient) async throws(QMPClient.Failure) -> String {
+        try await qmp.execute("query-status")["status"]?.string ?? "unknown"
+    }
+
+    func waitForMigration(_ qmp: QMPClient, until deadline: ContinuousClock.Instant) async throws -> JSONValue {
+        while true {
+            let info = try await qmp.execute("query-migrate")
+            switch info["status"]?.string {
+            case "completed", "failed", "cancelled": return info
+            default: break
+            }
+            guard ContinuousClock.now < deadline else {
+                _ = try? await qmp.execute("migrate_cancel")
+                return ["status": "failed", "error-desc": "timed out"]
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    func waitForExit(_ pid: pid_t, until deadline: ContinuousClock.Instant) async {
+        while Subprocess.isAlive(pid), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+}
+
+/// Moves the tap into the namespace (if any) and enslaves it to the bridge; nil on success, else the error text.
+func attach(tap: String, _ network: VMAgent.NetworkAttachment) async -> String? {
+    var ip = ["ip"]
+    if let namespace = network.namespace {
+        let moved = await Subprocess.run(["ip", "link", "set", tap, "netns", namespace], timeout: .seconds(10))
+        guard moved.succeeded else { return "cannot move tap \(tap) into \(namespace): \(moved.output)" }
+        ip += ["-n", namespace]
+    }
+    let enslaved = await Subprocess.run(ip + ["link", "set", tap, "master", network.bridge, "up"], timeout: .seconds(10))
+    return enslaved.succeeded ? nil : "cannot attach tap \(tap) to bridge \(network.bridge): \(enslaved.output)"
+}
+
+enum BootResolution {
+    case success(BootSource)
+    case failure(String)
+}
+
+/// `boot` is a directory with `vmlinuz` and optionally `initrd` and `cmdline`, or a disk image file.
+func resolveBoot(_ boot: String) -> BootResolution {
+    var isDirectory: ObjCBool = false
+    guard !boot.isEmpty, FileManager.default.fileExists(atPath: boot, isDirectory: &isDirectory) else {
+        return .failure("boot \"\(boot)\" does not exist")
+    }
+    guard isDirectory.boolValue else { return .success(.disk(boot)) }
+    let kernel = "\(boot)/vmlinuz"
+    guard FileManager.default.fileExists(atPath: kernel) else { return .failure("boot directory \(boot) has no vmlinuz") }
+    let initrd = "\(boot)/initrd"
+    let extra = (try? String(contentsOfFile: "\(boot)/cmdline", encoding: .utf8))?
+        .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+    let commandLine = (["console=ttyS0", "panic=-1"] + (extra.isEmpty ? [] : [extra])).joined(separator: " ")
+    return .success(.kernel(kernel: kernel, initrd: FileManager.default.fileExists(atPath: initrd) ? initrd : nil,
+                            commandLine: commandLine))
+}
+
+func milliseconds(_ duration: Duration) -> Int {
+    Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+}
+
+/// A port the kernel just handed out on `address` (bound, read, closed: QEMU binds it a moment later).
+func freeTCPPort(_ address: String) -> Int? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var socketAddress = sockaddr_in()
+    socketAddress.sin_family = sa_family_t(AF_INET)
+    socketAddress.sin_port = 0
+    guard inet_pton(AF_INET, address, &socketAddress.sin_addr) == 1 else { return nil }
+    let bound = withUnsafePointer(to: &socketAddress) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0 else { return nil }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let named = withUnsafeMutablePointer(to: &socketAddress) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    guard named == 0 else { return nil }
+    return Int(UInt16(bigEndian: socketAddress.sin_port))
+}
