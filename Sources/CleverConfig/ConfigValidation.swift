@@ -128,11 +128,16 @@ extension ConfigDecoder {
                 let addressPath = KeyPath.index(KeyPath.child(path, "addresses"), index)
                 self.checkKind(address, at: addressPath, in: decoded, expected: "ip")
             }
-            if let stateVolume = spec.stateVolume, !spec.volumes.contains(stateVolume) {
-                self.report(
-                    "state-volume '\(stateVolume)' is not one of the VM's volumes",
-                    path: KeyPath.child(path, "state-volume"),
-                    hint: spec.volumes.isEmpty ? "add it to 'volumes'" : "one of: \(spec.volumes.joined(separator: ", "))")
+            if let stateVolume = spec.stateVolume {
+                // Hibernating writes the RAM image over the state volume: it must not hold guest data.
+                if spec.volumes.contains(stateVolume) {
+                    self.report(
+                        "state-volume '\(stateVolume)' is also a guest disk; hibernating would overwrite the guest's data",
+                        path: KeyPath.child(path, "state-volume"),
+                        hint: "give the VM a volume of its own for its saved state (at least its memory size)")
+                } else {
+                    self.checkKind(stateVolume, at: KeyPath.child(path, "state-volume"), in: decoded, expected: "volume")
+                }
             }
         }
     }

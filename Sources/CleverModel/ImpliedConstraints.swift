@@ -14,7 +14,7 @@ extension ClusterConfig {
         }
         for resource in self.resources {
             guard case .vm(let vm) = resource.kind else { continue }
-            for volume in vm.volumes where self.resource(named: volume) != nil {
+            for volume in vm.volumes + (vm.stateVolume.map { [$0] } ?? []) where self.resource(named: volume) != nil {
                 result.append(.colocation(ColocationConstraint(
                     id: "vm-\(resource.id)-with-\(volume)", dependent: resource.id, primary: volume,
                     score: .infinity, primaryRole: .promoted)))

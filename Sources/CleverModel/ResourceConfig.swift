@@ -132,7 +132,8 @@ public struct VMSpec: Hashable, Sendable, Codable {
     public var memoryMiB: Int
     /// Volumes (resource ids) holding the VM's disks, in order.
     public var volumes: [String]
-    /// Volume that receives the saved RAM state on hibernate (nil: the first volume).
+    /// A volume of its own (not one of `volumes`) that receives the saved RAM state on hibernate, so
+    /// another host can resume it; nil: a file on the host (hibernate then resumes only there).
     public var stateVolume: String?
     /// Kernel image path, or a disk to boot from.
     public var boot: String

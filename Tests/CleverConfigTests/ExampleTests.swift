@@ -13,7 +13,7 @@ import Testing
         #expect(config.nodes.map(\.name) == ["alpha", "beta"])
         #expect(config.nodes.map(\.addresses) == [["198.51.100.11"], ["198.51.100.12"]])
         #expect(config.quorum == QuorumConfig(qdeviceHost: "198.51.100.1", algorithm: "ffsplit", pingTargets: ["198.51.100.1"]))
-        #expect(config.resources.map(\.id) == ["disk0", "mba7", "vip", "gw-ping"])
+        #expect(config.resources.map(\.id) == ["disk0", "vmstate", "mba7", "vip", "gw-ping"])
 
         let disk = try #require(config.resource(named: "disk0"))
         #expect(
@@ -30,7 +30,7 @@ import Testing
             vm.kind
                 == .vm(
                     VMSpec(
-                        cpus: 1, memoryMiB: 256, volumes: ["disk0"], stateVolume: "disk0",
+                        cpus: 1, memoryMiB: 256, volumes: ["disk0"], stateVolume: "vmstate",
                         boot: "/var/lib/clevervm/guest/vmlinuz", stopMode: .hibernate, migration: .live,
                         addresses: ["vip"])))
         #expect(config.resource(named: "vip")?.kind == .ip(IPSpec(address: "198.51.100.50", prefixLength: 24)))
@@ -276,7 +276,7 @@ enum RichConfig {
                     id: "disk1", kind: .volume(VolumeSpec(size: 5 << 40, backing: "/dev/sdc")), cloning: .single,
                     monitorInterval: nil),
                 ResourceConfig(
-                    id: "vm", kind: .vm(VMSpec(cpus: 4, memoryMiB: 2048 + 1, volumes: ["disk0", "disk1"], stateVolume: "disk1", boot: "/boot/k", stopMode: .shutdown, migration: .hibernate, addresses: ["vip"])),
+                    id: "vm", kind: .vm(VMSpec(cpus: 4, memoryMiB: 2048 + 1, volumes: ["disk0"], stateVolume: "disk1", boot: "/boot/k", stopMode: .shutdown, migration: .hibernate, addresses: ["vip"])),
                     meta: ResourceMeta(allowMigrate: false, priority: -3)),
                 ResourceConfig(id: "vip", kind: .ip(IPSpec(address: "198.51.100.50", prefixLength: 32, interface: "br0"))),
                 ResourceConfig(
