@@ -35,6 +35,7 @@ let package = Package(
         // The agent daemon: Corosync in, ledger and coordinator, executor, control socket.
         .target(name: "CleverAgent", dependencies: [
             "CleverModel", "CleverCluster", "CleverConfig", "CleverControl", "CleverExecutor", "CleverSystem", "Corosync",
+            "CleverVolume", "CleverQEMU",
         ]),
         // Pacemaker CIB (XML) import into the model.
         .target(name: "CleverCIB", dependencies: ["CleverModel"]),
@@ -43,7 +44,7 @@ let package = Package(
             name: "CleverCLI",
             dependencies: [
                 "CleverModel", "CleverConfig", "CleverScheduler", "CleverCIB", "CleverCluster", "CleverControl", "CleverAgent",
-                "CleverLab",
+                "CleverLab", "CleverSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -3,6 +3,7 @@ import CleverConfig
 import CleverControl
 import CleverExecutor
 import CleverModel
+import CleverQEMU
 import CleverSystem
 import Corosync
 import Foundation
@@ -40,6 +41,7 @@ public actor Agent {
     private var group: ProcessGroup?
     private var events: [EventRecord] = []
     private var waiting: [RequestID: CheckedContinuation<String?, Never>] = [:]
+    private var preparing: [RequestID: CheckedContinuation<AgentOutcome, Never>] = [:]
     private var serial = 0
     private var probed = false
     private var scheduledWakeUps: Set<Timestamp> = []
@@ -101,9 +103,29 @@ public actor Agent {
     func start() async throws {
         let node = self.ledger.localNode
         let pingLoops = PingLoops { name, value in await self.sendAttribute(name, value) }
+        let config = self.ledger.config
+        let stateDirectory = self.options.stateDirectory
+        let runDirectory = self.options.runDirectory
+        let binaries = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+                           ?? CommandLine.arguments[0]).deletingLastPathComponent().path
+        let report: VolumeAgent.Report = { name, value in await self.sendAttribute(name, value) }
+        let vmAgent = VMAgent(
+            settings: VMAgent.Settings(
+                accelerator: .tcg, volumeSocket: { "\(runDirectory)/\($0).nbd" }, stateDirectory: "\(stateDirectory)/vm-state",
+                migrationAddress: config.node(named: node)?.addresses.first ?? "127.0.0.1"),
+            prepareTarget: { context in await self.prepareRemote(context) })
         self.executor = Executor(
-            node: node, config: self.ledger.config, runDirectory: self.options.runDirectory, pingLoops: pingLoops,
-            now: Agent.wallClock, sink: { result in await self.localResult(result) })
+            node: node, config: config, runDirectory: runDirectory, pingLoops: pingLoops, now: Agent.wallClock,
+            extraAgents: { resource in
+                switch resource.kind {
+                case .volume(let spec):
+                    VolumeAgent(spec: spec, config: config, binary: "\(binaries)/clevervm-volume", stateDirectory: stateDirectory,
+                                report: report)
+                case .vm: vmAgent
+                default: nil
+                }
+            },
+            sink: { result in await self.localResult(result) })
 
         // Find what still runs here before anyone can ask us to start it again.
         let found = await self.executor.probe()
@@ -190,6 +212,12 @@ public actor Agent {
         }
         let now = Agent.wallClock()
         self.apply(self.ledger.onDeliver(envelope, now: now))
+        if case .operationResult(let result) = envelope.message, result.action == .migrateTo, result.succeeded,
+            result.migrationTarget == self.ledger.localNode
+        {
+            let executor = self.executor!
+            Task { await executor.adopt(result.resource) }
+        }
         if case .operationResult(let result) = envelope.message {
             self.perform(self.coordinator.onResult(result, now: now))
         } else {
@@ -199,6 +227,23 @@ public actor Agent {
 
     func localResult(_ result: OperationResult) {
         self.broadcast(.operationResult(result))
+    }
+
+    /// The source side of a live migration asks the target host (through the group) to get ready.
+    func prepareRemote(_ context: ActionContext) async -> AgentOutcome {
+        guard let target = context.migrationTarget else { return AgentOutcome(OCFExit.invalidArgument, "no migration target") }
+        self.serial += 1
+        let id = RequestID(node: self.ledger.localNode, serial: self.serial)
+        let request = ActionRequest(id: id, resource: context.resource.id, node: target, action: .migrateFrom,
+                                    migrationTarget: target, timeout: context.timeout, reason: "live migration")
+        return await withCheckedContinuation { continuation in
+            self.preparing[id] = continuation
+            self.broadcast(.prepareMigration(request))
+            Task {
+                try? await Task.sleep(for: Duration(context.timeout))
+                self.preparing.removeValue(forKey: id)?.resume(returning: AgentOutcome(OCFExit.timedOut, "\(target) did not get ready in time"))
+            }
+        }
     }
 
     func sendAttribute(_ name: String, _ value: String?) {
@@ -245,6 +290,14 @@ public actor Agent {
             case .runAction(let request):
                 self.log("running \(request) (\(request.reason))")
                 Task { await self.executor.run(request) }
+            case .prepareMigration(let request):
+                self.log("preparing to receive \(request.resource) by live migration")
+                Task {
+                    let outcome = await self.executor.prepareIncoming(request)
+                    self.broadcast(.migrationPrepared(request: request.id, exitCode: outcome.exitCode, output: outcome.output))
+                }
+            case .migrationPrepared(let request, let exitCode, let output):
+                self.preparing.removeValue(forKey: request)?.resume(returning: AgentOutcome(exitCode, output))
             case .event(let text):
                 self.log(text)
             case .refused(let text):

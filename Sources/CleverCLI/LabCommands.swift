@@ -3,6 +3,7 @@ import CleverConfig
 import CleverControl
 import CleverLab
 import CleverModel
+import CleverSystem
 import Foundation
 
 #if canImport(Glibc)
@@ -61,6 +62,29 @@ struct LabCommand: ParsableCommand {
                 try lab.up(layout: layout, config: config, timeout: .seconds(self.timeout), progress: progress)
             }
             if self.noAgents { return }
+            // One shared secret per secret file the volumes name, the same on every host.
+            var secrets: [String: String] = [:]
+            for resource in config.resources {
+                guard case .volume(let spec) = resource.kind, let file = spec.secretFile, file.hasPrefix("/etc/clevervm/") else { continue }
+                if secrets[file] == nil {
+                    var bytes = [UInt8](repeating: 0, count: 32)
+                    for index in bytes.indices { bytes[index] = UInt8.random(in: 0...255) }
+                    secrets[file] = bytes.map { String(format: "%02x", $0) }.joined()
+                }
+            }
+            if config.resources.contains(where: { if case .vm = $0.kind { true } else { false } }) {
+                progress("test guest (kernel + busybox initramfs) in /var/cache/clevervm-guest")
+                let script = LabCommand.executablePath.components(separatedBy: "/.build/").first.map { "\($0)/scripts/build-test-guest.sh" }
+                    ?? "scripts/build-test-guest.sh"
+                let built = Subprocess.run(["bash", script, "/var/cache/clevervm-guest"], timeout: .seconds(600))
+                guard built.succeeded else { throw CLIError("building the test guest failed:\n\(built.output)") }
+            }
+            for host in layout.hosts {
+                for (file, secret) in secrets {
+                    let path = "\(layout.directory(of: host))/etc-clevervm/\(file.dropFirst("/etc/clevervm/".count))"
+                    _ = FileManager.default.createFile(atPath: path, contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600])
+                }
+            }
             for host in layout.hosts {
                 let path = "\(layout.directory(of: host))/etc-clevervm/cluster.yaml"
                 try text.write(toFile: path, atomically: true, encoding: .utf8)

@@ -20,6 +20,10 @@ public struct ClusterLedger: Sendable {
         case requestDone(RequestID, refusal: String?)
         /// The coordinator asks this node to run an action.
         case runAction(ActionRequest)
+        /// Get ready to receive a live migration (this node is the target).
+        case prepareMigration(ActionRequest)
+        /// The target of a migration this node started answered.
+        case migrationPrepared(RequestID, exitCode: Int, output: String?)
         /// Something worth a log line and the event history.
         case event(String)
         /// A message was refused (malformed, from a non-member, or not allowed).
@@ -140,6 +144,10 @@ public struct ClusterLedger: Sendable {
             return self.onResult(result)
         case .actionRequest(let request):
             return request.node == self.localNode ? [.runAction(request)] : []
+        case .prepareMigration(let request):
+            return request.node == self.localNode ? [.prepareMigration(request)] : []
+        case .migrationPrepared(let request, let exitCode, let output):
+            return request.node == self.localNode ? [.migrationPrepared(request, exitCode: exitCode, output: output)] : []
         }
     }
 

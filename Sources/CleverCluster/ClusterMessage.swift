@@ -18,6 +18,11 @@ public enum ClusterMessage: Hashable, Sendable, Codable {
     case operationResult(OperationResult)
     /// The coordinator asks a node to run an action.
     case actionRequest(ActionRequest)
+    /// A live migration's source asks the target to get ready to receive (QEMU `-incoming`). Not a
+    /// state change: the VM runs on the target only once the source's `migrate_to` succeeded.
+    case prepareMigration(ActionRequest)
+    /// The target's answer: its exit code and output (the incoming URI).
+    case migrationPrepared(request: RequestID, exitCode: Int, output: String?)
 }
 
 public struct RequestID: Hashable, Sendable, Codable, CustomStringConvertible {
@@ -62,9 +67,14 @@ public struct ActionRequest: Hashable, Sendable, Codable, CustomStringConvertibl
     public var migrationTarget: String?
     public var timeout: Seconds
     public var reason: String
+    /// For a promote: every other node that could hold the data has left and waited out its
+    /// self-fence time, so "the peer may be primary" no longer holds.
+    public var peerFenced: Bool?
+    /// For a promote: a VM using this volume migrates live, so both hosts are briefly primary.
+    public var allowTwoPrimaries: Bool?
 
     public init(id: RequestID, resource: String, node: String, action: ResourceAction, migrationTarget: String? = nil,
-                timeout: Seconds, reason: String) {
+                timeout: Seconds, reason: String, peerFenced: Bool? = nil, allowTwoPrimaries: Bool? = nil) {
         self.id = id
         self.resource = resource
         self.node = node
@@ -72,6 +82,8 @@ public struct ActionRequest: Hashable, Sendable, Codable, CustomStringConvertibl
         self.migrationTarget = migrationTarget
         self.timeout = timeout
         self.reason = reason
+        self.peerFenced = peerFenced
+        self.allowTwoPrimaries = allowTwoPrimaries
     }
 
     public var description: String { "\(self.action.rawValue) \(self.resource) on \(self.node)" }

@@ -86,9 +86,13 @@ public struct Coordinator: Sendable {
             let timeout = config.resource(named: action.resource)?.operationTimeout ?? Seconds(20)
             let migrationTarget = action.action == .migrateTo
                 ? transition.actions.first { $0.resource == action.resource && $0.action == .migrateFrom }?.node : nil
-            let request = ActionRequest(
+            var request = ActionRequest(
                 id: RequestID(node: self.localNode, serial: self.serial), resource: action.resource, node: action.node,
                 action: action.action, migrationTarget: migrationTarget, timeout: timeout, reason: action.reason)
+            if action.action == .promote {
+                request.peerFenced = config.nodes.contains { !ledger.members.contains($0.name) }
+                request.allowTwoPrimaries = self.liveMigrationNeedsBothPrimary(action.resource, transition, config)
+            }
             let deadline = now + Seconds(timeout.value + Self.resultGrace.value)
             self.inFlight[key] = InFlight(request: request, deadline: deadline)
             if let migrationTarget { self.inFlight["\(action.resource)@\(migrationTarget)"] = InFlight(request: request, deadline: deadline) }
@@ -100,6 +104,14 @@ public struct Coordinator: Sendable {
             directives.append(.wakeUp(at: nextWake))
         }
         return directives
+    }
+
+    /// Whether a VM that uses this volume migrates live in this transition (the dual-primary window).
+    private func liveMigrationNeedsBothPrimary(_ volume: String, _ transition: Transition, _ config: ClusterConfig) -> Bool {
+        transition.actions.contains { action in
+            guard action.action == .migrateTo, case .vm(let vm) = config.resource(named: action.resource)?.kind else { return false }
+            return vm.volumes.contains(volume) || vm.stateVolume == volume
+        }
     }
 
     /// After a live migration the source's clean-up stop is part of `migrate_to` here.

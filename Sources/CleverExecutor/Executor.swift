@@ -62,7 +62,8 @@ public actor Executor {
         self.inProgress.insert(request.id)
         let previous = self.tails[resource.id]
         let context = ActionContext(resource: resource, node: self.node, timeout: request.timeout,
-                                    migrationTarget: request.migrationTarget, runDirectory: self.runDirectory)
+                                    migrationTarget: request.migrationTarget, runDirectory: self.runDirectory,
+                                    peerFenced: request.peerFenced ?? false, allowTwoPrimaries: request.allowTwoPrimaries ?? false)
         self.tails[resource.id] = Task {
             await previous?.value
             if [.stop, .migrateTo, .demote].contains(request.action) { self.cancelMonitor(resource.id) }
@@ -179,6 +180,24 @@ public actor Executor {
     }
 
     public func localRoles() -> [String: ResourceRole] { self.roles }
+
+    /// The target side of a live migration: get ready to receive, without claiming the resource runs
+    /// here (it does only once the source's `migrate_to` succeeded; then `adopt`).
+    public func prepareIncoming(_ request: ActionRequest) async -> AgentOutcome {
+        guard let resource = self.config.resource(named: request.resource) else {
+            return AgentOutcome(OCFExit.notConfigured, "unknown resource \(request.resource)")
+        }
+        let context = ActionContext(resource: resource, node: self.node, timeout: request.timeout,
+                                    migrationTarget: request.migrationTarget, runDirectory: self.runDirectory)
+        return await self.perform(.migrateFrom, context)
+    }
+
+    /// A resource that arrived by live migration runs here now: track it and monitor it.
+    public func adopt(_ id: String) {
+        guard let resource = self.config.resource(named: id) else { return }
+        self.roles[id] = .started
+        self.startMonitor(resource)
+    }
 
     /// Stops everything here, VMs and dependents first (reverse config order), within the self-fence time.
     public func stopAll() async -> [String: AgentOutcome] {

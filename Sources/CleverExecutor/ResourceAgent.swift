@@ -9,13 +9,19 @@ public struct ActionContext: Sendable {
     public var migrationTarget: String?
     /// Where this host keeps per-resource runtime files (pid files, logs).
     public var runDirectory: String
+    /// See `ActionRequest.peerFenced` and `.allowTwoPrimaries`.
+    public var peerFenced: Bool
+    public var allowTwoPrimaries: Bool
 
-    public init(resource: ResourceConfig, node: String, timeout: Seconds, migrationTarget: String? = nil, runDirectory: String) {
+    public init(resource: ResourceConfig, node: String, timeout: Seconds, migrationTarget: String? = nil, runDirectory: String,
+                peerFenced: Bool = false, allowTwoPrimaries: Bool = false) {
         self.resource = resource
         self.node = node
         self.timeout = timeout
         self.migrationTarget = migrationTarget
         self.runDirectory = runDirectory
+        self.peerFenced = peerFenced
+        self.allowTwoPrimaries = allowTwoPrimaries
     }
 }
 

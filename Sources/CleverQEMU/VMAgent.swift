@@ -431,8 +431,11 @@ public struct VMAgent: ResourceAgent {
     /// names our QMP socket, so a reused pid is not mistaken for it), else any process with that command line.
     public func runningQEMU(_ paths: Paths) -> pid_t? {
         let marker = "unix:\(paths.qmpSocket),server"
+        // Hosts of the lab share one pid namespace but each has its own mount namespace (its own /run):
+        // another host's QEMU of the same VM has the same command line and must not count as ours.
+        let ourMounts = Subprocess.namespaceInode("/proc/self/ns/mnt")
         func isOurs(_ pid: pid_t) -> Bool {
-            guard Subprocess.isAlive(pid),
+            guard Subprocess.isAlive(pid), Subprocess.namespaceInode("/proc/\(pid)/ns/mnt") == ourMounts,
                 let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline")
             else { return false }
             return raw.split(separator: 0).contains { String(decoding: $0, as: UTF8.self).hasPrefix(marker) }

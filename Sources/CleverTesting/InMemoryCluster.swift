@@ -202,6 +202,10 @@ public final class InMemoryCluster {
             case .requestDone(let request, let refusal):
                 if request.node == node { self.requestOutcomes[request] = .some(refusal) }
             case .runAction(let request): self.execute(request, on: node)
+            case .prepareMigration(let request):
+                self.queue.append((partition, Envelope(from: node, message: .migrationPrepared(
+                    request: request.id, exitCode: OCFExit.success, output: nil))))
+            case .migrationPrepared: break
             case .event(let text): self.events.append("\(node): \(text)")
             case .refused(let text): self.events.append("\(node): refused: \(text)")
             case .stopAllLocalResources(let reason):

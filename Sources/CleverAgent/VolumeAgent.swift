@@ -1,0 +1,137 @@
+import CleverCluster
+import CleverExecutor
+import CleverModel
+import CleverSystem
+import CleverVolume
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A replicated volume as a cluster resource: its own `clevervm-volume` process per host (so an agent
+/// restart never touches a VM's I/O), driven through the volume's control socket. Reports the
+/// `master-ID` promotion score from the disk state: the scheduler promotes only UpToDate data, or, for
+/// a volume that was never used anywhere, one side to become the first source.
+struct VolumeAgent: ResourceAgent {
+    typealias Report = @Sendable (String, String?) async -> Void
+
+    let spec: VolumeSpec
+    let config: ClusterConfig
+    let binary: String
+    let stateDirectory: String
+    let report: Report
+
+    static let upToDateScore = "10000"
+    static let freshScore = "1"
+
+    func volumeConfig(_ context: ActionContext) -> VolumeConfig {
+        let id = context.resource.id
+        // A volume lives on the first two nodes (DRBD's two-node model); the peer is the other one.
+        let pair = Array(self.config.nodes.prefix(2))
+        let me = pair.first { $0.name == context.node }
+        let peer = pair.first { $0.name != context.node }
+        var volume = VolumeConfig(
+            name: id, node: context.node, spec: self.spec, listenHost: me?.addresses.first,
+            peer: peer.flatMap { node in node.addresses.first.map { (name: node.name, host: $0) } },
+            stateDirectory: "\(self.stateDirectory)/volumes", runDirectory: context.runDirectory)
+        // Both primary only for a live migration that the cluster starts (and asks for in the promote).
+        volume.allowTwoPrimaries = self.config.resources.contains { resource in
+            guard case .vm(let vm) = resource.kind, vm.migration == .live else { return false }
+            return vm.volumes.contains(id) || vm.stateVolume == id
+        }
+        return volume
+    }
+
+    func pidFile(_ context: ActionContext) -> String { "\(context.runDirectory)/\(context.resource.id).volume.pid" }
+
+    func status(_ volume: VolumeConfig) -> VolumeStatus? {
+        guard let reply = try? ControlServer.send(ControlRequest(command: .status), to: volume.controlSocket), reply.ok else { return nil }
+        return reply.status
+    }
+
+    func send(_ request: ControlRequest, _ volume: VolumeConfig) -> AgentOutcome {
+        do {
+            let reply = try ControlServer.send(request, to: volume.controlSocket)
+            return reply.ok ? .success : AgentOutcome(OCFExit.generic, reply.message)
+        } catch {
+            return AgentOutcome(OCFExit.generic, "volume \(volume.name): \(error)")
+        }
+    }
+
+    /// Whether the disk never held data anywhere (generation "just created").
+    static func isFresh(_ status: VolumeStatus) -> Bool {
+        let current = status.generations.split(separator: ":").first.flatMap { UInt64($0) } ?? 0
+        return current & ~1 == 4
+    }
+
+    func score(_ status: VolumeStatus) -> String {
+        if status.disk == "UpToDate" { return Self.upToDateScore }
+        if status.disk == "Inconsistent", Self.isFresh(status), status.peerDisk != "UpToDate" { return Self.freshScore }
+        return "-INFINITY"
+    }
+
+    func perform(_ action: ResourceAction, _ context: ActionContext) async -> AgentOutcome {
+        let volume = self.volumeConfig(context)
+        let attribute = "master-\(context.resource.id)"
+        switch action {
+        case .start, .migrateFrom:
+            if let status = self.status(volume) {
+                await self.report(attribute, self.score(status))
+                return .success
+            }
+            let path = "\(context.runDirectory)/\(context.resource.id).volume.json"
+            do {
+                try FileManager.default.createDirectory(atPath: "\(self.stateDirectory)/volumes", withIntermediateDirectories: true)
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try encoder.encode(volume).write(to: URL(fileURLWithPath: path))
+                let pid = try Subprocess.spawnDaemon([self.binary, "serve", "--config", path],
+                                                     log: "\(context.runDirectory)/\(context.resource.id).volume.log")
+                try "\(pid)\n".write(toFile: self.pidFile(context), atomically: true, encoding: .utf8)
+            } catch {
+                return AgentOutcome(OCFExit.generic, "cannot start volume \(volume.name): \(error)")
+            }
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                if let status = self.status(volume) {
+                    await self.report(attribute, self.score(status))
+                    return .success
+                }
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            return AgentOutcome(OCFExit.generic, "volume \(volume.name) did not answer on \(volume.controlSocket): "
+                                + Subprocess.tail("\(context.runDirectory)/\(context.resource.id).volume.log", lines: 5))
+        case .promote:
+            guard let status = self.status(volume) else { return AgentOutcome(OCFExit.notRunning, "volume \(volume.name) is not running") }
+            if status.role == "Primary" { return .success }
+            let outcome = self.send(ControlRequest(
+                command: .promote, peerOutdated: context.peerFenced, allowTwoPrimaries: context.allowTwoPrimaries,
+                force: Self.isFresh(status)), volume)
+            if let after = self.status(volume) { await self.report(attribute, self.score(after)) }
+            return outcome
+        case .demote:
+            guard let status = self.status(volume) else { return .success }
+            if status.role != "Primary" { return .success }
+            return self.send(ControlRequest(command: .demote), volume)
+        case .stop, .migrateTo:
+            if let status = self.status(volume), status.role == "Primary" {
+                _ = self.send(ControlRequest(command: .demote, force: true), volume)
+            }
+            if let text = try? String(contentsOfFile: self.pidFile(context), encoding: .utf8),
+                let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), Subprocess.isAlive(pid)
+            {
+                kill(pid, SIGTERM)
+                let deadline = ContinuousClock.now + .seconds(5)
+                while Subprocess.isAlive(pid), ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+                if Subprocess.isAlive(pid) { kill(pid, SIGKILL) }
+            }
+            await self.report(attribute, nil)
+            return .success
+        case .monitor:
+            guard let status = self.status(volume) else { return .notRunning }
+            await self.report(attribute, self.score(status))
+            return status.role == "Primary" ? AgentOutcome(OCFExit.runningPromoted) : .success
+        }
+    }
+}
