@@ -79,8 +79,16 @@ public actor Agent {
             throw StartError(description: "this host is corosync node \(localID), which the cluster config does not list (nodes: "
                              + document.config.nodes.map { "\($0.name)=\($0.id)" }.joined(separator: ", ") + ")")
         }
-        let agent = Agent(options: options, document: document, localNode: node.name)
-        try await agent.start()
+        // A lost corosync connection ends one agent instance; the next one probes what runs and rejoins.
+        while true {
+            let agent = Agent(options: options, document: try Self.loadDocument(options), localNode: node.name)
+            do {
+                try await agent.start()
+                return
+            } catch let error as StartError where error.description == "lost the connection to corosync" {
+                try await Task.sleep(for: .seconds(2))
+            }
+        }
     }
 
     static func loadDocument(_ options: Options) throws -> ClusterDocument {
@@ -161,9 +169,13 @@ public actor Agent {
             case .ring:
                 break
             case .closed(let failure):
-                self.log("corosync connection closed: \(failure.map { "\($0)" } ?? "shut down")")
+                // Without corosync this host cannot know whether it still has quorum, and the others
+                // already count it as gone: stop everything here, as on a quorum loss.
+                self.log("corosync connection closed: \(failure.map { "\($0)" } ?? "shut down"); self-fencing")
                 quorumTask.cancel()
-                return
+                quorum.close()
+                await self.selfFence()
+                throw StartError(description: "lost the connection to corosync")
             }
         }
     }
@@ -304,13 +316,17 @@ public actor Agent {
                 self.log("refused: \(text)")
             case .stopAllLocalResources(let reason):
                 self.log("self-fencing: \(reason); stopping every local resource")
-                Task {
-                    let outcomes = await self.executor.stopAll()
-                    let failed = outcomes.filter { $0.value.exitCode != OCFExit.success }
-                    self.log(failed.isEmpty ? "self-fence complete" : "self-fence: could not stop \(failed.keys.sorted())")
-                }
+                Task { await self.selfFence() }
             }
         }
+    }
+
+    /// Stops every local resource (VMs first) and tells the partition what now runs here.
+    func selfFence() async {
+        let outcomes = await self.executor.stopAll()
+        let failed = outcomes.filter { $0.value.exitCode != OCFExit.success }
+        self.log(failed.isEmpty ? "self-fence complete" : "self-fence: could not stop \(failed.keys.sorted())")
+        self.announce(await self.executor.localRoles())
     }
 
     func perform(_ directives: [Coordinator.Directive]) {
@@ -370,7 +386,13 @@ public actor Agent {
         let now = Agent.wallClock()
         switch request {
         case .status:
-            return .status(StatusReport(ledger: self.ledger, pendingActions: self.coordinator.pendingActions, now: now))
+            var report = StatusReport(ledger: self.ledger, pendingActions: self.coordinator.pendingActions, now: now)
+            let runDirectory = self.options.runDirectory
+            for index in report.resources.indices where report.resources[index].type == "volume" {
+                report.resources[index].replication = VolumeAgent.replicationLine(
+                    socket: "\(runDirectory)/\(report.resources[index].id).ctl")
+            }
+            return .status(report)
         case .snapshot:
             return .snapshot(config: self.ledger.config, state: self.ledger.clusterState, now: now)
         case .showConfig:

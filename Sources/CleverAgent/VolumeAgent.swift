@@ -43,6 +43,14 @@ struct VolumeAgent: ResourceAgent {
         return volume
     }
 
+    /// This host's view of a volume in DRBD's words, for `clevervm status`.
+    static func replicationLine(socket: String) -> String? {
+        guard let reply = try? ControlServer.send(ControlRequest(command: .status), to: socket), let status = reply.status else {
+            return nil
+        }
+        return "replication: " + status.line
+    }
+
     func pidFile(_ context: ActionContext) -> String { "\(context.runDirectory)/\(context.resource.id).volume.pid" }
 
     func status(_ volume: VolumeConfig) -> VolumeStatus? {

@@ -44,6 +44,10 @@ public struct ClusterLedger: Sendable {
     public private(set) var resources: [String: [String: ResourceNodeState]] = [:]
     /// When each node left the view (cleared when it rejoins): survivors wait out its self-fence time.
     public private(set) var departed: [String: Timestamp] = [:]
+    /// The last move of each VM, with the guest's downtime when QEMU measured it.
+    public private(set) var lastMoves: [String: MoveRecord] = [:]
+    /// When each resource last became active where it runs, for uptime.
+    public private(set) var activeSince: [String: Timestamp] = [:]
 
     public init(localNode: String, document: ClusterDocument) {
         self.localNode = localNode
@@ -250,6 +254,17 @@ public struct ClusterLedger: Sendable {
             directives.append(.event("\(result.action.rawValue) of \(result.resource) on \(result.node) failed (exit \(result.exitCode))\(result.output.map { ": \($0)" } ?? "")"))
         }
         self.resources[result.resource, default: [:]][result.node] = entry
+        if result.succeeded {
+            switch result.action {
+            case .start, .promote: self.activeSince[result.resource] = result.at
+            case .migrateTo: break
+            default: break
+            }
+            if let move = MoveRecord(result: result, previous: self.lastMoves[result.resource]) {
+                self.lastMoves[result.resource] = move
+                directives.append(.event(move.description))
+            }
+        }
         return directives
     }
 }

@@ -69,9 +69,19 @@ public struct StatusReport: Hashable, Sendable, Codable {
         public var targetRole: String?
         public var failCounts: [String: Int]
         public var blocked: String?
+        /// When it became active where it runs.
+        public var since: Timestamp?
+        /// A VM's last move between hosts.
+        public var lastMove: MoveRecord?
+        /// A volume's replication state on this host, in DRBD's words (`Connected Primary/Secondary UpToDate/UpToDate`).
+        public var replication: String?
 
         public init(id: String, type: String, roles: [String: String], target: [String: String], targetRole: String?,
-                    failCounts: [String: Int], blocked: String?) {
+                    failCounts: [String: Int], blocked: String?, since: Timestamp? = nil, lastMove: MoveRecord? = nil,
+                    replication: String? = nil) {
+            self.since = since
+            self.lastMove = lastMove
+            self.replication = replication
             self.id = id
             self.type = type
             self.roles = roles

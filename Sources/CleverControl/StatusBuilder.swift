@@ -12,7 +12,12 @@ extension StatusReport {
         let transition = Scheduler(config: config).schedule(state: state, now: now)
         let activeMarks = state.marks.filter { $0.isActive(at: now) }
         let nodes = config.nodes.map { Self.node($0, state: state, marks: activeMarks) }
-        let resources = config.resources.map { Self.resource($0, state: state, transition: transition) }
+        let resources = config.resources.map { resource in
+            var entry = Self.resource(resource, state: state, transition: transition)
+            entry.since = entry.roles.isEmpty ? nil : ledger.activeSince[resource.id]
+            entry.lastMove = ledger.lastMoves[resource.id]
+            return entry
+        }
         self.init(
             cluster: config.name, localNode: ledger.localNode,
             coordinator: ledger.quorate ? ledger.members.first : nil, quorate: ledger.quorate, configEpoch: config.epoch,
@@ -97,13 +102,30 @@ extension StatusReport {
             if !resource.target.isEmpty {
                 text += "  -> moving to " + resource.target.sorted { $0.key < $1.key }.map { "\($0.value) on \($0.key)" }.joined(separator: ", ")
             }
+            if let since = resource.since, resource.type == "vm" {
+                text += ", up \(Self.duration(self.now.seconds - since.seconds))"
+            }
             lines.append("  \(resource.id.padded(to: idWidth))  \(resource.type.padded(to: typeWidth))  \(text)")
+            let indent = String(repeating: " ", count: idWidth + typeWidth + 6)
+            if let move = resource.lastMove {
+                lines.append("\(indent)last move: \(move.mode == .live ? "live" : "hibernate")\(move.from.map { " from \($0)" } ?? "") "
+                             + "to \(move.to) at \(Self.clock(move.at))" + (move.downtimeMilliseconds.map { ", guest downtime \($0) ms" } ?? ""))
+            }
+            if let replication = resource.replication { lines.append("\(indent)\(replication)") }
         }
         if !self.pendingActions.isEmpty {
             lines.append("")
             lines.append("In progress: " + self.pendingActions.joined(separator: "; "))
         }
         return lines.joined(separator: "\n")
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        let total = max(0, Int(seconds))
+        if total < 60 { return "\(total)s" }
+        if total < 3600 { return "\(total / 60)m \(total % 60)s" }
+        if total < 86400 { return "\(total / 3600)h \(total % 3600 / 60)m" }
+        return "\(total / 86400)d \(total % 86400 / 3600)h"
     }
 
     static func clock(_ time: Timestamp) -> String {

@@ -1,0 +1,59 @@
+import ArgumentParser
+import CleverVolume
+import Foundation
+
+/// `clevervm volume …`: this host's replicated volumes, through each volume process's control socket.
+struct VolumeVerbs: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "volume",
+        abstract: "Replicated volumes on this host: status, online verify, split-brain recovery.",
+        subcommands: [VolumeStatusVerb.self, Verify.self, Resolve.self]
+    )
+
+    struct Options: ParsableArguments {
+        @Argument(help: "The volume (its resource id).") var name: String
+        @Option(name: .long, help: "Where the volume processes keep their control sockets.") var runDirectory = "/run/clevervm"
+        @OptionGroup var output: OutputOptions
+
+        func call(_ request: ControlRequest) throws {
+            let socket = "\(self.runDirectory)/\(self.name).ctl"
+            try Output.run(json: self.output.json) {
+                let reply: ControlReply
+                do {
+                    reply = try ControlServer.send(request, to: socket)
+                } catch {
+                    throw CLIError("volume \(self.name) is not running on this host (no answer on \(socket)): \(error)")
+                }
+                if self.output.json {
+                    try Output.printJSON(reply)
+                } else {
+                    if request.command != .status { print(reply.message) }
+                    if let status = reply.status { print(status.line) }
+                }
+                if !reply.ok { throw CLIError(reply.message) }
+            }
+        }
+    }
+
+    struct VolumeStatusVerb: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "status", abstract: "Connection, roles, disk states, sync progress (DRBD's words).")
+        @OptionGroup var options: Options
+        func run() throws { try self.options.call(ControlRequest(command: .status)) }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Compare both sides' checksums; differing blocks are resynced.")
+        @OptionGroup var options: Options
+        func run() throws { try self.options.call(ControlRequest(command: .verify)) }
+    }
+
+    struct Resolve: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Recover from a split brain by discarding one host's changes (see --dry-run first).")
+        @OptionGroup var options: Options
+        @Option(name: .long, help: "The host whose changes since the split are thrown away.") var discard: String
+        @Flag(name: .long, help: "Only show how many blocks each side changed.") var dryRun = false
+        func run() throws { try self.options.call(ControlRequest(command: .resolve, discard: self.discard, dryRun: self.dryRun)) }
+    }
+}

@@ -1,0 +1,59 @@
+import CleverModel
+import Foundation
+
+/// A VM's move between hosts, as its agent reported it: live (with QEMU's measured downtime) or by
+/// hibernating on one host and resuming on another.
+public struct MoveRecord: Hashable, Sendable, Codable, CustomStringConvertible {
+    public enum Mode: String, Hashable, Sendable, Codable { case live, hibernate }
+
+    public var resource: String
+    public var at: Timestamp
+    public var from: String?
+    public var to: String
+    public var mode: Mode
+    public var downtimeMilliseconds: Int?
+
+    /// What the VM agent puts in an action's output (its `VMReport`), as far as moves need it.
+    struct Report: Decodable {
+        var mode: String?
+        var downtimeMs: Int?
+        var totalMs: Int?
+    }
+
+    /// A live `migrate_to`, or a `start` that resumed a hibernated guest; nil for anything else.
+    init?(result: OperationResult, previous: MoveRecord?) {
+        guard let output = result.output, let data = output.data(using: .utf8),
+            let report = try? JSONDecoder().decode(Report.self, from: data)
+        else { return nil }
+        switch result.action {
+        case .migrateTo:
+            guard let target = result.migrationTarget else { return nil }
+            self.init(resource: result.resource, at: result.at, from: result.node, to: target,
+                      mode: report.mode == "hibernate" ? .hibernate : .live, downtimeMilliseconds: report.downtimeMs)
+        case .start where report.mode == "resume":
+            self.init(resource: result.resource, at: result.at, from: nil, to: result.node, mode: .hibernate,
+                      downtimeMilliseconds: nil)
+        default:
+            return nil
+        }
+    }
+
+    public init(resource: String, at: Timestamp, from: String?, to: String, mode: Mode, downtimeMilliseconds: Int?) {
+        self.resource = resource
+        self.at = at
+        self.from = from
+        self.to = to
+        self.mode = mode
+        self.downtimeMilliseconds = downtimeMilliseconds
+    }
+
+    public var description: String {
+        let origin = self.from.map { " from \($0)" } ?? ""
+        switch self.mode {
+        case .live:
+            return "\(self.resource) moved live\(origin) to \(self.to)" + (self.downtimeMilliseconds.map { ", guest downtime \($0) ms" } ?? "")
+        case .hibernate:
+            return "\(self.resource) resumed from hibernation on \(self.to)"
+        }
+    }
+}
