@@ -42,6 +42,8 @@ public actor Agent {
     private var events: [EventRecord] = []
     private var waiting: [RequestID: CheckedContinuation<String?, Never>] = [:]
     private var preparing: [RequestID: CheckedContinuation<AgentOutcome, Never>] = [:]
+    private let outbox: AsyncStream<[UInt8]>.Continuation
+    private let outgoing: AsyncStream<[UInt8]>
     private var serial = 0
     private var probed = false
     private var scheduledWakeUps: Set<Timestamp> = []
@@ -56,6 +58,7 @@ public actor Agent {
         self.options = options
         self.ledger = ClusterLedger(localNode: localNode, document: document)
         self.coordinator = Coordinator(localNode: localNode)
+        (self.outgoing, self.outbox) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .unbounded)
     }
 
     var documentPath: String { "\(self.options.stateDirectory)/cluster.json" }
@@ -156,6 +159,9 @@ public actor Agent {
             throw StartError(description: "cannot join the cluster through corosync: \(error)")
         }
         self.group = group
+        let outgoing = self.outgoing
+        let sender = Task { await self.sendQueued(outgoing) }
+        defer { sender.cancel() }
 
         let quorumTask = Task {
             for await status in quorum.updates { self.quorumChanged(status) }
@@ -355,14 +361,22 @@ public actor Agent {
         }
     }
 
+    /// Queues a message for the group. One sender sends in order: concurrent sends on one Corosync
+    /// handle corrupt its IPC, and this node's messages must arrive in the order it said them.
     func broadcast(_ message: ClusterMessage) {
-        guard let group = self.group else { return }
-        let bytes = Envelope(from: self.ledger.localNode, message: message).encoded()
-        Task {
+        self.outbox.yield(Envelope(from: self.ledger.localNode, message: message).encoded())
+    }
+
+    func sendQueued(_ stream: AsyncStream<[UInt8]>) async {
+        for await bytes in stream {
+            guard let group = self.group else { continue }
             do {
                 try await group.send(bytes)
             } catch {
                 self.log("cannot send to the cluster: \(error)")
+                if error.code == .connectionLost || error.code == .notRunning {
+                    group.close()  // ends the event stream: self-fence, then rejoin
+                }
             }
         }
     }
