@@ -9,7 +9,8 @@ import Testing
 struct VMLabTests {
     func console(_ lab: AgentLab, _ host: String) -> [String] {
         let text = (try? String(contentsOfFile: "\(lab.hostsDirectory)/\(host)/run/clevervm/mba7.console.log", encoding: .utf8)) ?? ""
-        return text.split(separator: "\n").map(String.init)
+        // The serial console ends lines with CR LF.
+        return text.split(whereSeparator: \.isNewline).map { String($0).trimmingCharacters(in: .whitespaces) }
     }
 
     func lastNumber(_ lines: [String], _ prefix: String) -> Int? {
