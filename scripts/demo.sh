@@ -1,49 +1,60 @@
 #!/usr/bin/env bash
-# The main job: install, build, and run the lab demo of the two-host installation: a real Corosync
-# cluster of two hosts and a gateway (qnetd + ping target) in network namespaces on this machine,
-# a CleverVM agent per host; then the faults the installation exists for.
+# The main job: install, build, and run the lab demo of the two-host installation of the design brief —
+# a real Corosync cluster of two hosts and a gateway (qnetd + ping target) in network namespaces on this
+# machine, a CleverVM agent per host, a VM (QEMU, a tiny Linux guest writing numbered records to its
+# disk) on replicated volumes, a floating address and ping — then the faults the installation exists for.
 #   bash scripts/demo.sh          run the demo and tear the lab down
-#   bash scripts/demo.sh --keep   leave the lab up afterwards (`clevervm lab down` removes it)
+#   bash scripts/demo.sh --keep   leave the lab up afterwards (`.build/debug/clevervm lab down` removes it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-clevervm="$PWD/.build/debug/clevervm"
+C="$PWD/.build/debug/clevervm"
+config=examples/lab-vm.yaml
 keep=no; [ "${1:-}" = "--keep" ] && keep=yes
-if [ "$keep" = no ]; then trap '"$clevervm" lab down >/dev/null 2>&1 || true' EXIT; fi
+if [ "$keep" = no ]; then trap '"$C" lab down >/dev/null 2>&1 || true' EXIT; fi
+run=/run/clevervm-lab/clevervm/hosts
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
-active() { "$clevervm" lab exec "$1" -- clevervm status --json | python3 -c 'import json,sys; r=json.load(sys.stdin); print(",".join(n for x in r["resources"] if x["id"]=="vm" for n in x["roles"]))'; }
-wait_vm_on() {  # host, seconds
-    for _ in $(seq 1 $(( $2 * 5 ))); do [ "$(active "$3" 2>/dev/null)" = "$1" ] && return 0; sleep 0.2; done; return 1
-}
+vm_on() { "$C" lab exec "$1" -- clevervm status --json 2>/dev/null | python3 -c 'import json,sys; r=json.load(sys.stdin); print(",".join(n for x in r["resources"] if x["id"]=="mba7" for n in x["roles"]))' 2>/dev/null || true; }
+wait_vm_on() { for _ in $(seq 1 $(( $2 * 5 ))); do [ "$(vm_on "$1")" = "$1" ] && return 0; sleep 0.2; done; return 1; }
+last() { tr -d '\r' < "$run/$1/run/clevervm/mba7.console.log" 2>/dev/null | grep "^$2 " | tail -1 | cut -d' ' -f2; }
 
 step "what the scheduler will do (offline): start-up, then the active host loses its gateway"
-"$clevervm" simulate --config examples/lab.yaml --event 'attr alpha pingd=0'
+"$C" simulate --config "$config" --event 'attr alpha pingd=0' | tail -22
 
 step "lab up: bridge, gateway with qnetd, hosts alpha and beta with corosync, qdevice and a clevervm agent"
-"$clevervm" lab down >/dev/null 2>&1 || true
-"$clevervm" lab up --config examples/lab.yaml
+"$C" lab down >/dev/null 2>&1 || true
+"$C" lab up --config "$config"
+sleep 3
+echo; echo "the guest on alpha has written record $(last alpha ACK) (its console: $run/alpha/run/clevervm/mba7.console.log)"
 
-step "alpha loses its gateway (lab cut-ping alpha): everything moves to beta"
-"$clevervm" lab cut-ping alpha
-wait_vm_on beta 20 beta && "$clevervm" lab exec beta -- clevervm status
+step "alpha loses its gateway (lab cut-ping alpha): the VM moves live to beta, its disks promoted there first"
+"$C" lab cut-ping alpha
+wait_vm_on beta 30
+sleep 2
+"$C" lab exec beta -- clevervm status
 
 step "alpha's gateway is back: nothing moves back by itself (stickiness)"
-"$clevervm" lab restore-ping alpha
-sleep 3
-"$clevervm" lab exec alpha -- clevervm status
+"$C" lab restore-ping alpha
+sleep 5
+"$C" lab exec alpha -- clevervm status | sed -n '/Resources:/,$p'
 
-step "beta is powered off (lab power off beta): alpha takes over"
+step "beta, where the VM runs, loses power (lab power off beta)"
+acknowledged=$(last beta ACK)
 start=$(date +%s.%N)
-"$clevervm" lab power off beta
-wait_vm_on alpha 30 alpha
+"$C" lab power off beta
+for _ in $(seq 1 300); do [ -n "$(last alpha RESUME)" ] && [ "$(last alpha RESUME)" != 0 ] && break; sleep 0.1; done
 end=$(date +%s.%N)
-"$clevervm" lab exec alpha -- clevervm status
-printf '\nfailover: the stand-in VM runs on alpha %.1f s after beta lost power\n' "$(echo "$end - $start" | bc -l)"
+"$C" lab exec alpha -- clevervm status
+printf '\nthe guest had acknowledged record %s on beta; it booted on alpha %.1f s after the power-off and found its disk ending at record %s\n' \
+    "$acknowledged" "$(echo "$end - $start" | bc -l)" "$(last alpha RESUME)"
 
-step "why the VM runs where it runs (clevervm explain vm, live)"
-"$clevervm" lab exec alpha -- clevervm explain vm
+step "why the VM runs where it runs (clevervm explain mba7, on the live cluster)"
+"$C" lab exec alpha -- clevervm explain mba7
+
+step "what happened (clevervm events)"
+"$C" lab exec alpha -- clevervm events --last 25 | grep -v "attribute" || true
 
 if [ "$keep" = yes ]; then
-    echo; echo "The lab is still up: try \`$clevervm lab exec alpha -- clevervm status\`; \`$clevervm lab down\` removes it."
+    echo; echo "The lab is still up: \`$C lab exec alpha -- clevervm status\`; \`$C lab down\` removes it."
 fi
