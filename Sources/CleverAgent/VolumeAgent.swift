@@ -113,6 +113,12 @@ struct VolumeAgent: ResourceAgent {
         case .promote:
             guard let status = self.status(volume) else { return AgentOutcome(OCFExit.notRunning, "volume \(volume.name) is not running") }
             if status.role == "Primary" { return .success }
+            // The cluster knows the peer is gone (it left and waited out its self-fence time); the
+            // replication link may not have noticed yet (it gives up after 10 s of silence). Drop it, so
+            // "the peer may be primary" no longer holds, and reconnect after promoting.
+            let dropLink = context.peerFenced && status.connection != "StandAlone"
+            if dropLink { _ = self.send(ControlRequest(command: .disconnect), volume) }
+            defer { if dropLink { _ = self.send(ControlRequest(command: .connect), volume) } }
             let outcome = self.send(ControlRequest(
                 command: .promote, peerOutdated: context.peerFenced, allowTwoPrimaries: context.allowTwoPrimaries,
                 force: Self.isFresh(status)), volume)
