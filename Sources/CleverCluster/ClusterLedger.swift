@@ -44,6 +44,8 @@ public struct ClusterLedger: Sendable {
     public private(set) var resources: [String: [String: ResourceNodeState]] = [:]
     /// When each node left the view (cleared when it rejoins): survivors wait out its self-fence time.
     public private(set) var departed: [String: Timestamp] = [:]
+    /// Departed nodes a fence agent confirmed off: nothing of theirs can still run, no need to wait.
+    public private(set) var fenced: Set<String> = []
     /// The last move of each VM, with the guest's downtime when QEMU measured it.
     public private(set) var lastMoves: [String: MoveRecord] = [:]
     /// When each resource last became active where it runs, for uptime.
@@ -93,6 +95,7 @@ public struct ClusterLedger: Sendable {
         }
         for node in joined {
             self.departed[node] = nil
+            self.fenced.remove(node)
             // Its report replaces what we knew; until then nothing is known to run there.
             for resource in self.resources.keys { self.resources[resource]?[node] = nil }
             directives.append(.event("node \(node) joined the cluster"))
@@ -150,6 +153,10 @@ public struct ClusterLedger: Sendable {
             return request.node == self.localNode ? [.runAction(request)] : []
         case .prepareMigration(let request):
             return request.node == self.localNode ? [.prepareMigration(request)] : []
+        case .fenced(let node):
+            guard self.departed[node] != nil else { return [] }
+            self.fenced.insert(node)
+            return [.event("node \(node) was fenced (powered off by its fence agent)")]
         case .migrationPrepared(let request, let exitCode, let output):
             return request.node == self.localNode ? [.migrationPrepared(request, exitCode: exitCode, output: output)] : []
         }

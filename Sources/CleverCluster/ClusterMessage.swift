@@ -23,6 +23,8 @@ public enum ClusterMessage: Hashable, Sendable, Codable {
     case prepareMigration(ActionRequest)
     /// The target's answer: its exit code and output (the incoming URI).
     case migrationPrepared(request: RequestID, exitCode: Int, output: String?)
+    /// The coordinator's fence agent confirmed that this departed node is off.
+    case fenced(node: String)
 }
 
 public struct RequestID: Hashable, Sendable, Codable, CustomStringConvertible {

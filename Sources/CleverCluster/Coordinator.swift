@@ -9,6 +9,8 @@ import CleverScheduler
 public struct Coordinator: Sendable {
     public enum Directive: Hashable, Sendable {
         case send(ActionRequest)
+        /// Run this node's fence agent (it left the cluster and has one configured).
+        case fence(NodeConfig)
         /// Call `onTimer` at this time (debounce, fencing waits, action deadlines).
         case wakeUp(at: Timestamp)
         case event(String)
@@ -24,6 +26,8 @@ public struct Coordinator: Sendable {
     private(set) var inFlight: [String: InFlight] = [:]
     private var serial = 0
     private var wakeUps: Set<Timestamp> = []
+    /// Departures already handed to a fence agent (node and the time it left).
+    private var fencingStarted: Set<String> = []
     /// Slack on top of an action's own timeout before the coordinator gives up waiting for its result.
     public static let resultGrace = Seconds(5)
     public static let debounce = Seconds(0.05)
@@ -67,6 +71,12 @@ public struct Coordinator: Sendable {
         }
 
         let config = ledger.config
+        for (node, leftAt) in ledger.departed where !ledger.fenced.contains(node) {
+            guard let device = config.node(named: node), device.fenceAgent != nil,
+                self.fencingStarted.insert("\(node)@\(leftAt.seconds)").inserted
+            else { continue }
+            directives.append(.fence(device))
+        }
         let state = ledger.clusterState
         let transition = Scheduler(config: config).schedule(state: state, now: now)
         let fenceWait = self.fencingWait(ledger: ledger, now: now)
@@ -124,7 +134,7 @@ public struct Coordinator: Sendable {
     func fencingWait(ledger: ClusterLedger, now: Timestamp) -> [String: Timestamp] {
         var waits: [String: Timestamp] = [:]
         let timeout = ledger.config.properties.selfFenceTimeout
-        for (node, leftAt) in ledger.departed {
+        for (node, leftAt) in ledger.departed where !ledger.fenced.contains(node) {
             let until = leftAt + timeout
             guard until > now else { continue }
             for (resource, perNode) in ledger.resources where perNode[node]?.role.isActive == true {

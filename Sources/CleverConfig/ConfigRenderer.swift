@@ -26,6 +26,8 @@ enum ConfigRenderer {
             let note = node.addresses.isEmpty ? "  # required: one or two link addresses" : ""
             out.add("addresses: \(self.list(node.addresses))\(note)", indent: 2)
             out.map("attributes", node.attributes, indent: 2)
+            if let agent = node.fenceAgent { out.add("fence-agent: \(self.scalar(agent))", indent: 2) }
+            out.map("fence-params", node.fenceParameters, indent: 2)
         }
 
         if let quorum = config.quorum {

@@ -127,7 +127,7 @@ extension ConfigDecoder {
     // MARK: Nodes
 
     mutating func decodeNode(_ node: Node, path: String) -> NodeConfig? {
-        guard let fields = self.fields(node, path: path, known: ["name", "id", "addresses", "attributes"]) else {
+        guard let fields = self.fields(node, path: path, known: ["name", "id", "addresses", "attributes", "fence-agent", "fence-params"]) else {
             return nil
         }
         let name = self.value(fields, "name", required: true, expected: "a host name") { text in
@@ -148,8 +148,13 @@ extension ConfigDecoder {
                 hint: "one address per Corosync link")
         }
         let attributes = self.stringMap(fields, "attributes") ?? [:]
+        let fenceAgent = self.value(fields, "fence-agent", expected: "a fence agent (name or path)") { text in
+            text.isEmpty || text.contains(" ") ? .failure(ValueProblem("'\(text)' is not a program name", hint: "e.g. fence_ipmilan")) : .success(text)
+        }
+        let fenceParameters = self.stringMap(fields, "fence-params") ?? [:]
         guard let name, let id else { return nil }
-        return NodeConfig(name: name, id: id, addresses: addresses ?? [], attributes: attributes)
+        return NodeConfig(name: name, id: id, addresses: addresses ?? [], attributes: attributes, fenceAgent: fenceAgent,
+                          fenceParameters: fenceParameters)
     }
 
     // MARK: Quorum

@@ -85,12 +85,19 @@ public struct NodeConfig: Hashable, Sendable, Codable {
     public var addresses: [String]
     /// Static node attributes usable in location rules.
     public var attributes: [String: String]
+    /// A fence agent (the standard `fence_*` interface: `key=value` lines on stdin) that powers this
+    /// node off; nil: the cluster relies on the node fencing itself within the self-fence time.
+    public var fenceAgent: String?
+    public var fenceParameters: [String: String]
 
-    public init(name: String, id: Int, addresses: [String], attributes: [String: String] = [:]) {
+    public init(name: String, id: Int, addresses: [String], attributes: [String: String] = [:], fenceAgent: String? = nil,
+                fenceParameters: [String: String] = [:]) {
         self.name = name
         self.id = id
         self.addresses = addresses
         self.attributes = attributes
+        self.fenceAgent = fenceAgent
+        self.fenceParameters = fenceParameters
     }
 }
 

@@ -222,6 +222,9 @@ public final class InMemoryCluster {
         for directive in directives {
             switch directive {
             case .send(let request): self.queue.append((partition, Envelope(from: node, message: .actionRequest(request))))
+            case .fence(let target):
+                self.events.append("\(node) (coordinator): fencing \(target.name)")
+                self.queue.append((partition, Envelope(from: node, message: .fenced(node: target.name))))
             case .wakeUp(let at): self.timers.append((node, at))
             case .event(let text): self.events.append("\(node) (coordinator): \(text)")
             }

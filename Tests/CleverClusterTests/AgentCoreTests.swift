@@ -115,6 +115,22 @@ import Testing
         #expect(cluster.running("mba7") == ["beta"])
     }
 
+    @Test func aConfirmedFenceSparesTheSelfFenceWait() throws {
+        var config = Fixtures.twoHost()
+        config.nodes[0].fenceAgent = "/usr/sbin/fence_ipmilan"
+        config.nodes[0].fenceParameters = ["ip": "198.51.100.101"]
+        let cluster = InMemoryCluster(config: config, now: Fixtures.epoch)
+        cluster.start()
+        cluster.settle()
+        let lost = cluster.now
+        cluster.powerOff("alpha")
+        cluster.settle()
+        #expect(cluster.events.contains("beta (coordinator): fencing alpha"))
+        let start = try #require(cluster.executions.first { $0.resource == "mba7" && $0.node == "beta" && $0.action == .start })
+        #expect(start.at.seconds(since: lost) < config.properties.selfFenceTimeout.value)
+        #expect(cluster.running("mba7") == ["beta"])
+    }
+
     @Test func membersConvergeOnTheNewestDocument() {
         let cluster = self.started()
         cluster.setPartitions([["alpha"], ["beta"]])
