@@ -16,12 +16,18 @@ missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
+# The test guest is built from packages downloaded at test time (apt-get download): package lists needed.
+if ((${#missing[@]})) || ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then
+    need_update=yes
+fi
 if ((${#missing[@]})); then
     echo "==> installing ${#missing[@]} Debian packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
+    need_update=no
     apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+if [ "${need_update:-no}" = yes ]; then DEBIAN_FRONTEND=noninteractive apt-get update -q; fi
 # Debian starts corosync after installing it; the lab runs its own, inside namespaces.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet corosync 2>/dev/null; then
     systemctl stop corosync || true
