@@ -17,6 +17,12 @@ extension Volume {
         let started = Date()
         var sent: Double = 0
         var cursor: UInt64 = 0
+        // The window is keyed by the link's identity; a dead link's object may be reused at the same address
+        // by the next connection, which must not inherit its unacknowledged count (the resync then waited
+        // for acks that never come).
+        Self.resyncCondition.lock()
+        Self.resyncInflight[ObjectIdentifier(link)] = 0
+        Self.resyncCondition.unlock()
         while true {
             self.lock.lock()
             if self.link !== link || self.stopping || link.broken {
