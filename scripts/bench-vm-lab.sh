@@ -5,9 +5,12 @@
 #            other host (ping loss detection + save + switch-over + resume)
 #   failover — power off the active host; time until QEMU runs on the survivor
 # Prints each run and the median / min / max of each.   bash scripts/bench-vm-lab.sh [RUNS] (default 10; root)
+# PARTS="failover" (or any of: live failover hibernate) runs only those parts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-10}
+parts=" ${PARTS:-live failover hibernate} "
+want() { [[ "$parts" == *" $1 "* ]]; }
 C="$PWD/.build/debug/clevervm"
 lab=vmbench
 root=/run/clevervm-lab/$lab/hosts
@@ -30,10 +33,10 @@ print(f'$1: median {statistics.median(v):.3f}, min {min(v):.3f}, max {max(v):.3f
 
 up() { "$C" lab down --name $lab >/dev/null 2>&1 || true; "$C" lab up --name $lab --config "$1" | tail -1; wait_settled alpha; }
 
-echo "==> live migration: cut the active host's ping"
+live=(); fail=(); hib=()
 up examples/lab-vm.yaml
-live=()
-for run in $(seq 1 "$runs"); do
+want live && echo "==> live migration: cut the active host's ping"
+want live && for run in $(seq 1 "$runs"); do
     active=$(vm_host alpha); target=$(other "$active")
     "$C" lab cut-ping --name $lab "$active"
     for _ in $(seq 1 150); do [ "$(vm_host "$target")" = "$target" ] && break; sleep 0.2; done
@@ -42,9 +45,8 @@ for run in $(seq 1 "$runs"); do
     "$C" lab restore-ping --name $lab "$active"; wait_settled "$target"
 done
 
-echo "==> failover: power off the active host"
-fail=()
-for run in $(seq 1 "$runs"); do
+want failover && echo "==> failover: power off the active host"
+want failover && for run in $(seq 1 "$runs"); do
     active=$(vm_host alpha); [ -n "$active" ] || active=$(vm_host beta); survivor=$(other "$active")
     t0=$(date +%s.%N)
     "$C" lab power off --name $lab "$active"
@@ -55,11 +57,12 @@ for run in $(seq 1 "$runs"); do
     "$C" lab power on --name $lab "$active" >/dev/null; wait_settled "$survivor"
 done
 
-echo "==> hibernate move: cut the active host's ping, with migration: hibernate"
-sed 's/migration: live/migration: hibernate/' examples/lab-vm.yaml > /tmp/clevervm-bench-hibernate.yaml
-up /tmp/clevervm-bench-hibernate.yaml
-hib=()
-for run in $(seq 1 "$runs"); do
+if want hibernate; then
+    echo "==> hibernate move: cut the active host's ping, with migration: hibernate"
+    sed 's/migration: live/migration: hibernate/' examples/lab-vm.yaml > /tmp/clevervm-bench-hibernate.yaml
+    up /tmp/clevervm-bench-hibernate.yaml
+fi
+want hibernate && for run in $(seq 1 "$runs"); do
     active=$(vm_host alpha); target=$(other "$active")
     t0=$(date +%s.%N)
     "$C" lab cut-ping --name $lab "$active"
@@ -70,6 +73,6 @@ for run in $(seq 1 "$runs"); do
 done
 
 echo
-summary "live migration guest downtime, ms (target < 300)" "${live[@]}"
-summary "failover, power off -> QEMU running on the survivor, s (target < 5)" "${fail[@]}"
-summary "hibernate move, ping cut -> guest running on the other host, s (target < 15; the old installation: 90)" "${hib[@]}"
+want live && summary "live migration guest downtime, ms (target < 300)" "${live[@]}"
+want failover && summary "failover, power off -> QEMU running on the survivor, s (target < 5)" "${fail[@]}"
+want hibernate && summary "hibernate move, ping cut -> guest running on the other host, s (target < 15; the old installation: 90)" "${hib[@]}"
