@@ -14,7 +14,8 @@ want() { [[ "$parts" == *" $1 "* ]]; }
 C="$PWD/.build/debug/clevervm"
 lab=vmbench
 root=/run/clevervm-lab/$lab/hosts
-trap '"$C" lab down --name $lab >/dev/null 2>&1 || true; rm -f /tmp/clevervm-bench-hibernate.yaml' EXIT
+logs=${BENCH_LOGS:-}
+trap '[ -n "$logs" ] && mkdir -p "$logs" && for h in alpha beta; do cp -r "$root/$h/logs" "$logs/$h" 2>/dev/null; cp "$root/$h"/run/clevervm/*.log "$logs/$h/" 2>/dev/null; done; "$C" lab down --name $lab >/dev/null 2>&1 || true; rm -f /tmp/clevervm-bench-hibernate.yaml' EXIT
 
 status() { "$C" lab exec --name $lab "$1" -- clevervm status --json 2>/dev/null; }
 vm_host() { status "$1" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(" ".join(n for x in r["resources"] if x["id"]=="mba7" for n in x["roles"]))' 2>/dev/null || true; }
@@ -76,3 +77,4 @@ echo
 want live && summary "live migration guest downtime, ms (target < 300)" "${live[@]}"
 want failover && summary "failover, power off -> QEMU running on the survivor, s (target < 5)" "${fail[@]}"
 want hibernate && summary "hibernate move, ping cut -> guest running on the other host, s (target < 15; the old installation: 90)" "${hib[@]}"
+true
