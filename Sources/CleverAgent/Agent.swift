@@ -69,7 +69,7 @@ public actor Agent {
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             chmod(directory, 0o700)
         }
-        let document = try Self.loadDocument(options)
+        var document = try Self.loadDocument(options)
         let map: ClusterMap
         let localID: UInt32
         do {
@@ -84,12 +84,14 @@ public actor Agent {
         }
         // A lost corosync connection ends one agent instance; the next one probes what runs and rejoins.
         while true {
-            let agent = Agent(options: options, document: try Self.loadDocument(options), localNode: node.name)
+            let agent = Agent(options: options, document: document, localNode: node.name)
             do {
                 try await agent.start()
                 return
             } catch let error as StartError where error.description == "lost the connection to corosync" {
                 try await Task.sleep(for: .seconds(2))
+                // The next instance starts from what the last one persisted.
+                document = try Self.loadDocument(options)
             }
         }
     }

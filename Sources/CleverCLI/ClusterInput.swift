@@ -3,6 +3,7 @@ import CleverCIB
 import CleverConfig
 import CleverControl
 import CleverModel
+import CleverSystem
 import Foundation
 
 /// Where an offline verb gets its cluster from: a config (+ optional state file) or a Pacemaker CIB.
@@ -94,13 +95,10 @@ enum StateFile {
     }
 
     static func save(_ state: ClusterState, to path: String) throws {
-        let data = Data(try Output.json(state).utf8)
-        let temporary = path + ".tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: data) else {
-            throw CLIError("\(path): cannot write the state file")
-        }
-        guard rename(temporary, path) == 0 else {
-            throw CLIError("\(path): cannot replace the state file: \(String(cString: strerror(errno)))")
+        do {
+            try AtomicFile.write(Data(try Output.json(state).utf8), to: path, mode: 0o644)
+        } catch let error as AtomicFile.WriteError {
+            throw CLIError("the state file: \(error)")
         }
     }
 

@@ -262,12 +262,8 @@ public struct ClusterLedger: Sendable {
         }
         self.resources[result.resource, default: [:]][result.node] = entry
         if result.succeeded {
-            switch result.action {
-            case .start, .promote: self.activeSince[result.resource] = result.at
-            case .migrateTo: break
-            default: break
-            }
-            if let move = MoveRecord(result: result, previous: self.lastMoves[result.resource]) {
+            if result.action == .start || result.action == .promote { self.activeSince[result.resource] = result.at }
+            if let move = MoveRecord(result: result) {
                 self.lastMoves[result.resource] = move
                 directives.append(.event(move.description))
             }

@@ -21,7 +21,7 @@ public struct MoveRecord: Hashable, Sendable, Codable, CustomStringConvertible {
     }
 
     /// A live `migrate_to`, or a `start` that resumed a hibernated guest; nil for anything else.
-    init?(result: OperationResult, previous: MoveRecord?) {
+    init?(result: OperationResult) {
         guard let output = result.output, let data = output.data(using: .utf8),
             let report = try? JSONDecoder().decode(Report.self, from: data)
         else { return nil }

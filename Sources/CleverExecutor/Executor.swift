@@ -215,6 +215,10 @@ public actor Executor {
 struct UnavailableAgent: ResourceAgent {
     let reason: String
     func perform(_ action: ResourceAction, _ context: ActionContext) async -> AgentOutcome {
-        action == .stop || action == .monitor ? (action == .stop ? .success : .notRunning) : AgentOutcome(OCFExit.notInstalled, self.reason)
+        switch action {
+        case .stop: .success
+        case .monitor: .notRunning
+        default: AgentOutcome(OCFExit.notInstalled, self.reason)
+        }
     }
 }
