@@ -122,6 +122,7 @@ public actor Agent {
         let binaries = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
                            ?? CommandLine.arguments[0]).deletingLastPathComponent().path
         let report: VolumeAgent.Report = { name, value in await self.sendAttribute(name, value) }
+        let volumeWatchers = VolumeScoreWatchers(report: report)
         let vmAgent = VMAgent(
             settings: VMAgent.Settings(
                 accelerator: .tcg, volumeSocket: { "\(runDirectory)/\($0).nbd" }, stateDirectory: "\(stateDirectory)/vm-state",
@@ -133,7 +134,7 @@ public actor Agent {
                 switch resource.kind {
                 case .volume(let spec):
                     VolumeAgent(spec: spec, config: config, binary: "\(binaries)/clevervm-volume", stateDirectory: stateDirectory,
-                                report: report)
+                                report: report, watchers: volumeWatchers)
                 case .vm: vmAgent
                 default: nil
                 }

@@ -21,6 +21,8 @@ struct VolumeAgent: ResourceAgent {
     let binary: String
     let stateDirectory: String
     let report: Report
+    /// Shared by every volume of this agent: reports score changes as they happen, between monitors.
+    let watchers: VolumeScoreWatchers
 
     static let upToDateScore = "10000"
     static let freshScore = "1"
@@ -79,6 +81,10 @@ struct VolumeAgent: ResourceAgent {
         return "-INFINITY"
     }
 
+    func watch(_ volume: VolumeConfig, _ attribute: String) {
+        self.watchers.watch(socket: volume.controlSocket, attribute: attribute) { [self] status in self.score(status) }
+    }
+
     func perform(_ action: ResourceAction, _ context: ActionContext) async -> AgentOutcome {
         let volume = self.volumeConfig(context)
         let attribute = "master-\(context.resource.id)"
@@ -86,6 +92,7 @@ struct VolumeAgent: ResourceAgent {
         case .start, .migrateFrom:
             if let status = self.status(volume) {
                 await self.report(attribute, self.score(status))
+                self.watch(volume, attribute)
                 return .success
             }
             let path = "\(context.runDirectory)/\(context.resource.id).volume.json"
@@ -104,6 +111,7 @@ struct VolumeAgent: ResourceAgent {
             while ContinuousClock.now < deadline {
                 if let status = self.status(volume) {
                     await self.report(attribute, self.score(status))
+                    self.watch(volume, attribute)
                     return .success
                 }
                 try? await Task.sleep(for: .milliseconds(50))
@@ -129,6 +137,7 @@ struct VolumeAgent: ResourceAgent {
             if status.role != "Primary" { return .success }
             return self.send(ControlRequest(command: .demote), volume)
         case .stop, .migrateTo:
+            await self.watchers.stop(socket: volume.controlSocket)
             if let status = self.status(volume), status.role == "Primary" {
                 _ = self.send(ControlRequest(command: .demote, force: true), volume)
             }
@@ -145,6 +154,8 @@ struct VolumeAgent: ResourceAgent {
         case .monitor:
             guard let status = self.status(volume) else { return .notRunning }
             await self.report(attribute, self.score(status))
+            // After an agent restart the volume was adopted by a probe, not started: follow it from here.
+            self.watch(volume, attribute)
             return status.role == "Primary" ? AgentOutcome(OCFExit.runningPromoted) : .success
         }
     }

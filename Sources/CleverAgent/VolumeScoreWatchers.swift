@@ -1,0 +1,89 @@
+import CleverVolume
+import Foundation
+
+/// Follows each running volume's event stream and reports its promotion score the moment it changes.
+///
+/// Why: the monitor reports the score too, but only every monitor interval (10 s by default). A host that
+/// rejoined resyncs within a second, and if the peer dies right after, the scheduler must already know the
+/// local data is UpToDate or the promotion (and the VM's failover) waits for the next monitor.
+final class VolumeScoreWatchers: @unchecked Sendable {
+    typealias Score = @Sendable (VolumeStatus) -> String
+
+    private let lock = NSLock()
+    private var watchers: [String: (id: UUID, task: Task<Void, Never>)] = [:]
+    private let report: VolumeAgent.Report
+
+    init(report: @escaping VolumeAgent.Report) {
+        self.report = report
+    }
+
+    /// Starts following the volume behind `socket` unless already following it. Ends by itself when the
+    /// volume process goes away (its stream closes).
+    func watch(socket: String, attribute: String, score: @escaping Score) {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        guard self.watchers[socket] == nil else { return }
+        let (scores, continuation) = AsyncStream.makeStream(of: String.self)
+        let consumerGone = Flag()
+        continuation.onTermination = { _ in consumerGone.set() }
+        let thread = Thread {
+            var last: String?
+            try? ControlServer.streamEvents(from: socket) { event in
+                let value = score(event.status)
+                if value != last {
+                    last = value
+                    continuation.yield(value)
+                }
+                return !consumerGone.isSet
+            }
+            continuation.finish()
+        }
+        thread.start()
+        let report = self.report
+        let id = UUID()
+        let task = Task { [weak self] in
+            for await value in scores {
+                if Task.isCancelled { break }
+                await report(attribute, value)
+            }
+            self?.forget(socket, id: id)
+        }
+        self.watchers[socket] = (id, task)
+    }
+
+    /// Stops reporting for `socket` and waits until a report in progress has been made, so the caller's own
+    /// report (the score's removal when the volume stops) is the last word.
+    func stop(socket: String) async {
+        let task = self.forget(socket, id: nil)
+        task?.cancel()
+        await task?.value
+    }
+
+    /// Removes the watcher of `socket` (only if it is the one with `id`, when given).
+    @discardableResult
+    private func forget(_ socket: String, id: UUID?) -> Task<Void, Never>? {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        guard let watcher = self.watchers[socket], id == nil || watcher.id == id else { return nil }
+        self.watchers.removeValue(forKey: socket)
+        return watcher.task
+    }
+}
+
+/// A one-way switch shared between the event thread and the stream's termination handler.
+private final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+
+    func set() {
+        self.lock.lock()
+        self.value = true
+        self.lock.unlock()
+    }
+
+    var isSet: Bool {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return self.value
+    }
+}
