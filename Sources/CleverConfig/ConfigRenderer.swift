@@ -82,6 +82,9 @@ enum ConfigRenderer {
             out.add("stop-mode: \(spec.stopMode.rawValue)", indent: 2)
             out.add("migration: \(spec.migration.rawValue)", indent: 2)
             if !spec.addresses.isEmpty { out.add("addresses: \(self.list(spec.addresses))", indent: 2) }
+            if let bridge = spec.bridge { out.add("bridge: \(self.scalar(bridge))", indent: 2) }
+            if let mac = spec.mac { out.add("mac: \(self.scalar(mac))", indent: 2) }
+            if let arguments = spec.kernelArguments { out.add("kernel-args: \(self.scalar(arguments))", indent: 2) }
         case .ip(let spec):
             out.add("address: \(self.scalar("\(spec.address)/\(spec.prefixLength)"))", indent: 2)
             if let interface = spec.interface { out.add("interface: \(self.scalar(interface))", indent: 2) }

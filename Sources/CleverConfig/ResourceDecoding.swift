@@ -13,7 +13,8 @@ extension ConfigDecoder {
                 "after-sb-2pri",
             ]
         ),
-        ("vm", ["cpus", "memory", "volumes", "state-volume", "boot", "stop-mode", "migration", "addresses"]),
+        ("vm", ["cpus", "memory", "volumes", "state-volume", "boot", "stop-mode", "migration", "addresses", "bridge", "mac",
+                "kernel-args"]),
         ("ip", ["address", "interface"]),
         ("ping", ["hosts", "multiplier", "dampen", "attribute"]),
         ("process", ["command"]),
@@ -133,18 +134,18 @@ extension ConfigDecoder {
             spec.migration = migration
         }
         spec.addresses = self.scalarList(fields, "addresses", expected: "an ip resource id", ValueSyntax.identifier) ?? []
+        spec.bridge = self.value(fields, "bridge", expected: "a bridge name", ValueSyntax.interfaceName)
+        spec.mac = self.value(fields, "mac", expected: "a MAC address", ValueSyntax.unicastMAC)
+        spec.kernelArguments = self.value(fields, "kernel-args", expected: "kernel arguments") { text in
+            text.contains(where: \.isNewline) ? .failure(ValueProblem("kernel arguments must be one line")) : .success(text)
+        }
         spec.boot = boot ?? ""
         return spec
     }
 
     mutating func decodeIP(_ fields: Fields) -> IPSpec? {
         let parsed = self.value(fields, "address", required: true, expected: "ADDRESS/PREFIX", ValueSyntax.addressWithPrefix)
-        let interface = self.value(fields, "interface", expected: "an interface name") { text in
-            // Linux interface names: at most 15 bytes, no '/' or whitespace.
-            text.isEmpty || text.utf8.count > 15 || text.contains("/") || text.contains(where: \.isWhitespace)
-                ? .failure(ValueProblem("'\(text)' is not a network interface name"))
-                : .success(text)
-        }
+        let interface = self.value(fields, "interface", expected: "an interface name", ValueSyntax.interfaceName)
         guard let parsed else { return nil }
         return IPSpec(address: parsed.address, prefixLength: parsed.prefixLength, interface: interface)
     }

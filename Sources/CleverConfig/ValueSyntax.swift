@@ -109,6 +109,25 @@ enum ValueSyntax {
 
     /// Pacemaker's id syntax (an XML NCName without colons): a letter or `_`, then letters, digits,
     /// `_`, `-`, `.`.
+    /// Linux interface names: 1 to 15 bytes, no '/' or whitespace.
+    static func interfaceName(_ text: String) -> Result<String, ValueProblem> {
+        text.isEmpty || text.utf8.count > 15 || text.contains("/") || text.contains(where: \.isWhitespace)
+            ? .failure(ValueProblem("'\(text)' is not a network interface name (at most 15 characters, no '/' or spaces)"))
+            : .success(text)
+    }
+
+    /// Six hex pairs separated by ':', unicast (the first octet's lowest bit clear).
+    static func unicastMAC(_ text: String) -> Result<String, ValueProblem> {
+        let octets = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard octets.count == 6, octets.allSatisfy({ $0.count == 2 && UInt8($0, radix: 16) != nil }) else {
+            return .failure(ValueProblem("'\(text)' is not a MAC address (like 52:54:00:12:34:56)"))
+        }
+        guard let first = UInt8(octets[0], radix: 16), first & 1 == 0 else {
+            return .failure(ValueProblem("'\(text)' is a multicast MAC address; a NIC needs a unicast one"))
+        }
+        return .success(text.lowercased())
+    }
+
     static func identifier(_ text: String) -> Result<String, ValueProblem> {
         guard let first = text.unicodeScalars.first else { return .failure(ValueProblem("must not be empty")) }
         let isValid =

@@ -407,11 +407,20 @@ public struct Lab: Sendable {
         try Self.ip(["link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", namespace])
         try Self.ip(["link", "set", veth, "master", bridge, "up"])
         let inside = ["ip", "netns", "exec", namespace]
+        // A host's address sits on bridge lan0 (eth0 its uplink port), as on a host whose VMs join the LAN:
+        // a VM with `bridge: lan0` is then on the lab network with its own address.
+        let hostDevice = gateway == nil ? "eth0" : LabLayout.hostBridge
+        let hostBridge: [[String]] = gateway == nil ? [] : [
+            ["ip", "link", "add", LabLayout.hostBridge, "type", "bridge", "stp_state", "0", "forward_delay", "0"],
+            ["ip", "link", "set", "eth0", "master", LabLayout.hostBridge],
+            ["ip", "link", "set", LabLayout.hostBridge, "up"],
+        ]
         for command in [
             ["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"],
             ["sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1"],
             ["ip", "link", "set", "lo", "up"],
-            ["ip", "address", "add", "\(address)/\(LabLayout.prefixLength)", "dev", "eth0"],
+        ] + hostBridge + [
+            ["ip", "address", "add", "\(address)/\(LabLayout.prefixLength)", "dev", hostDevice],
             ["ip", "link", "set", "eth0", "up"],
         ] + (gateway.map { [["ip", "route", "add", "default", "via", $0]] } ?? []) {
             let result = Subprocess.run(inside + command)

@@ -10,6 +10,8 @@ public struct LabLayout: Hashable, Sendable, Codable {
     public static let hostNamePool = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
     public static let subnetPrefix = "198.51.100."
     public static let prefixLength = 24
+    /// The bridge inside each lab host that holds its address and that VMs join (`bridge: lan0`).
+    public static let hostBridge = "lan0"
 
     public struct Host: Hashable, Sendable, Codable {
         public var name: String

@@ -141,11 +141,23 @@ public struct VMSpec: Hashable, Sendable, Codable {
     public var migration: Migration
     /// Floating addresses (resource ids) that follow the VM.
     public var addresses: [String]
+    /// The host bridge the VM's NIC (virtio-net on a tap) joins, so the guest is on that network with its own
+    /// address; none when nil. The bridge must exist on every host that may run the VM.
+    public var bridge: String?
+    /// The NIC's MAC address; nil: derived from the VM's name, the same on every host (a live-migrated guest
+    /// keeps its MAC, and switches learn the new port from QEMU's announcement after the move).
+    public var mac: String?
+    /// Appended to the kernel command line when `boot` is a kernel directory (e.g. the guest's address).
+    public var kernelArguments: String?
 
     public init(
         cpus: Int = 1, memoryMiB: Int = 256, volumes: [String] = [], stateVolume: String? = nil, boot: String = "",
-        stopMode: StopMode = .hibernate, migration: Migration = .live, addresses: [String] = []
+        stopMode: StopMode = .hibernate, migration: Migration = .live, addresses: [String] = [],
+        bridge: String? = nil, mac: String? = nil, kernelArguments: String? = nil
     ) {
+        self.bridge = bridge
+        self.mac = mac
+        self.kernelArguments = kernelArguments
         self.cpus = cpus
         self.memoryMiB = memoryMiB
         self.volumes = volumes

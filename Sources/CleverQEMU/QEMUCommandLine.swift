@@ -21,6 +21,16 @@ public struct NIC: Hashable, Sendable {
         self.mac = mac
     }
 
+    /// The tap of a VM's NIC on a host: `cv-ID`, or within Linux's 15 bytes `cv-PREFIX-HASH` for long ids, so
+    /// two VMs never share a tap name.
+    public static func tapName(for vm: String) -> String {
+        let plain = "cv-\(vm)"
+        if plain.utf8.count <= 15 { return plain }
+        var hash: UInt32 = 2166136261
+        for byte in vm.utf8 { hash = (hash ^ UInt32(byte)) &* 16777619 }
+        return "cv-\(String(vm.prefix(7)))-\(String(format: "%04x", hash & 0xffff))"
+    }
+
     /// A locally administered MAC derived from the VM id (FNV-1a), the same on every host.
     public static func mac(for vm: String) -> String {
         var hash: UInt64 = 1469598103934665603

@@ -383,20 +383,31 @@ public struct VMAgent: ResourceAgent {
         case failure(AgentOutcome)
     }
 
+    /// The VM's NIC: the agent-wide attachment when set (tests), else the bridge the VM's config names.
+    func network(of spec: VMSpec) -> NetworkAttachment? {
+        if let network = self.settings.network { return network }
+        guard let bridge = spec.bridge else { return nil }
+        return NetworkAttachment(bridge: bridge, tapName: NIC.tapName(for:))
+    }
+
     func launch(_ spec: VMSpec, _ context: ActionContext, incoming: IncomingSource?) async -> Launch {
         let paths = self.paths(context)
-        let boot: BootSource
+        var boot: BootSource
         switch resolveBoot(spec.boot) {
         case .success(let source): boot = source
         case .failure(let message): return .failure(AgentOutcome(OCFExit.notConfigured, "\(context.resource.id): \(message)"))
+        }
+        if case .kernel(let kernel, let initrd, let arguments) = boot, let extra = spec.kernelArguments {
+            boot = .kernel(kernel: kernel, initrd: initrd, commandLine: arguments.isEmpty ? extra : "\(arguments) \(extra)")
         }
         var commandLine = QEMUCommandLine(
             vm: context.resource.id, spec: spec, boot: boot, accelerator: self.settings.accelerator,
             volumeSockets: spec.volumes.map(self.settings.volumeSocket), qmpSocket: paths.qmpSocket,
             consoleLog: paths.consoleLog, incoming: incoming)
         commandLine.executable = self.settings.qemuExecutable
-        if let network = self.settings.network {
-            commandLine.nics = [NIC(tap: network.tapName(context.resource.id), mac: NIC.mac(for: context.resource.id))]
+        let network = self.network(of: spec)
+        if let network {
+            commandLine.nics = [NIC(tap: network.tapName(context.resource.id), mac: spec.mac ?? NIC.mac(for: context.resource.id))]
         }
         unlink(paths.qmpSocket)
         let pid: pid_t
@@ -413,7 +424,7 @@ public struct VMAgent: ResourceAgent {
                 return .failure(AgentOutcome(OCFExit.generic, "\(context.resource.id): QEMU exited at once: \(Subprocess.tail(paths.qemuLog, lines: 5))"))
             }
             if let qmp = try? await QMPClient.connect(paths.qmpSocket, timeout: .seconds(2)) {
-                if let network = self.settings.network, let failure = await attach(tap: network.tapName(context.resource.id), network) {
+                if let network, let failure = await attach(tap: network.tapName(context.resource.id), network) {
                     kill(pid, SIGKILL)
                     unlink(paths.pidFile)
                     return .failure(AgentOutcome(OCFExit.generic, "\(context.resource.id): \(failure)"))

@@ -22,9 +22,15 @@ struct VMLabTests {
         defer { lab.down() }
         do {
             #expect(lab.waitUntil(60) { self.lastNumber(self.console(lab, "alpha"), "ACK ") ?? 0 > 5 })
+            // A client on the gateway holds a TCP session to the guest's echo service (the guest's own address
+            // on bridge lan0) across the move.
+            let session = GuestSession(lab: lab, address: "198.51.100.60", port: 7777)
+            #expect(session.waitEstablished(), "no session to the guest: \(session.finish())")
             // alpha loses its gateway: the VM moves live to beta; the writer goes on where it was.
             try lab.lab(["cut-ping", "alpha"])
             #expect(lab.waitUntil(40) { lab.placement("mba7", from: "beta") == ["beta"] && lab.settled("beta") })
+            let echoed = session.finish()
+            #expect(echoed.contains("echo before") && echoed.contains("echo after"), "the session did not survive the move: \(echoed)")
             let move = lab.status("beta")?.resources.first { $0.id == "mba7" }?.lastMove
             #expect(move?.mode == .live && move?.from == "alpha" && move?.to == "beta")
             print("live move: guest downtime \(move?.downtimeMilliseconds.map(String.init) ?? "?") ms")
@@ -46,5 +52,65 @@ struct VMLabTests {
             lab.dumpLogs()
             throw error
         }
+    }
+}
+
+/// A TCP session from the lab's gateway namespace into the guest: one line echoed before the move, then held
+/// open until `finish()` sends a second line on the same connection.
+final class GuestSession {
+    let flag: String
+    let output: String
+    let process: Process
+
+    init(lab: AgentLab, address: String, port: Int) {
+        let directory = NSTemporaryDirectory() + "cvm-session-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        self.flag = "\(directory)/go"
+        self.output = "\(directory)/out"
+        unlink(self.flag)
+        let script = """
+            import os, socket, sys, time
+            out = open(sys.argv[2], "w", buffering=1)
+            deadline = time.time() + 60
+            while True:
+                try:
+                    s = socket.create_connection(("\(address)", \(port)), timeout=2)
+                    break
+                except OSError:
+                    if time.time() > deadline: raise
+                    time.sleep(0.3)
+            s.settimeout(20)
+            s.sendall(b"before\\n"); out.write("echo " + s.recv(100).decode().strip() + "\\n")
+            while not os.path.exists(sys.argv[1]): time.sleep(0.05)
+            s.sendall(b"after\\n"); out.write("echo " + s.recv(100).decode().strip() + "\\n")
+            """
+        self.process = Process()
+        self.process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+        self.process.arguments = ["netns", "exec", "\(lab.name)-gw", "/usr/bin/python3", "-c", script, self.flag, self.output]
+        self.process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try? self.process.run()
+    }
+
+    var transcript: String { (try? String(contentsOfFile: self.output, encoding: .utf8)) ?? "" }
+
+    func waitEstablished(seconds: Double = 60) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if self.transcript.contains("echo before") { return true }
+            if !self.process.isRunning { return false }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        return false
+    }
+
+    /// Sends the second line, waits for the client (at most 30 s) and returns what it got back.
+    func finish() -> String {
+        _ = FileManager.default.createFile(atPath: self.flag, contents: Data())
+        let deadline = Date().addingTimeInterval(30)
+        while self.process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        if self.process.isRunning { self.process.terminate() }
+        let transcript = self.transcript
+        try? FileManager.default.removeItem(atPath: (self.flag as NSString).deletingLastPathComponent)
+        return transcript
     }
 }

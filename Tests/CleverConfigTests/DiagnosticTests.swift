@@ -405,6 +405,22 @@ import Testing
                 """, line: 9, column: 14, path: "resources[0].address", containing: message)
     }
 
+    @Test(arguments: [
+        ("bridge", "a-very-long-bridge-name", "is not a network interface name"),
+        ("mac", "52:54:00:12:34", "is not a MAC address"),
+        ("mac", "01:00:5e:00:00:01", "is a multicast MAC address"),
+    ])
+    func badVMNetwork(key: String, value: String, message: String) {
+        expectSingleError(
+            twoNodes + """
+                resources:
+                  - id: vm1
+                    type: vm
+                    boot: /boot/k
+                    \(key): "\(value)"
+                """, line: 10, column: 5 + key.count + 2, path: "resources[0].\(key)", containing: message)
+    }
+
     @Test func badClusterProperties() {
         let found = diagnostics(
             of: """

@@ -111,6 +111,17 @@ import Testing
         #expect(config.resource(named: "vm1")?.kind == .vm(VMSpec(boot: "/boot/vmlinuz")))
     }
 
+    @Test func aVMsNICAndKernelArguments() throws {
+        let config = try #require(
+            parse(
+                twoNodes + """
+                    resources:
+                      - {id: vm1, type: vm, boot: /boot/k, bridge: lan0, mac: "52:54:00:AA:bb:01", kernel-args: "guest.ip=198.51.100.60/24"}
+                    """))
+        #expect(config.resource(named: "vm1")?.kind == .vm(VMSpec(boot: "/boot/k", bridge: "lan0", mac: "52:54:00:aa:bb:01",
+                                                                  kernelArguments: "guest.ip=198.51.100.60/24")))
+    }
+
     @Test func propertiesAreRead() throws {
         let config = try #require(
             parse(
@@ -276,7 +287,7 @@ enum RichConfig {
                     id: "disk1", kind: .volume(VolumeSpec(size: 5 << 40, backing: "/dev/sdc")), cloning: .single,
                     monitorInterval: nil),
                 ResourceConfig(
-                    id: "vm", kind: .vm(VMSpec(cpus: 4, memoryMiB: 2048 + 1, volumes: ["disk0"], stateVolume: "disk1", boot: "/boot/k", stopMode: .shutdown, migration: .hibernate, addresses: ["vip"])),
+                    id: "vm", kind: .vm(VMSpec(cpus: 4, memoryMiB: 2048 + 1, volumes: ["disk0"], stateVolume: "disk1", boot: "/boot/k", stopMode: .shutdown, migration: .hibernate, addresses: ["vip"], bridge: "vmbr0", mac: "52:54:00:0a:0b:0c", kernelArguments: "console=ttyS0 guest.ip=198.51.100.60/24")),
                     meta: ResourceMeta(allowMigrate: false, priority: -3)),
                 ResourceConfig(id: "vip", kind: .ip(IPSpec(address: "198.51.100.50", prefixLength: 32, interface: "br0"))),
                 ResourceConfig(

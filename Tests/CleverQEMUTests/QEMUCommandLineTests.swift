@@ -85,4 +85,12 @@ import Testing
         #expect(image.incoming == .command("nbdcopy 'nbd+unix:///web-state?socket=/run/clevervm/volumes/web%20state.sock' -"))
         #expect(HibernateImage.file(path: "/var/lib/clevervm/vm-state/web.vmstate").saveURI == "exec:cat > '/var/lib/clevervm/vm-state/web.vmstate.partial'")
     }
+
+    @Test func tapNamesFitLinuxAndStayDistinct() {
+        #expect(NIC.tapName(for: "mba7") == "cv-mba7")
+        let long = NIC.tapName(for: "plant-controller-primary")
+        let other = NIC.tapName(for: "plant-controller-backup")
+        #expect(long.utf8.count <= 15 && other.utf8.count <= 15)
+        #expect(long.hasPrefix("cv-plant-c") && long != other)
+    }
 }
