@@ -332,9 +332,10 @@ public actor Agent {
         }
     }
 
-    /// Stops every local resource (VMs first) and tells the partition what now runs here.
+    /// Stops every local resource at once (VMs first, killed, not hibernated) and tells the partition what now
+    /// runs here. The quorate side starts them after the self-fence timeout, so this must be quick, not graceful.
     func selfFence() async {
-        let outcomes = await self.executor.stopAll()
+        let outcomes = await self.executor.stopAll(immediate: true)
         let failed = outcomes.filter { $0.value.exitCode != OCFExit.success }
         self.log(failed.isEmpty ? "self-fence complete" : "self-fence: could not stop \(failed.keys.sorted())")
         self.announce(await self.executor.localRoles())

@@ -138,13 +138,15 @@ struct VolumeAgent: ResourceAgent {
             return self.send(ControlRequest(command: .demote), volume)
         case .stop, .migrateTo:
             await self.watchers.stop(socket: volume.controlSocket)
-            if let status = self.status(volume), status.role == "Primary" {
+            // Self-fencing does not ask a volume whose peer is unreachable to demote: it is killed (its metadata is
+            // crash-safe; it comes back as a crashed primary and resyncs from the side that kept quorum).
+            if !context.immediate, let status = self.status(volume), status.role == "Primary" {
                 _ = self.send(ControlRequest(command: .demote, force: true), volume)
             }
             if let text = try? String(contentsOfFile: self.pidFile(context), encoding: .utf8),
                 let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), Subprocess.isAlive(pid)
             {
-                kill(pid, SIGTERM)
+                kill(pid, context.immediate ? SIGKILL : SIGTERM)
                 let deadline = ContinuousClock.now + .seconds(5)
                 while Subprocess.isAlive(pid), ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
                 if Subprocess.isAlive(pid) { kill(pid, SIGKILL) }

@@ -73,12 +73,18 @@ public actor Executor {
     }
 
     /// Direct actions (`clevervm start/stop`, self-fencing), outside any transition.
-    public func runDirect(_ action: ResourceAction, resource id: String, timeout: Seconds? = nil) async -> AgentOutcome {
+    public func runDirect(_ action: ResourceAction, resource id: String, timeout: Seconds? = nil, immediate: Bool = false) async -> AgentOutcome {
         guard let resource = self.config.resource(named: id) else { return AgentOutcome(OCFExit.notConfigured, "unknown resource \(id)") }
         let context = ActionContext(resource: resource, node: self.node, timeout: timeout ?? resource.operationTimeout,
-                                    runDirectory: self.runDirectory)
+                                    runDirectory: self.runDirectory, immediate: immediate)
         let previous = self.tails[id]
         let task = Task { () -> AgentOutcome in
+            if immediate {
+                // A fence does not queue behind an action in progress (a start, a migration): it kills now, and once
+                // more after that action ends, in case the action started something meanwhile.
+                self.cancelMonitor(id)
+                _ = await self.perform(action, context)
+            }
             await previous?.value
             if action == .stop { self.cancelMonitor(id) }
             return await self.perform(action, context)
@@ -200,13 +206,18 @@ public actor Executor {
     }
 
     /// Stops everything here, VMs and dependents first (reverse config order), within the self-fence time.
-    public func stopAll() async -> [String: AgentOutcome] {
+    /// Stops every local resource, VMs first (then the volumes under them are no longer written). `immediate`:
+    /// as a pulled plug, for self-fencing (see `ActionContext.immediate`).
+    public func stopAll(immediate: Bool = false) async -> [String: AgentOutcome] {
         var outcomes: [String: AgentOutcome] = [:]
-        for resource in self.config.resources.reversed() where self.roles[resource.id]?.isActive ?? true {
-            if resource.isPromotable, self.roles[resource.id] == .promoted {
+        let reversed = Array(self.config.resources.reversed())
+        let isVM: (ResourceConfig) -> Bool = { if case .vm = $0.kind { true } else { false } }
+        let ordered = reversed.filter(isVM) + reversed.filter { !isVM($0) }
+        for resource in ordered where self.roles[resource.id]?.isActive ?? true {
+            if resource.isPromotable, self.roles[resource.id] == .promoted, !immediate {
                 _ = await self.runDirect(.demote, resource: resource.id)
             }
-            outcomes[resource.id] = await self.runDirect(.stop, resource: resource.id)
+            outcomes[resource.id] = await self.runDirect(.stop, resource: resource.id, immediate: immediate)
         }
         return outcomes
     }

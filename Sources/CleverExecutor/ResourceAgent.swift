@@ -12,9 +12,14 @@ public struct ActionContext: Sendable {
     /// See `ActionRequest.peerFenced` and `.allowTwoPrimaries`.
     public var peerFenced: Bool
     public var allowTwoPrimaries: Bool
+    /// A stop as a pulled plug (self-fencing): no hibernate, no ACPI power-down, the process killed at once. The
+    /// partition that kept quorum starts the resource after the self-fence timeout; a graceful stop could
+    /// still be running then (a hibernate writes the guest's RAM to a replicated volume whose peer is gone).
+    public var immediate: Bool
 
     public init(resource: ResourceConfig, node: String, timeout: Seconds, migrationTarget: String? = nil, runDirectory: String,
-                peerFenced: Bool = false, allowTwoPrimaries: Bool = false) {
+                peerFenced: Bool = false, allowTwoPrimaries: Bool = false, immediate: Bool = false) {
+        self.immediate = immediate
         self.resource = resource
         self.node = node
         self.timeout = timeout

@@ -175,6 +175,13 @@ public struct VMAgent: ResourceAgent {
             unlink(paths.pidFile)
             return AgentOutcome(OCFExit.success, VMReport(action: "stop", mode: "absent").json)
         }
+        if context.immediate {
+            kill(pid, SIGKILL)
+            await self.waitForExit(pid, until: ContinuousClock.now + .seconds(2))
+            unlink(paths.pidFile)
+            if Subprocess.isAlive(pid) { return AgentOutcome(OCFExit.generic, "QEMU pid \(pid) survived SIGKILL") }
+            return AgentOutcome(OCFExit.success, VMReport(action: "stop", mode: "killed").json)
+        }
         let deadline = ContinuousClock.now + Duration(context.timeout) - .milliseconds(500)
         // A QEMU that holds no guest of its own — still waiting for an incoming migration, or the source left behind
         // by a completed one — is ended, never hibernated: its RAM is not the guest's current state.

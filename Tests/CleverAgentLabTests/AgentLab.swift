@@ -46,6 +46,13 @@ final class AgentLab {
     }
 
     func down() {
+        // CLEVERVM_LAB_LOGS=DIR keeps every host's logs (agent, corosync, volumes, QEMU, console) for a post-mortem.
+        if let keep = ProcessInfo.processInfo.environment["CLEVERVM_LAB_LOGS"] {
+            for host in ["alpha", "beta"] {
+                _ = Subprocess.run(["sh", "-c", "mkdir -p \"$2\" && cp -r \"$1\"/logs/. \"$1\"/run/clevervm/*.log \"$2\"/ 2>/dev/null; true",
+                                    "sh", "\(self.hostsDirectory)/\(host)", "\(keep)/\(self.name)/\(host)"])
+            }
+        }
         _ = Self.run(["lab", "down", "--name", self.name])
     }
 

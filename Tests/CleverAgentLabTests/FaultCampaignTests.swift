@@ -1,0 +1,165 @@
+import CleverControl
+import Foundation
+import Testing
+
+/// Issue 5's safety acceptance: under repeated partitions, ping cuts and power-offs, the VM never runs on two
+/// hosts at once — checked from outside by `SingleRunWatch` — and after every fault it runs on exactly one
+/// host again, its writer going on, with both replicas back in sync once the fault is undone.
+@Suite(.serialized, .enabled(if: AgentLab.requirementsMet, "needs root, corosync, corosync-qnetd, corosync-qdevice, nft and qemu"))
+struct FaultCampaignTests {
+    enum Fault: String, CaseIterable {
+        case cutActivePing, cutPassivePing, powerOffActive, powerOffPassive, partition
+    }
+
+    /// Every kind twice, in an order drawn from the seed (printed, so a failing order can be replayed with
+    /// CLEVERVM_CAMPAIGN_SEED).
+    static func schedule(seed: UInt64) -> [Fault] {
+        var generator = SplitMix(seed: seed)
+        return (Fault.allCases + Fault.allCases).shuffled(using: &generator)
+    }
+
+    @Test func theVMNeverRunsTwiceUnderRepeatedFaults() throws {
+        let seed = ProcessInfo.processInfo.environment["CLEVERVM_CAMPAIGN_SEED"].flatMap(UInt64.init) ?? UInt64(Date().timeIntervalSince1970)
+        let faults = Self.schedule(seed: seed)
+        print("fault campaign: seed \(seed): \(faults.map(\.rawValue).joined(separator: ", "))")
+        let lab = try AgentLab(name: "cvf", config: "examples/lab-vm.yaml")
+        defer { lab.down() }
+        let watch = SingleRunWatch(lab: lab, vm: "mba7", hosts: ["alpha", "beta"])
+        watch.start()
+        let started = Date()
+        do {
+            var active = try self.settle(lab, after: "start")
+            for (round, fault) in faults.enumerated() {
+                let passive = active == "alpha" ? "beta" : "alpha"
+                let t0 = Date()
+                switch fault {
+                case .cutActivePing:
+                    let unfit = active
+                    try lab.lab(["cut-ping", unfit])
+                    active = try self.settle(lab, after: "\(fault)", on: passive)
+                    try lab.lab(["restore-ping", unfit])
+                case .cutPassivePing:
+                    try lab.lab(["cut-ping", passive])
+                    Thread.sleep(forTimeInterval: 4)
+                    active = try self.settle(lab, after: "\(fault)", on: active)
+                    try lab.lab(["restore-ping", passive])
+                case .powerOffActive:
+                    let dead = active
+                    try lab.lab(["power", "off", dead])
+                    active = try self.settle(lab, after: "\(fault)", on: passive, from: passive)
+                    try lab.lab(["power", "on", dead])
+                case .powerOffPassive:
+                    try lab.lab(["power", "off", passive])
+                    Thread.sleep(forTimeInterval: 4)
+                    active = try self.settle(lab, after: "\(fault)", on: active, from: active)
+                    try lab.lab(["power", "on", passive])
+                case .partition:
+                    // Both still reach the gateway and qnetd: qdevice lets one side keep quorum, the other
+                    // stops everything (self-fence) before the winner starts anything.
+                    try lab.lab(["partition", "alpha", "--from", "beta"])
+                    Thread.sleep(forTimeInterval: 3)
+                    let winner = self.quorateHost(lab)
+                    #expect(winner != nil, "round \(round): no side kept quorum")
+                    active = try self.settle(lab, after: "\(fault)", on: nil, from: winner ?? "alpha")
+                    try lab.lab(["heal"])
+                }
+                let moved = Date().timeIntervalSince(t0)
+                try self.waitInSync(lab, after: "\(fault)")
+                print(String(format: "round %d: %@ -> VM on %@ (%.1f s), back in sync after %.1f s", round + 1, fault.rawValue, active,
+                             moved, Date().timeIntervalSince(t0)))
+                #expect(watch.allViolations.isEmpty, "round \(round + 1) (\(fault)): \(watch.allViolations)")
+            }
+        } catch {
+            let overlaps = SingleRunWatch.overlaps(watch.stop())
+            print("fault campaign stopped early: violations \(watch.allViolations), overlapping console spans \(overlaps)")
+            lab.dumpLogs()
+            throw error
+        }
+        let spans = watch.stop()
+        let overlaps = SingleRunWatch.overlaps(spans)
+        print(String(format: "fault campaign: %d faults in %.0f s, %d samples, %d console activity spans, longest QEMU pair (live migration or resume) %.1f s, %d violations",
+                     faults.count, Date().timeIntervalSince(started), watch.samples, spans.count, watch.longestPair,
+                     watch.allViolations.count + overlaps.count))
+        #expect(watch.allViolations.isEmpty, "\(watch.allViolations)")
+        #expect(overlaps.isEmpty, "two guests wrote at the same time: \(overlaps)")
+        #expect(spans.count >= faults.count / 2, "the guest's writer must have run through the campaign: \(spans)")
+    }
+
+    func quorateHost(_ lab: AgentLab) -> String? {
+        ["alpha", "beta"].first { lab.status($0)?.quorate == true }
+    }
+
+    /// Waits until the VM runs on exactly one host (`on`, when given), seen from `from` (any quorate host when
+    /// nil), and its writer acknowledges new records there. Returns that host.
+    @discardableResult
+    func settle(_ lab: AgentLab, after what: String, on expected: String? = nil, from: String? = nil) throws -> String {
+        var host: String?
+        let placed = lab.waitUntil(90) {
+            guard let viewer = from ?? self.quorateHost(lab) else { return false }
+            let placement = lab.placement("mba7", from: viewer)
+            guard placement.count == 1, expected == nil || placement == [expected!], lab.settled(viewer) else { return false }
+            host = placement[0]
+            return true
+        }
+        guard placed, let host else { throw AgentLab.LabFailure("after \(what): the VM did not settle on \(expected ?? "one host")") }
+        let before = SingleRunWatch.ackCount(self.console(lab, host))
+        guard lab.waitUntil(60, { SingleRunWatch.ackCount(self.console(lab, host)) > before + 3 }) else {
+            throw AgentLab.LabFailure("after \(what): the guest on \(host) does not write")
+        }
+        return host
+    }
+
+    func waitInSync(_ lab: AgentLab, after what: String) throws {
+        let ok = lab.waitUntil(120) {
+            ["alpha", "beta"].allSatisfy { host in
+                guard let report = lab.status(host), report.quorate, report.nodes.allSatisfy(\.online) else { return false }
+                return lab.settled(host) && report.resources.allSatisfy { $0.replication.map { $0.contains("UpToDate/UpToDate") } ?? true }
+            }
+        }
+        if !ok { throw AgentLab.LabFailure("after \(what): the cluster did not come back whole and in sync") }
+    }
+
+    func console(_ lab: AgentLab, _ host: String) -> String {
+        "\(lab.hostsDirectory)/\(host)/run/clevervm/mba7.console.log"
+    }
+}
+
+/// A small seeded generator (SplitMix64), so a campaign's order can be replayed.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { self.state = seed }
+    mutating func next() -> UInt64 {
+        self.state &+= 0x9E37_79B9_7F4A_7C15
+        var z = self.state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// The watch's verdict on console activity, without a lab.
+struct SingleRunWatchVerdictTests {
+    typealias Span = SingleRunWatch.Span
+
+    @Test func aLiveMoveHandsOverWithoutOverlap() {
+        let spans = [Span(host: "alpha", first: 0, last: 10.0), Span(host: "beta", first: 10.1, last: 20)]
+        #expect(SingleRunWatch.overlaps(spans).isEmpty)
+    }
+
+    @Test func oneSamplingStepOfOverlapIsTolerated() {
+        let spans = [Span(host: "alpha", first: 0, last: 10.05), Span(host: "beta", first: 10.0, last: 20)]
+        #expect(SingleRunWatch.overlaps(spans).isEmpty)
+    }
+
+    @Test func twoGuestsWritingAtOnceAreFound() {
+        let spans = [Span(host: "alpha", first: 0, last: 12), Span(host: "beta", first: 10, last: 20), Span(host: "alpha", first: 30, last: 31)]
+        let found = SingleRunWatch.overlaps(spans)
+        #expect(found.count == 1 && found.first?.0.host == "alpha" && found.first?.1.host == "beta")
+    }
+
+    @Test func theScheduleHasEveryFaultTwiceAndReplaysFromItsSeed() {
+        let schedule = FaultCampaignTests.schedule(seed: 42)
+        #expect(schedule == FaultCampaignTests.schedule(seed: 42))
+        #expect(FaultCampaignTests.Fault.allCases.allSatisfy { fault in schedule.filter { $0 == fault }.count == 2 })
+    }
+}
