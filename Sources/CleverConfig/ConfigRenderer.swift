@@ -88,6 +88,7 @@ enum ConfigRenderer {
         case .ip(let spec):
             out.add("address: \(self.scalar("\(spec.address)/\(spec.prefixLength)"))", indent: 2)
             if let interface = spec.interface { out.add("interface: \(self.scalar(interface))", indent: 2) }
+            if let target = spec.forwardTo { out.add("forward-to: \(self.scalar(target))", indent: 2) }
         case .ping(let spec):
             out.add("hosts: \(self.list(spec.hosts))", indent: 2)
             out.add("multiplier: \(spec.multiplier)", indent: 2)

@@ -15,7 +15,7 @@ extension ConfigDecoder {
         ),
         ("vm", ["cpus", "memory", "volumes", "state-volume", "boot", "stop-mode", "migration", "addresses", "bridge", "mac",
                 "kernel-args"]),
-        ("ip", ["address", "interface"]),
+        ("ip", ["address", "interface", "forward-to"]),
         ("ping", ["hosts", "multiplier", "dampen", "attribute"]),
         ("process", ["command"]),
         ("ocf", ["agent", "params"]),
@@ -146,8 +146,14 @@ extension ConfigDecoder {
     mutating func decodeIP(_ fields: Fields) -> IPSpec? {
         let parsed = self.value(fields, "address", required: true, expected: "ADDRESS/PREFIX", ValueSyntax.addressWithPrefix)
         let interface = self.value(fields, "interface", expected: "an interface name", ValueSyntax.interfaceName)
+        let forwardTo = self.value(fields, "forward-to", expected: "an IPv4 address") { text in
+            IPAddress.isIPv4(text) ? .success(text) : .failure(ValueProblem("'\(text)' is not an IPv4 address"))
+        }
         guard let parsed else { return nil }
-        return IPSpec(address: parsed.address, prefixLength: parsed.prefixLength, interface: interface)
+        if forwardTo != nil, !IPAddress.isIPv4(parsed.address) {
+            self.report("forward-to needs an IPv4 floating address, found \(parsed.address)", path: KeyPath.child(fields.path, "forward-to"))
+        }
+        return IPSpec(address: parsed.address, prefixLength: parsed.prefixLength, interface: interface, forwardTo: forwardTo)
     }
 
     mutating func decodePing(_ fields: Fields) -> PingSpec? {

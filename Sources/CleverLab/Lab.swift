@@ -410,10 +410,16 @@ public struct Lab: Sendable {
         // A host's address sits on bridge lan0 (eth0 its uplink port), as on a host whose VMs join the LAN:
         // a VM with `bridge: lan0` is then on the lab network with its own address.
         let hostDevice = gateway == nil ? "eth0" : LabLayout.hostBridge
+        // And a host-internal bridge nat0, the same address and MAC on every host, for a VM behind a forwarded
+        // floating address (`forward-to`): after a move the guest's gateway is the same, on the new host.
         let hostBridge: [[String]] = gateway == nil ? [] : [
             ["ip", "link", "add", LabLayout.hostBridge, "type", "bridge", "stp_state", "0", "forward_delay", "0"],
             ["ip", "link", "set", "eth0", "master", LabLayout.hostBridge],
             ["ip", "link", "set", LabLayout.hostBridge, "up"],
+            ["ip", "link", "add", LabLayout.internalBridge, "address", LabLayout.internalBridgeMAC, "type", "bridge",
+             "stp_state", "0", "forward_delay", "0"],
+            ["ip", "address", "add", LabLayout.internalGateway, "dev", LabLayout.internalBridge],
+            ["ip", "link", "set", LabLayout.internalBridge, "up"],
         ]
         for command in [
             ["sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1"],

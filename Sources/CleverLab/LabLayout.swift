@@ -12,6 +12,11 @@ public struct LabLayout: Hashable, Sendable, Codable {
     public static let prefixLength = 24
     /// The bridge inside each lab host that holds its address and that VMs join (`bridge: lan0`).
     public static let hostBridge = "lan0"
+    /// The host-internal bridge for VMs behind a forwarded floating address: 198.51.100.240/29 with this host
+    /// as .241, identical (address and MAC) on every host.
+    public static let internalBridge = "nat0"
+    public static let internalGateway = "198.51.100.241/29"
+    public static let internalBridgeMAC = "02:00:c6:33:64:f1"
 
     public struct Host: Hashable, Sendable, Codable {
         public var name: String
@@ -50,9 +55,9 @@ public struct LabLayout: Hashable, Sendable, Codable {
                 throw LabError(place, "node names in a lab must be 1 to 20 lowercase letters or digits, and not \"gw\"")
             }
             guard let address = node.addresses.first, address.hasPrefix(Self.subnetPrefix),
-                let last = Int(address.dropFirst(Self.subnetPrefix.count)), (2...254).contains(last)
+                let last = Int(address.dropFirst(Self.subnetPrefix.count)), (2...239).contains(last)
             else {
-                throw LabError(place, "its first address must be in \(Self.subnetPrefix)0/\(Self.prefixLength) (not .1, the gateway), got \(node.addresses.first ?? "none")")
+                throw LabError(place, "its first address must be in \(Self.subnetPrefix)2 to \(Self.subnetPrefix)239 (.1 is the gateway, .240/29 the hosts' internal VM network), got \(node.addresses.first ?? "none")")
             }
             hosts.append(Host(name: node.name, nodeID: node.id, address: address, index: position + 1))
         }

@@ -173,8 +173,13 @@ public struct IPSpec: Hashable, Sendable, Codable {
     public var address: String
     public var prefixLength: Int
     public var interface: String?
+    /// Forward everything sent to the floating address to this one (a VM behind the host, on a host-internal
+    /// bridge): the "where is the VM" address then reaches the VM itself, and TCP sessions to it survive a live
+    /// migration, because the next host forwards the same way (IPv4 only).
+    public var forwardTo: String?
 
-    public init(address: String, prefixLength: Int, interface: String? = nil) {
+    public init(address: String, prefixLength: Int, interface: String? = nil, forwardTo: String? = nil) {
+        self.forwardTo = forwardTo
         self.address = address
         self.prefixLength = prefixLength
         self.interface = interface

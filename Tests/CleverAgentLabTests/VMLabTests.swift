@@ -22,14 +22,15 @@ struct VMLabTests {
         defer { lab.down() }
         do {
             #expect(lab.waitUntil(60) { self.lastNumber(self.console(lab, "alpha"), "ACK ") ?? 0 > 5 })
-            // A client on the gateway holds a TCP session to the guest's echo service (the guest's own address
-            // on bridge lan0) across the move.
-            let session = GuestSession(lab: lab, address: "198.51.100.60", port: 7777)
+            // A client on the gateway holds a TCP session to the floating address, forwarded to the guest's echo
+            // service, across the move.
+            let session = GuestSession(lab: lab, address: "198.51.100.50", port: 7777)
             #expect(session.waitEstablished(), "no session to the guest: \(session.finish())")
             // alpha loses its gateway: the VM moves live to beta; the writer goes on where it was.
             try lab.lab(["cut-ping", "alpha"])
             #expect(lab.waitUntil(40) { lab.placement("mba7", from: "beta") == ["beta"] && lab.settled("beta") })
             let echoed = session.finish()
+            print("session to the floating address across the live move: \(echoed.split(separator: "\n").joined(separator: "; "))")
             #expect(echoed.contains("echo before") && echoed.contains("echo after"), "the session did not survive the move: \(echoed)")
             let move = lab.status("beta")?.resources.first { $0.id == "mba7" }?.lastMove
             #expect(move?.mode == .live && move?.from == "alpha" && move?.to == "beta")
