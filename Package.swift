@@ -92,7 +92,7 @@ let package = Package(
         .testTarget(name: "CleverConfigTests", dependencies: ["CleverConfig", "CleverTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "CleverSchedulerTests", dependencies: ["CleverScheduler", "CleverConfig", "CleverTesting"]),
         .testTarget(name: "CleverClusterTests", dependencies: ["CleverCluster", "CleverTesting"]),
-        .testTarget(name: "CleverExecutorTests", dependencies: ["CleverExecutor", "CleverCluster", "CleverModel"]),
+        .testTarget(name: "CleverExecutorTests", dependencies: ["CleverExecutor", "CleverCluster", "CleverModel", "CleverSystem"]),
         .testTarget(name: "CleverCIBTests", dependencies: ["CleverCIB", "CleverScheduler", "CleverTesting"]),
         .testTarget(name: "CleverCLITests", dependencies: ["CleverTesting"]),
         .testTarget(name: "CorosyncTests", dependencies: ["Corosync"]),

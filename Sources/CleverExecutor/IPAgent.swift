@@ -55,12 +55,12 @@ public struct IPAgent: ResourceAgent {
     }
 
     /// The nftables table of one floating address's forwarding.
-    static func table(_ resource: String) -> String { "clevervm_forward_\(resource.replacingOccurrences(of: "-", with: "_"))" }
+    public static func table(_ resource: String) -> String { "clevervm_forward_\(resource.replacingOccurrences(of: "-", with: "_"))" }
 
     /// nft input that replaces the table with a DNAT of the floating address to `target` (nil: only removes it).
     /// Only destination NAT: the VM answers through this host (its gateway), where conntrack turns the source
     /// back into the floating address. A session picked up mid-stream after a move gets the same translation.
-    static func forwardingRules(_ forwarding: (address: String, target: String)?, table: String) -> String {
+    public static func forwardingRules(_ forwarding: (address: String, target: String)?, table: String) -> String {
         var script = "add table ip \(table)\ndelete table ip \(table)\n"
         guard let forwarding else { return script }
         script += """

@@ -111,6 +111,20 @@ import Testing
         #expect(config.resource(named: "vm1")?.kind == .vm(VMSpec(boot: "/boot/vmlinuz")))
     }
 
+    @Test func aForwardedFloatingAddress() throws {
+        let config = try #require(
+            parse(twoNodes + """
+                    resources:
+                      - {id: vip, type: ip, address: 198.51.100.50/24, interface: lan0, forward-to: 198.51.100.242}
+                    """))
+        #expect(config.resource(named: "vip")?.kind == .ip(IPSpec(address: "198.51.100.50", prefixLength: 24, interface: "lan0",
+                                                                  forwardTo: "198.51.100.242")))
+        expectSingleError(twoNodes + """
+                resources:
+                  - {id: vip, type: ip, address: 198.51.100.50/24, forward-to: 2001:db8::1}
+                """, line: 7, column: 64, path: "resources[0].forward-to", containing: "'2001:db8::1' is not an IPv4 address")
+    }
+
     @Test func aVMsNICAndKernelArguments() throws {
         let config = try #require(
             parse(
@@ -289,7 +303,7 @@ enum RichConfig {
                 ResourceConfig(
                     id: "vm", kind: .vm(VMSpec(cpus: 4, memoryMiB: 2048 + 1, volumes: ["disk0"], stateVolume: "disk1", boot: "/boot/k", stopMode: .shutdown, migration: .hibernate, addresses: ["vip"], bridge: "vmbr0", mac: "52:54:00:0a:0b:0c", kernelArguments: "console=ttyS0 guest.ip=198.51.100.60/24")),
                     meta: ResourceMeta(allowMigrate: false, priority: -3)),
-                ResourceConfig(id: "vip", kind: .ip(IPSpec(address: "198.51.100.50", prefixLength: 32, interface: "br0"))),
+                ResourceConfig(id: "vip", kind: .ip(IPSpec(address: "198.51.100.50", prefixLength: 32, interface: "br0", forwardTo: "198.51.100.242"))),
                 ResourceConfig(
                     id: "ping", kind: .ping(PingSpec(hosts: ["198.51.100.1"], multiplier: 7, dampen: Seconds(90), attribute: "#ping")),
                     cloning: .clone(max: 3), operationTimeout: Seconds(1.0005)),
