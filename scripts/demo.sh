@@ -28,11 +28,27 @@ step "lab up: bridge, gateway with qnetd, hosts alpha and beta with corosync, qd
 sleep 3
 echo; echo "the guest on alpha has written record $(last alpha ACK) (its console: $run/alpha/run/clevervm/mba7.console.log)"
 
+step "a client on the gateway opens a TCP session to the floating address 198.51.100.50:7777 (the guest's echo service)"
+session_out=$(mktemp /tmp/clevervm-demo-session-XXXXXX); session_go=$session_out.go
+"$C" lab exec gw -- python3 -u -c '
+import os, socket, sys, time
+s = socket.create_connection(("198.51.100.50", 7777), timeout=10); s.settimeout(20)
+s.sendall(b"hello before the move\n"); print("  sent, and the guest echoed:", s.recv(100).decode().strip())
+while not os.path.exists(sys.argv[1]): time.sleep(0.05)
+s.sendall(b"hello after the move, same connection\n"); print("  sent, and the guest echoed:", s.recv(100).decode().strip())
+' "$session_go" > "$session_out" 2>&1 &
+session_pid=$!
+for _ in $(seq 1 100); do grep -q echoed "$session_out" && break; sleep 0.1; done
+cat "$session_out"
+
 step "alpha loses its gateway (lab cut-ping alpha): the VM moves live to beta, its disks promoted there first"
 "$C" lab cut-ping alpha
 wait_vm_on beta 30
 sleep 2
 "$C" lab exec beta -- clevervm status
+echo; echo "the same TCP session, after the move:"
+touch "$session_go"; wait "$session_pid" || true
+tail -n +2 "$session_out"; rm -f "$session_out" "$session_go"
 
 step "alpha's gateway is back: nothing moves back by itself (stickiness)"
 "$C" lab restore-ping alpha

@@ -48,6 +48,9 @@ public struct ClusterLedger: Sendable {
     public private(set) var fenced: Set<String> = []
     /// The last move of each VM, with the guest's downtime when QEMU measured it.
     public private(set) var lastMoves: [String: MoveRecord] = [:]
+    /// Where each resource last started or arrived (for a VM: whose RAM it had), so a cold boot elsewhere is
+    /// recorded as a move.
+    public private(set) var lastHosts: [String: String] = [:]
     /// When each resource last became active where it runs, for uptime.
     public private(set) var activeSince: [String: Timestamp] = [:]
 
@@ -263,9 +266,14 @@ public struct ClusterLedger: Sendable {
         self.resources[result.resource, default: [:]][result.node] = entry
         if result.succeeded {
             if result.action == .start || result.action == .promote { self.activeSince[result.resource] = result.at }
-            if let move = MoveRecord(result: result) {
+            if let move = MoveRecord(result: result, previousHost: self.lastHosts[result.resource]) {
                 self.lastMoves[result.resource] = move
                 directives.append(.event(move.description))
+            }
+            switch result.action {
+            case .start, .migrateFrom: self.lastHosts[result.resource] = result.node
+            case .migrateTo: if let target = result.migrationTarget { self.lastHosts[result.resource] = target }
+            default: break
             }
         }
         return directives

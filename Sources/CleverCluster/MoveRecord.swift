@@ -4,7 +4,12 @@ import Foundation
 /// A VM's move between hosts, as its agent reported it: live (with QEMU's measured downtime) or by
 /// hibernating on one host and resuming on another.
 public struct MoveRecord: Hashable, Sendable, Codable, CustomStringConvertible {
-    public enum Mode: String, Hashable, Sendable, Codable { case live, hibernate }
+    public enum Mode: String, Hashable, Sendable, Codable {
+        case live, hibernate
+        /// Booted from its disk on another host than where it last ran: its host failed (or it was stopped
+        /// with `stop-mode: shutdown`); the guest's RAM did not come along.
+        case coldBoot = "cold-boot"
+    }
 
     public var resource: String
     public var at: Timestamp
@@ -20,8 +25,9 @@ public struct MoveRecord: Hashable, Sendable, Codable, CustomStringConvertible {
         var totalMs: Int?
     }
 
-    /// A live `migrate_to`, or a `start` that resumed a hibernated guest; nil for anything else.
-    init?(result: OperationResult) {
+    /// A live `migrate_to`, a `start` that resumed a hibernated guest, or a cold-boot `start` on another host than
+    /// `previousHost` (where it last ran); nil for anything else.
+    public init?(result: OperationResult, previousHost: String? = nil) {
         guard let output = result.output, let data = output.data(using: .utf8),
             let report = try? JSONDecoder().decode(Report.self, from: data)
         else { return nil }
@@ -31,7 +37,11 @@ public struct MoveRecord: Hashable, Sendable, Codable, CustomStringConvertible {
             self.init(resource: result.resource, at: result.at, from: result.node, to: target,
                       mode: report.mode == "hibernate" ? .hibernate : .live, downtimeMilliseconds: report.downtimeMs)
         case .start where report.mode == "resume":
-            self.init(resource: result.resource, at: result.at, from: nil, to: result.node, mode: .hibernate,
+            self.init(resource: result.resource, at: result.at, from: previousHost, to: result.node, mode: .hibernate,
+                      downtimeMilliseconds: nil)
+        case .start where report.mode == "cold":
+            guard let previousHost, previousHost != result.node else { return nil }
+            self.init(resource: result.resource, at: result.at, from: previousHost, to: result.node, mode: .coldBoot,
                       downtimeMilliseconds: nil)
         default:
             return nil
@@ -53,7 +63,9 @@ public struct MoveRecord: Hashable, Sendable, Codable, CustomStringConvertible {
         case .live:
             return "\(self.resource) moved live\(origin) to \(self.to)" + (self.downtimeMilliseconds.map { ", guest downtime \($0) ms" } ?? "")
         case .hibernate:
-            return "\(self.resource) resumed from hibernation on \(self.to)"
+            return "\(self.resource) resumed from hibernation on \(self.to)" + (self.from.map { " (hibernated on \($0))" } ?? "")
+        case .coldBoot:
+            return "\(self.resource) booted from its disk on \(self.to)" + (self.from.map { " after running on \($0)" } ?? "") + " (RAM state lost)"
         }
     }
 }

@@ -108,7 +108,12 @@ extension StatusReport {
             lines.append("  \(resource.id.padded(to: idWidth))  \(resource.type.padded(to: typeWidth))  \(text)")
             let indent = String(repeating: " ", count: idWidth + typeWidth + 6)
             if let move = resource.lastMove {
-                lines.append("\(indent)last move: \(move.mode == .live ? "live" : "hibernate")\(move.from.map { " from \($0)" } ?? "") "
+                let how = switch move.mode {
+                case .live: "live"
+                case .hibernate: "hibernate"
+                case .coldBoot: "cold boot (RAM state lost)"
+                }
+                lines.append("\(indent)last move: \(how)\(move.from.map { " from \($0)" } ?? "") "
                              + "to \(move.to) at \(Self.clock(move.at))" + (move.downtimeMilliseconds.map { ", guest downtime \($0) ms" } ?? ""))
             }
             if let replication = resource.replication { lines.append("\(indent)\(replication)") }

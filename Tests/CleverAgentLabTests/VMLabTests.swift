@@ -49,6 +49,8 @@ struct VMLabTests {
             let resumed = try #require(self.lastNumber(self.console(lab, "alpha"), "RESUME "))
             print("power off: last acknowledged record \(acknowledged) on beta; the guest on alpha resumed after \(resumed)")
             #expect(resumed >= acknowledged, "acknowledged record \(acknowledged) is lost: the disk ends at \(resumed)")
+            let failover = lab.status("alpha")?.resources.first { $0.id == "mba7" }?.lastMove
+            #expect(failover?.mode == .coldBoot && failover?.from == "beta" && failover?.to == "alpha", "\(String(describing: failover))")
         } catch {
             lab.dumpLogs()
             throw error
