@@ -17,7 +17,7 @@ struct VMLabTests {
         lines.last { $0.hasPrefix(prefix) }.flatMap { Int($0.dropFirst(prefix.count)) }
     }
 
-    @Test func theVMMovesLiveAndSurvivesThePowerOffOfItsHost() throws {
+    @Test func theVMMovesLiveOnPingLossAndMigrateAndSurvivesThePowerOffOfItsHost() throws {
         let lab = try AgentLab(name: "cvm", config: "examples/lab-vm.yaml")
         defer { lab.down() }
         do {
@@ -41,16 +41,30 @@ struct VMLabTests {
             try lab.lab(["restore-ping", "alpha"])
             #expect(lab.waitUntil(60) { lab.settled("alpha") && lab.status("alpha")?.resources.allSatisfy {
                 $0.replication == nil || $0.replication!.contains("UpToDate/UpToDate") } == true })
-            // beta loses power: the VM boots on alpha and finds every record it had acknowledged.
-            #expect(lab.waitUntil(10) { self.lastNumber(self.console(lab, "beta"), "ACK ") ?? 0 > 20 })
-            let acknowledged = try #require(self.lastNumber(self.console(lab, "beta"), "ACK "))
-            try lab.lab(["power", "off", "beta"])
-            #expect(lab.waitUntil(60) { self.console(lab, "alpha").contains { $0.hasPrefix("RESUME") && Int($0.dropFirst(7)) ?? 0 > 0 } })
-            let resumed = try #require(self.lastNumber(self.console(lab, "alpha"), "RESUME "))
-            print("power off: last acknowledged record \(acknowledged) on beta; the guest on alpha resumed after \(resumed)")
+            #expect(lab.waitUntil(20) { lab.status("beta")?.nodes.first { $0.name == "alpha" }?.attributes["pingd"] == "1000" })
+            // Stickiness: alpha is fit again, nothing moves back.
+            #expect(lab.placement("mba7", from: "alpha") == ["beta"])
+            // The operator on beta: `migrate` moves everything off beta (live) and marks it unfit; `unmigrate`
+            // removes the mark and nothing moves back.
+            #expect(lab.clevervm("beta", ["migrate"]).status == 0)
+            #expect(lab.waitUntil(40) { lab.placement("mba7", from: "alpha") == ["alpha"] && lab.settled("alpha") })
+            #expect(lab.status("alpha")?.resources.first { $0.id == "mba7" }?.lastMove?.mode == .live)
+            #expect(self.console(lab, "alpha").filter { $0.hasPrefix("RESUME") }.count == 1, "migrate must move the VM live, not reboot it")
+            #expect(lab.clevervm("beta", ["unmigrate"]).status == 0)
+            Thread.sleep(forTimeInterval: 3)
+            #expect(lab.settled("beta") && lab.placement("mba7", from: "beta") == ["alpha"], "after unmigrate nothing moves back")
+            #expect(lab.waitUntil(60) { lab.status("beta")?.resources.allSatisfy {
+                $0.replication == nil || $0.replication!.contains("UpToDate/UpToDate") } == true })
+            // alpha loses power: the VM boots on beta and finds every record it had acknowledged.
+            #expect(lab.waitUntil(10) { self.lastNumber(self.console(lab, "alpha"), "ACK ") ?? 0 > 20 })
+            let acknowledged = try #require(self.lastNumber(self.console(lab, "alpha"), "ACK "))
+            try lab.lab(["power", "off", "alpha"])
+            #expect(lab.waitUntil(60) { self.console(lab, "beta").contains { $0.hasPrefix("RESUME") && Int($0.dropFirst(7)) ?? 0 > 0 } })
+            let resumed = try #require(self.lastNumber(self.console(lab, "beta"), "RESUME "))
+            print("power off: last acknowledged record \(acknowledged) on alpha; the guest on beta resumed after \(resumed)")
             #expect(resumed >= acknowledged, "acknowledged record \(acknowledged) is lost: the disk ends at \(resumed)")
-            let failover = lab.status("alpha")?.resources.first { $0.id == "mba7" }?.lastMove
-            #expect(failover?.mode == .coldBoot && failover?.from == "beta" && failover?.to == "alpha", "\(String(describing: failover))")
+            let failover = lab.status("beta")?.resources.first { $0.id == "mba7" }?.lastMove
+            #expect(failover?.mode == .coldBoot && failover?.from == "alpha" && failover?.to == "beta", "\(String(describing: failover))")
         } catch {
             lab.dumpLogs()
             throw error
