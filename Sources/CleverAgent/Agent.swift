@@ -142,6 +142,7 @@ public actor Agent {
             sink: { result in await self.localResult(result) })
 
         // Find what still runs here before anyone can ask us to start it again.
+        self.restoreAttributes()
         let found = await self.executor.probe()
         self.probed = true
         self.log("agent on \(node) started; running here: \(found.filter { $0.value.role.isActive }.keys.sorted().joined(separator: ", "))")
@@ -207,6 +208,7 @@ public actor Agent {
     static let verdictPatience = 1.5
 
     func quorumChanged(_ status: VoteQuorum.Status) {
+        if status.ring != nil { self.apply(self.ledger.onRing(memberIDs: status.members, now: Agent.wallClock())) }
         if status.awaitingVerdict {
             self.awaitingVerdictSince = self.awaitingVerdictSince ?? Agent.wallClock()
         } else {
@@ -271,7 +273,20 @@ public actor Agent {
 
     func sendAttribute(_ name: String, _ value: String?) {
         self.localAttributes[name] = value
+        // Kept in the run directory (gone with a reboot): a restarted agent announces them again at once, so its
+        // host does not look unfit (no pingd) to the coordinator until the first ping.
+        if let data = try? JSONEncoder().encode(self.localAttributes) { try? AtomicFile.write(data, to: self.attributesPath) }
         self.broadcast(.attribute(name: name, value: value))
+    }
+
+    var attributesPath: String { "\(self.options.runDirectory)/attributes.json" }
+
+    /// The attributes the previous agent process on this host reported (since the host booted).
+    func restoreAttributes() {
+        guard let data = FileManager.default.contents(atPath: self.attributesPath),
+            let saved = try? JSONDecoder().decode([String: String].self, from: data)
+        else { return }
+        self.localAttributes = saved
     }
 
     func coordinatorChanged() {

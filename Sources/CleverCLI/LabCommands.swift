@@ -16,7 +16,7 @@ struct LabCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lab",
         abstract: "Run a real multi-host cluster on this machine, and break it on purpose.",
-        subcommands: [Up.self, Down.self, Exec.self, Power.self, Partition.self, Heal.self, CutPing.self, RestorePing.self, LabStatus.self]
+        subcommands: [Up.self, Down.self, Exec.self, Power.self, Partition.self, Heal.self, CutPing.self, RestorePing.self, Crash.self, Restart.self, LabStatus.self]
     )
 
     struct Options: ParsableArguments {
@@ -206,6 +206,29 @@ struct LabCommand: ParsableCommand {
         func run() throws {
             let lab = try self.options.lab()
             try LabCommand.lab { () throws(LabError) in try lab.restorePing(self.host) }
+        }
+    }
+
+    struct Crash: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Kill one service of HOST (SIGKILL; nothing restarts it), e.g. `lab crash alpha clevervm`: the agent dies, the VM and Corosync stay.")
+        @OptionGroup var options: Options
+        @Argument(help: "The host.") var host: String
+        @Argument(help: "The service: corosync, corosync-qdevice, clevervm, ... (see `lab status`).") var service: String
+        func run() throws {
+            let lab = try self.options.lab()
+            try LabCommand.lab { () throws(LabError) in try lab.crashService(host: self.host, name: self.service) }
+        }
+    }
+
+    struct Restart: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Start one service of HOST again (stopping it first if it runs).")
+        @OptionGroup var options: Options
+        @Argument(help: "The host.") var host: String
+        @Argument(help: "The service (see `lab status`).") var service: String
+        func run() throws {
+            let lab = try self.options.lab()
+            try LabCommand.lab { () throws(LabError) in try lab.restartService(host: self.host, name: self.service) }
         }
     }
 

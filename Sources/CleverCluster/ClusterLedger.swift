@@ -42,8 +42,11 @@ public struct ClusterLedger: Sendable {
     public private(set) var syncPending: Set<String> = []
     public private(set) var attributes: [String: [String: String]] = [:]
     public private(set) var resources: [String: [String: ResourceNodeState]] = [:]
-    /// When each node left the view (cleared when it rejoins): survivors wait out its self-fence time.
+    /// When each node left (cleared when it rejoins): survivors wait out its self-fence time. A node has left when
+    /// it is neither in the agents' view nor in Corosync's ring.
     public private(set) var departed: [String: Timestamp] = [:]
+    /// Nodes in Corosync's ring (votequorum's node list); nil until the first node list arrives.
+    public private(set) var ringMembers: Set<String>?
     /// Departed nodes a fence agent confirmed off: nothing of theirs can still run, no need to wait.
     public private(set) var fenced: Set<String> = []
     /// The last move of each VM, with the guest's downtime when QEMU measured it.
@@ -60,6 +63,15 @@ public struct ClusterLedger: Sendable {
     }
 
     public var config: ClusterConfig { self.document.config }
+
+    /// Nodes whose Corosync is in the ring but whose agent is not in the view (it crashed, or is restarting).
+    /// Nothing stops what runs there — no agent self-fences it — so what ran there stays frozen: not started
+    /// elsewhere until the agent returns and reports, or the node leaves the ring and its self-fence time passes
+    /// (or its fence agent confirms it off).
+    public var agentless: Set<String> {
+        guard let ring = self.ringMembers else { return [] }
+        return ring.subtracting(self.members).subtracting([self.localNode])
+    }
     public var isSynced: Bool { self.syncPending.isEmpty && self.members.contains(self.localNode) }
 
     func nodeID(_ name: String) -> Int? { self.config.node(named: name)?.id }
@@ -92,9 +104,16 @@ public struct ClusterLedger: Sendable {
         let left = self.members.filter { !names.contains($0) }
         let joined = names.filter { !self.members.contains($0) }
         for node in left {
-            self.departed[node] = now
-            self.attributes[node] = nil
-            directives.append(.event("node \(node) left the cluster"))
+            if self.ringMembers?.contains(node) == true {
+                // Its attributes (pingd) stay as they were: a restarted agent reports them anew, and until then the
+                // host has not become unfit.
+                directives.append(.event("node \(node): its agent left, its Corosync is still in the ring; what runs there stays "
+                                         + "put until the agent returns or the node leaves"))
+            } else {
+                self.departed[node] = now
+                self.attributes[node] = nil
+                directives.append(.event("node \(node) left the cluster"))
+            }
         }
         for node in joined {
             self.departed[node] = nil
@@ -107,6 +126,20 @@ public struct ClusterLedger: Sendable {
         self.syncPending = Set(names)
         directives.append(.broadcast(.sync(self.document)))
         directives.append(.announceLocalResources)
+        return directives
+    }
+
+    /// A new Corosync ring: node ids of its members (votequorum's node list). A node whose agent had already
+    /// left the view departs now that its Corosync is gone too.
+    public mutating func onRing(memberIDs: [UInt32], now: Timestamp) -> [Directive] {
+        let names = Set(memberIDs.compactMap { id in self.config.nodes.first { $0.id == Int(id) }?.name })
+        var directives: [Directive] = []
+        for node in (self.ringMembers ?? []).subtracting(names) where !self.members.contains(node) && self.departed[node] == nil {
+            self.departed[node] = now
+            self.attributes[node] = nil
+            directives.append(.event("node \(node) left the cluster (its agent had left before)"))
+        }
+        self.ringMembers = names
         return directives
     }
 

@@ -80,6 +80,7 @@ public struct Coordinator: Sendable {
         let state = ledger.clusterState
         let transition = Scheduler(config: config).schedule(state: state, now: now)
         let fenceWait = self.fencingWait(ledger: ledger, now: now)
+        let frozen = self.frozenByAgentlessNodes(ledger: ledger)
         var nextWake: Timestamp? = fenceWait.values.min()
 
         for action in transition.actions where action.action != .monitor && action.after.isEmpty {
@@ -91,6 +92,7 @@ public struct Coordinator: Sendable {
                 nextWake = min(nextWake ?? until, until)
                 continue
             }
+            if [.start, .promote, .migrateTo].contains(action.action), frozen.contains(action.resource) { continue }
             guard ledger.members.contains(action.node) else { continue }
             self.serial += 1
             let timeout = config.resource(named: action.resource)?.operationTimeout ?? Seconds(20)
@@ -100,7 +102,7 @@ public struct Coordinator: Sendable {
                 id: RequestID(node: self.localNode, serial: self.serial), resource: action.resource, node: action.node,
                 action: action.action, migrationTarget: migrationTarget, timeout: timeout, reason: action.reason)
             if action.action == .promote {
-                request.peerFenced = config.nodes.contains { !ledger.members.contains($0.name) }
+                request.peerFenced = config.nodes.contains { !ledger.members.contains($0.name) && !ledger.agentless.contains($0.name) }
                 request.allowTwoPrimaries = self.liveMigrationNeedsBothPrimary(action.resource, transition, config)
             }
             let deadline = now + Seconds(timeout.value + Self.resultGrace.value)
@@ -127,6 +129,24 @@ public struct Coordinator: Sendable {
     /// After a live migration the source's clean-up stop is part of `migrate_to` here.
     private func isMigrationCleanup(_ action: Action, _ transition: Transition) -> Bool {
         transition.actions.contains { $0.resource == action.resource && $0.action == .migrateTo && $0.node == action.node }
+    }
+
+    /// Resources active on a node whose agent is gone but whose Corosync is in the ring (`ClusterLedger.agentless`),
+    /// and what depends on them: they may be running there with nobody to stop them, so nothing starts them
+    /// elsewhere, without a time limit.
+    func frozenByAgentlessNodes(ledger: ClusterLedger) -> Set<String> {
+        var frozen: Set<String> = []
+        for node in ledger.agentless {
+            for (resource, perNode) in ledger.resources where perNode[node]?.role.isActive == true {
+                frozen.insert(resource)
+                if let group = ledger.config.group(containing: resource) { frozen.formUnion(group.members) }
+            }
+        }
+        for case .colocation(let colocation) in ledger.config.effectiveConstraints
+        where colocation.score.isInfinite && frozen.contains(colocation.primary) {
+            frozen.insert(colocation.dependent)
+        }
+        return frozen
     }
 
     /// Resources that were active on a node that left less than its self-fence time ago: they may

@@ -47,6 +47,8 @@ public struct StatusReport: Hashable, Sendable, Codable {
         public var unfit: Bool
         public var unfitUntil: Timestamp?
         public var attributes: [String: String]
+        /// Corosync runs there but the agent does not (crashed, restarting): what runs there is left alone.
+        public var agentDown: Bool?
 
         public init(name: String, id: Int, online: Bool, standby: Bool, unfit: Bool, unfitUntil: Timestamp?, attributes: [String: String]) {
             self.name = name
@@ -69,6 +71,8 @@ public struct StatusReport: Hashable, Sendable, Codable {
         public var targetRole: String?
         public var failCounts: [String: Int]
         public var blocked: String?
+        /// The node whose agent is down while this resource is active there: nothing moves it meanwhile.
+        public var frozenBy: String?
         /// When it became active where it runs.
         public var since: Timestamp?
         /// A VM's last move between hosts.

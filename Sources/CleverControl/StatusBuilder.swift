@@ -11,9 +11,22 @@ extension StatusReport {
         let state = ledger.clusterState
         let transition = Scheduler(config: config).schedule(state: state, now: now)
         let activeMarks = state.marks.filter { $0.isActive(at: now) }
-        let nodes = config.nodes.map { Self.node($0, state: state, marks: activeMarks) }
+        let agentless = ledger.agentless
+        let nodes = config.nodes.map { node in
+            var entry = Self.node(node, state: state, marks: activeMarks)
+            if agentless.contains(node.name) { entry.agentDown = true }
+            return entry
+        }
         let resources = config.resources.map { resource in
             var entry = Self.resource(resource, state: state, transition: transition)
+            // What runs on a host whose agent is down still runs there, and stays: the scheduler's target (which
+            // sees the host as offline) is not what will happen.
+            for node in agentless.sorted() {
+                guard let role = state.resources[resource.id]?[node]?.role, role.isActive else { continue }
+                entry.roles[node] = role.rawValue
+                entry.frozenBy = entry.frozenBy ?? node
+            }
+            if entry.frozenBy != nil { entry.target = [:] }
             entry.since = entry.roles.isEmpty ? nil : ledger.activeSince[resource.id]
             entry.lastMove = ledger.lastMoves[resource.id]
             return entry
@@ -59,7 +72,12 @@ extension StatusReport {
                      + ", \(online)/\(self.nodes.count) nodes online, coordinator \(self.coordinator ?? "none")"
                      + ", config epoch \(self.configEpoch) (you are on \(self.localNode))")
         var problems: [String] = []
-        for node in self.nodes where !node.online { problems.append("node \(node.name) is OFFLINE") }
+        for node in self.nodes where !node.online {
+            problems.append(node.agentDown == true
+                ? "node \(node.name): its clevervm agent is not running (Corosync is): what runs there is left alone and "
+                    + "nothing of it moves until the agent is back (`systemctl start clevervm` on \(node.name))"
+                : "node \(node.name) is OFFLINE")
+        }
         for resource in self.resources {
             for (node, count) in resource.failCounts.sorted(by: { $0.key < $1.key }) {
                 problems.append("\(resource.id) failed \(count)× on \(node) (`clevervm cleanup \(resource.id)` once fixed)")
@@ -83,7 +101,7 @@ extension StatusReport {
         lines.append("Nodes:")
         let nodeWidth = self.nodes.map(\.name.count).max() ?? 4
         for node in self.nodes {
-            var flags: [String] = [node.online ? "online" : "OFFLINE"]
+            var flags: [String] = [node.online ? "online" : node.agentDown == true ? "AGENT DOWN (Corosync up)" : "OFFLINE"]
             if node.standby { flags.append("standby") }
             if node.unfit { flags.append("unfit") }
             if node.name == self.coordinator { flags.append("coordinator") }
@@ -105,6 +123,7 @@ extension StatusReport {
             if let since = resource.since, resource.type == "vm" {
                 text += ", up \(Self.duration(self.now.seconds - since.seconds))"
             }
+            if let node = resource.frozenBy { text += "  (left alone: \(node)'s agent is down)" }
             lines.append("  \(resource.id.padded(to: idWidth))  \(resource.type.padded(to: typeWidth))  \(text)")
             let indent = String(repeating: " ", count: idWidth + typeWidth + 6)
             if let move = resource.lastMove {

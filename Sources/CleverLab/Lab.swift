@@ -230,6 +230,37 @@ public struct Lab: Sendable {
         }
     }
 
+    /// Crashes a service of `host` (SIGKILL, nothing restarts it): e.g. the agent, to see that the cluster does not
+    /// take a host whose agent died for a dead host.
+    public func crashService(host: String, name: String) throws(LabError) {
+        try self.withLock { () throws(LabError) in
+            var state = try self.state()
+            guard let index = state.services[host]?.firstIndex(where: { $0.name == name }) else {
+                throw LabError("lab \(self.name), host \(host)", "has no service \(name) (services: \((state.services[host] ?? []).map(\.name).joined(separator: ", ")))")
+            }
+            if let pid = state.services[host]![index].pid, pid > 0 {
+                kill(pid, SIGKILL)
+                let deadline = ContinuousClock.now.advanced(by: .seconds(5))
+                while Subprocess.isAlive(pid), ContinuousClock.now < deadline { usleep(10_000) }
+            }
+            state.services[host]![index].pid = nil
+            try state.save()
+        }
+    }
+
+    /// Starts a service of `host` again (after `crashService`, or to restart it: a running one is stopped first).
+    public func restartService(host: String, name: String) throws(LabError) {
+        try self.withLock { () throws(LabError) in
+            var state = try self.state()
+            guard let service = state.services[host]?.first(where: { $0.name == name }) else {
+                throw LabError("lab \(self.name), host \(host)", "has no service \(name)")
+            }
+            if let pid = service.pid, pid > 0, Subprocess.isAlive(pid) { Self.terminate(pid) }
+            try self.startServices(of: host, in: &state, only: name)
+            try state.save()
+        }
+    }
+
     // MARK: Power
 
     /// Kills every process of `host` (everything in its network namespace: corosync, qdevice, the agent, any

@@ -16,6 +16,9 @@ public final class InMemoryCluster {
         public var ledger: ClusterLedger
         public var coordinator: Coordinator
         public var alive = true
+        /// The host's agent process runs (a host may be alive, its Corosync in the ring, with its agent dead).
+        public var agentRunning = true
+        var participates: Bool { self.alive && self.agentRunning }
         /// What really runs on this host (the executor's truth).
         public var local: [String: ResourceNodeState] = [:]
         public var persisted: ClusterDocument?
@@ -70,11 +73,15 @@ public final class InMemoryCluster {
         self.partitions = groups.map { $0.filter { self.hosts[$0]?.alive == true } }
         self.queue.removeAll()  // messages in flight across a view change are not delivered (virtual synchrony)
         for (index, members) in self.partitions.enumerated() {
-            let ids = members.compactMap { self.config.node(named: $0)?.id }
+            // The ring holds every live host; the agents' view only those whose agent runs.
+            let ring = members.compactMap { self.config.node(named: $0)?.id }.map { UInt32($0) }
+            let agents = members.filter { self.hosts[$0]!.agentRunning }
+            let ids = agents.compactMap { self.config.node(named: $0)?.id }
             let quorate = self.quorum(members, self.partitions, self.config)
-            for member in members {
+            for member in agents {
                 self.handle(member, self.hosts[member]!.ledger.onQuorum(quorate), partition: index)
                 var ledger = self.hosts[member]!.ledger
+                self.handle(member, ledger.onRing(memberIDs: ring, now: self.now), partition: index)
                 let directives = ledger.onView(memberIDs: ids, now: self.now)
                 self.hosts[member]!.ledger = ledger
                 self.handle(member, directives, partition: index)
@@ -88,6 +95,28 @@ public final class InMemoryCluster {
         self.hosts[node]!.held.removeAll()
         self.timers.removeAll { $0.host == node }
         self.setPartitions(self.partitions.map { $0.filter { $0 != node } }.filter { !$0.isEmpty })
+    }
+
+    /// The host's agent dies: what it started keeps running, its Corosync stays in the ring.
+    public func killAgent(_ node: String) {
+        self.hosts[node]!.agentRunning = false
+        self.hosts[node]!.held.removeAll()
+        self.timers.removeAll { $0.host == node }
+        self.setPartitions(self.partitions)
+    }
+
+    /// The host's agent starts again (fresh state from its persisted document) and rejoins.
+    public func restartAgent(_ node: String) {
+        self.hosts[node]!.agentRunning = true
+        self.hosts[node]!.ledger = ClusterLedger(localNode: node, document: self.hosts[node]!.persisted ?? self.hosts[node]!.ledger.document)
+        self.hosts[node]!.coordinator = Coordinator(localNode: node)
+        self.setPartitions(self.partitions)
+        // The agent keeps its node attributes across a restart (the real one in its run directory).
+        for resource in self.config.resources where self.hosts[node]!.local[resource.id]?.role.isActive == true {
+            if case .ping(let ping) = resource.kind {
+                self.send(from: node, .attribute(name: ping.attribute, value: String(ping.hosts.count * ping.multiplier)))
+            }
+        }
     }
 
     public func powerOn(_ node: String, joining partition: Int = 0) {
@@ -141,7 +170,7 @@ public final class InMemoryCluster {
             guard let next = self.timers.min(by: { $0.at < $1.at }), next.at <= end else { break }
             self.timers.removeAll { $0.host == next.host && $0.at == next.at }
             if next.at > self.now { self.now = next.at }
-            guard self.hosts[next.host]!.alive, let partition = self.partitionIndex(of: next.host) else { continue }
+            guard self.hosts[next.host]!.participates, let partition = self.partitionIndex(of: next.host) else { continue }
             var coordinator = self.hosts[next.host]!.coordinator
             let directives = coordinator.onTimer(ledger: self.hosts[next.host]!.ledger, now: self.now)
             self.hosts[next.host]!.coordinator = coordinator
@@ -162,7 +191,7 @@ public final class InMemoryCluster {
     public func role(of resource: String, on node: String) -> ResourceRole { self.hosts[node]?.local[resource]?.role ?? .stopped }
 
     public func coordinator() -> String? {
-        self.hosts.filter { $0.value.alive && $0.value.coordinator.isCoordinator($0.value.ledger) }.map(\.key).sorted().first
+        self.hosts.filter { $0.value.participates && $0.value.coordinator.isCoordinator($0.value.ledger) }.map(\.key).sorted().first
     }
 
     // MARK: - Plumbing
@@ -175,7 +204,7 @@ public final class InMemoryCluster {
             self.events.append("undecodable message from \(envelope.from)")
             return
         }
-        for member in self.partitions[partition] where self.hosts[member]!.alive {
+        for member in self.partitions[partition] where self.hosts[member]!.participates {
             var ledger = self.hosts[member]!.ledger
             let directives = ledger.onDeliver(decoded, now: self.now)
             self.hosts[member]!.ledger = ledger

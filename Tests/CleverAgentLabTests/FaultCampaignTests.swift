@@ -8,10 +8,10 @@ import Testing
 @Suite(.serialized, .enabled(if: AgentLab.requirementsMet, "needs root, corosync, corosync-qnetd, corosync-qdevice, nft and qemu"))
 struct FaultCampaignTests {
     enum Fault: String, CaseIterable {
-        case cutActivePing, cutPassivePing, powerOffActive, powerOffPassive, partition
+        case cutActivePing, cutPassivePing, powerOffActive, powerOffPassive, partition, crashActiveAgent
     }
 
-    /// Every kind twice, in an order drawn from the seed (printed, so a failing order can be replayed with
+    /// Every kind twice (12 faults), in an order drawn from the seed (printed, so a failing order can be replayed with
     /// CLEVERVM_CAMPAIGN_SEED).
     static func schedule(seed: UInt64) -> [Fault] {
         var generator = SplitMix(seed: seed)
@@ -53,6 +53,16 @@ struct FaultCampaignTests {
                     Thread.sleep(forTimeInterval: 4)
                     active = try self.settle(lab, after: "\(fault)", on: active, from: active)
                     try lab.lab(["power", "on", passive])
+                case .crashActiveAgent:
+                    // The agent dies, QEMU and Corosync stay: the other host must not take this for a dead host.
+                    let host = active
+                    try lab.lab(["crash", host, "clevervm"])
+                    Thread.sleep(forTimeInterval: 6)
+                    let seen = lab.status(passive)
+                    #expect(seen?.nodes.first { $0.name == host }?.agentDown == true, "round \(round + 1): \(host)'s agent should be seen down")
+                    #expect(seen?.resources.first { $0.id == "mba7" }?.roles.keys.sorted() == [host], "round \(round + 1): the VM must stay on \(host)")
+                    try lab.lab(["restart", host, "clevervm"])
+                    active = try self.settle(lab, after: "\(fault)", on: host)
                 case .partition:
                     // Both still reach the gateway and qnetd: qdevice lets one side keep quorum, the other
                     // stops everything (self-fence) before the winner starts anything.

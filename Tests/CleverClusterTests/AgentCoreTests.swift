@@ -177,3 +177,43 @@ import Testing
         }
     }
 }
+
+/// A host whose agent dies but whose Corosync stays in the ring: nobody stops what runs there, so nothing of it
+/// may start elsewhere until the agent returns, or the host leaves the ring and its self-fence time passes.
+@Suite struct AgentlessHostTests {
+    func started() -> InMemoryCluster {
+        let cluster = InMemoryCluster(config: Fixtures.twoHost(), now: Fixtures.epoch)
+        cluster.start()
+        cluster.settle()
+        return cluster
+    }
+
+    @Test func theVMStaysWhereItRunsWhileItsHostsAgentIsDown() {
+        let cluster = self.started()
+        #expect(cluster.running("mba7") == ["alpha"])
+        cluster.killAgent("alpha")
+        cluster.settle(for: Seconds(120))
+        #expect(cluster.running("mba7") == ["alpha"], "started twice: \(cluster.running("mba7"))")
+        #expect(cluster.role(of: "disk0", on: "beta") == .unpromoted)
+        #expect(cluster.hosts["beta"]!.ledger.agentless == ["alpha"])
+        #expect(cluster.hosts["beta"]!.ledger.departed["alpha"] == nil)
+        // The agent comes back, finds its VM running and reports it: still nothing moves.
+        let before = cluster.executions.count
+        cluster.restartAgent("alpha")
+        cluster.settle()
+        #expect(cluster.running("mba7") == ["alpha"], "\(cluster.executions.dropFirst(before))")
+        #expect(cluster.coordinator() == "alpha")
+    }
+
+    @Test func whenTheAgentlessHostLeavesTheRingItsResourcesMoveAfterTheSelfFenceTime() {
+        let cluster = self.started()
+        cluster.killAgent("alpha")
+        cluster.settle(for: Seconds(10))
+        #expect(cluster.running("mba7") == ["alpha"])
+        // The host loses power: the survivor waits out the self-fence time from now, then starts the VM.
+        cluster.powerOff("alpha")
+        cluster.settle()
+        #expect(cluster.running("mba7") == ["beta"])
+        #expect(cluster.role(of: "disk0", on: "beta") == .promoted)
+    }
+}
