@@ -28,6 +28,13 @@ struct LabCommand: ParsableCommand {
         }
     }
 
+    /// After a change to the lab, `--json` prints the lab's state (hosts, power, services, quorum, partitions).
+    static func report(_ lab: Lab, _ output: OutputOptions) throws {
+        guard output.json else { return }
+        let status = try LabCommand.lab { () throws(LabError) in try lab.status() }
+        try Output.printJSON(status)
+    }
+
     static func lab<T>(_ body: () throws(LabError) -> T) throws -> T {
         do { return try body() } catch { throw CLIError(error.description) }
     }
@@ -41,6 +48,7 @@ struct LabCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Build the lab, start Corosync, qnetd and a CleverVM agent on every host, and show the cluster.")
         @OptionGroup var options: Options
+        @OptionGroup var output: OutputOptions
         @Option(name: .long, help: "The cluster config (its nodes become the lab's hosts). Default: examples/lab.yaml.")
         var config = "examples/lab.yaml"
         @Option(name: .long, help: "Seconds to wait for quorum and for the agents.") var timeout = 90
@@ -55,13 +63,18 @@ struct LabCommand: ParsableCommand {
             let start = clock.now
             func progress(_ line: String) {
                 let elapsed = Double((clock.now - start).components.attoseconds) / 1e18 + Double((clock.now - start).components.seconds)
-                FileHandle.standardOutput.write(Data((String(format: "[%6.2fs] ", elapsed) + line + "\n").utf8))
+                // Under --json the progress goes to stderr, the settled cluster's status to stdout.
+                (self.output.json ? FileHandle.standardError : FileHandle.standardOutput)
+                    .write(Data((String(format: "[%6.2fs] ", elapsed) + line + "\n").utf8))
             }
             let layout = try LabCommand.lab { () throws(LabError) in try LabLayout(name: lab.name, config: config) }
             try LabCommand.lab { () throws(LabError) in
                 try lab.up(layout: layout, config: config, timeout: .seconds(self.timeout), progress: progress)
             }
-            if self.noAgents { return }
+            if self.noAgents {
+                try LabCommand.report(lab, self.output)
+                return
+            }
             // One shared secret per secret file the volumes name, the same on every host.
             var secrets: [String: String] = [:]
             for resource in config.resources {
@@ -105,8 +118,12 @@ struct LabCommand: ParsableCommand {
                         && report.resources.allSatisfy { $0.target.isEmpty }
                     if settled {
                         progress("cluster settled")
-                        print("")
-                        print(report.render())
+                        if self.output.json {
+                            try Output.printJSON(report)
+                        } else {
+                            print("")
+                            print(report.render())
+                        }
                         return
                     }
                     last = report.render()
@@ -122,10 +139,15 @@ struct LabCommand: ParsableCommand {
     struct Down: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Tear the lab down (idempotent; also cleans up after a crash).")
         @OptionGroup var options: Options
+        @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let problems = try self.options.lab().down { print($0) }
+            var removed: [String] = []
+            let problems = try self.options.lab().down { line in
+                if self.output.json { removed.append(line) } else { print(line) }
+            }
             for problem in problems { Output.warn(problem) }
+            if self.output.json { try Output.printJSON(["removed": removed, "problems": problems]) }
             if !problems.isEmpty { throw ExitCode(1) }
         }
     }
@@ -151,6 +173,7 @@ struct LabCommand: ParsableCommand {
     struct Power: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "power off HOST: kill all its processes, link down (a pulled plug). power on HOST: boot it again.")
         @OptionGroup var options: Options
+        @OptionGroup var output: OutputOptions
         @Argument(help: "on or off.") var state: String
         @Argument(help: "The host.") var host: String
 
@@ -163,49 +186,60 @@ struct LabCommand: ParsableCommand {
             if self.state == "off" {
                 try LabCommand.lab { () throws(LabError) in try lab.powerOff(self.host) }
             } else {
-                try LabCommand.lab { () throws(LabError) in try lab.powerOn(self.host) { print($0) } }
+                try LabCommand.lab { () throws(LabError) in
+                    try lab.powerOn(self.host) { line in self.output.json ? Output.warn(line) : print(line) }
+                }
             }
+            try LabCommand.report(lab, self.output)
         }
     }
 
     struct Partition: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Cut traffic between HOSTS and the --from hosts (default: all other hosts).")
         @OptionGroup var options: Options
+        @OptionGroup var output: OutputOptions
         @Argument(help: "One side.") var hosts: [String]
         @Option(parsing: .upToNextOption, help: "The other side (gw allowed).") var from: [String] = []
 
         func run() throws {
             let lab = try self.options.lab()
             try LabCommand.lab { () throws(LabError) in try lab.partition(self.hosts, from: self.from.isEmpty ? nil : self.from) }
+            try LabCommand.report(lab, self.output)
         }
     }
 
     struct Heal: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove every partition.")
         @OptionGroup var options: Options
+        @OptionGroup var output: OutputOptions
         func run() throws {
             let lab = try self.options.lab()
             try LabCommand.lab { () throws(LabError) in try lab.heal() }
+            try LabCommand.report(lab, self.output)
         }
     }
 
     struct CutPing: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "cut-ping", abstract: "HOST can no longer ping its gateway (the tie-breaker stays reachable).")
         @OptionGroup var options: Options
+        @OptionGroup var output: OutputOptions
         @Argument(help: "The host.") var host: String
         func run() throws {
             let lab = try self.options.lab()
             try LabCommand.lab { () throws(LabError) in try lab.cutPing(self.host) }
+            try LabCommand.report(lab, self.output)
         }
     }
 
     struct RestorePing: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "restore-ping", abstract: "Undo cut-ping.")
         @OptionGroup var options: Options
+        @OptionGroup var output: OutputOptions
         @Argument(help: "The host.") var host: String
         func run() throws {
             let lab = try self.options.lab()
             try LabCommand.lab { () throws(LabError) in try lab.restorePing(self.host) }
+            try LabCommand.report(lab, self.output)
         }
     }
 
@@ -213,22 +247,26 @@ struct LabCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Kill one service of HOST (SIGKILL; nothing restarts it), e.g. `lab crash alpha clevervm`: the agent dies, the VM and Corosync stay.")
         @OptionGroup var options: Options
+        @OptionGroup var output: OutputOptions
         @Argument(help: "The host.") var host: String
         @Argument(help: "The service: corosync, corosync-qdevice, clevervm, ... (see `lab status`).") var service: String
         func run() throws {
             let lab = try self.options.lab()
             try LabCommand.lab { () throws(LabError) in try lab.crashService(host: self.host, name: self.service) }
+            try LabCommand.report(lab, self.output)
         }
     }
 
     struct Restart: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Start one service of HOST again (stopping it first if it runs).")
         @OptionGroup var options: Options
+        @OptionGroup var output: OutputOptions
         @Argument(help: "The host.") var host: String
         @Argument(help: "The service (see `lab status`).") var service: String
         func run() throws {
             let lab = try self.options.lab()
             try LabCommand.lab { () throws(LabError) in try lab.restartService(host: self.host, name: self.service) }
+            try LabCommand.report(lab, self.output)
         }
     }
 
