@@ -97,7 +97,7 @@ public struct Lab: Sendable {
             try self.makeNamespace(layout.namespace(of: host), veth: layout.veth(of: host), bridge: layout.bridge, address: host.address, gateway: layout.gatewayAddress)
         }
 
-        progress("corosync.conf (knet, crypto aes256/sha256, token 1000 ms\(state.usesQdevice ? ", qdevice ffsplit on \(layout.gatewayAddress), tls off" : "")) and authkey")
+        progress("corosync.conf (knet, crypto aes256/sha256, token 1000 ms\(state.usesQdevice ? ", qdevice ffsplit on \(layout.gatewayAddress), TLS on" : "")) and authkey")
         let key = AuthKey.generate()
         for host in layout.hosts {
             let directory = layout.directory(of: host)
@@ -121,8 +121,10 @@ public struct Lab: Sendable {
         try state.save()
 
         if state.usesQdevice {
-            progress("corosync-qnetd on the gateway")
-            state.services["gw"] = [LabState.Service(name: "qnetd", command: ["corosync-qnetd", "-f", "-s", "off"])]
+            progress("qdevice TLS: a CA on qnetd, the cluster's certificate signed by it and imported on every host")
+            try self.makeQdeviceCertificates(layout: layout, state: state, cluster: clusterConfig.name)
+            progress("corosync-qnetd on the gateway (TLS required)")
+            state.services["gw"] = [LabState.Service(name: "qnetd", command: ["corosync-qnetd", "-f", "-s", "req"])]
             try self.startServices(of: "gw", in: &state)
         }
         for host in layout.hosts {
@@ -134,6 +136,43 @@ public struct Lab: Sendable {
         }
         for host in layout.hosts { try self.startServices(of: host.name, in: &state) }
         try state.save()
+    }
+
+    /// The certificate steps of corosync-qdevice-net-certutil(8), done by hand inside the lab's hosts (the tool's
+    /// own `-Q` needs ssh): qnetd's NSS database with a CA, every host's database trusting it, one host's
+    /// certificate request signed by qnetd for the cluster's name, imported there and its PKCS#12 copied to the
+    /// other hosts.
+    private func makeQdeviceCertificates(layout: LabLayout, state: LabState, cluster: String) throws(LabError) {
+        func inside(_ host: String, _ script: String) throws(LabError) {
+            guard let holder = state.holders[host] else { throw LabError("lab \(self.name), host \(host)", "has no holder process") }
+            let result = Subprocess.run(Self.enter(holder: holder, ["sh", "-c", script]), timeout: .seconds(120))
+            guard result.succeeded else { throw LabError("lab \(self.name), host \(host)", "\(script) failed: \(result.output)") }
+        }
+        func copy(_ from: String, _ to: String) throws(LabError) {
+            do {
+                if FileManager.default.fileExists(atPath: to) { try FileManager.default.removeItem(atPath: to) }
+                try FileManager.default.copyItem(atPath: from, toPath: to)
+            } catch {
+                throw LabError("lab \(self.name)", "cannot copy \(from) to \(to): \(error)")
+            }
+        }
+        let gateway = "\(layout.gatewayDirectory)/etc-corosync"
+        let hosts = layout.hosts.map { (name: $0.name, etc: "\(layout.directory(of: $0))/etc-corosync") }
+        guard let first = hosts.first else { return }
+        try inside("gw", "corosync-qnetd-certutil -i >/dev/null")
+        for host in hosts {
+            try copy("\(gateway)/qnetd/nssdb/qnetd-cacert.crt", "\(host.etc)/qnetd-cacert.crt")
+            try inside(host.name, "corosync-qdevice-net-certutil -i -c /etc/corosync/qnetd-cacert.crt >/dev/null")
+        }
+        try inside(first.name, "corosync-qdevice-net-certutil -r -n '\(cluster)' >/dev/null")
+        try copy("\(first.etc)/qdevice/net/nssdb/qdevice-net-node.crq", "\(gateway)/qdevice-net-node.crq")
+        try inside("gw", "corosync-qnetd-certutil -s -c /etc/corosync/qdevice-net-node.crq -n '\(cluster)' >/dev/null")
+        try copy("\(gateway)/qnetd/nssdb/cluster-\(cluster).crt", "\(first.etc)/cluster.crt")
+        try inside(first.name, "corosync-qdevice-net-certutil -M -c /etc/corosync/cluster.crt >/dev/null")
+        for host in hosts.dropFirst() {
+            try copy("\(first.etc)/qdevice/net/nssdb/qdevice-net-node.p12", "\(host.etc)/qdevice-net-node.p12")
+            try inside(host.name, "corosync-qdevice-net-certutil -m -c /etc/corosync/qdevice-net-node.p12 >/dev/null")
+        }
     }
 
     // MARK: Down

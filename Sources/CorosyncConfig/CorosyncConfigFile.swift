@@ -53,8 +53,8 @@ public enum CorosyncConfigFile {
             self.pingCommand = pingCommand
         }
 
-        /// What the lab uses: TLS off between qdevice and qnetd (no certificates), logs to stderr.
-        public static let lab = Options(qdeviceTLS: false, logging: .stderr)
+        /// What the lab uses: everything as in production (the lab makes qdevice's certificates), logs to stderr.
+        public static let lab = Options(qdeviceTLS: true, logging: .stderr)
     }
 
     /// corosync.conf for `config`, or every problem that prevents one.

@@ -50,6 +50,11 @@ struct CorosyncLabTests {
 
     @Test func twoHostsSeeEachOtherAndAgreeOnTheOrder() throws {
         try self.withLab { lab in
+            // qdevice talks to qnetd over TLS with the cluster's certificate (qnetd requires it).
+            for host in ["alpha", "bravo"] {
+                let tool = try lab.run(host: host, ["corosync-qdevice-tool", "-sv"])
+                #expect(tool.output.contains("TLS active:\t\tYes (client certificate sent)"), "\(host): \(tool.output)")
+            }
             let arguments = ["--group", "cvl-order", "--send", "25", "--when-members", "2", "--until-messages", "50"]
             let alpha = try ProbeProcess(lab: lab, host: "alpha", arguments: arguments)
             let bravo = try ProbeProcess(lab: lab, host: "bravo", arguments: arguments)

@@ -55,7 +55,7 @@ import Testing
                         net {
                             host: 198.51.100.1
                             algorithm: ffsplit
-                            tls: off
+                            tls: on
                         }
                         heuristics {
                             mode: sync
