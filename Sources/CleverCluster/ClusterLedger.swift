@@ -250,6 +250,8 @@ public struct ClusterLedger: Sendable {
                 for name in perNode.keys where node == nil || name == node {
                     self.resources[id]?[name]?.failCount = 0
                     self.resources[id]?[name]?.lastFailure = nil
+                    // A blocked failed stop is tried again.
+                    self.resources[id]?[name]?.lastOperations = []
                 }
             }
         case .standby(let node):

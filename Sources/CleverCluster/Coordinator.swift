@@ -93,6 +93,8 @@ public struct Coordinator: Sendable {
                 continue
             }
             if [.start, .promote, .migrateTo].contains(action.action), frozen.contains(action.resource) { continue }
+            // A stop that failed is not retried in a loop: the resource is blocked there until `cleanup`.
+            if ledger.resources[action.resource]?[action.node]?.stopFailed == true { continue }
             guard ledger.members.contains(action.node) else { continue }
             self.serial += 1
             let timeout = config.resource(named: action.resource)?.operationTimeout ?? Seconds(20)

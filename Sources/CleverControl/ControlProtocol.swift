@@ -73,6 +73,8 @@ public struct StatusReport: Hashable, Sendable, Codable {
         public var blocked: String?
         /// The node whose agent is down while this resource is active there: nothing moves it meanwhile.
         public var frozenBy: String?
+        /// Nodes where its stop failed: left alone there (no retry) until `cleanup`.
+        public var stopFailedOn: [String]?
         /// When it became active where it runs.
         public var since: Timestamp?
         /// A VM's last move between hosts.

@@ -27,6 +27,8 @@ extension StatusReport {
                 entry.frozenBy = entry.frozenBy ?? node
             }
             if entry.frozenBy != nil { entry.target = [:] }
+            let stopFailed = (state.resources[resource.id] ?? [:]).filter { $0.value.stopFailed }.keys.sorted()
+            if !stopFailed.isEmpty { entry.stopFailedOn = stopFailed }
             entry.since = entry.roles.isEmpty ? nil : ledger.activeSince[resource.id]
             entry.lastMove = ledger.lastMoves[resource.id]
             return entry
@@ -81,6 +83,10 @@ extension StatusReport {
         for resource in self.resources {
             for (node, count) in resource.failCounts.sorted(by: { $0.key < $1.key }) {
                 problems.append("\(resource.id) failed \(count)× on \(node) (`clevervm cleanup \(resource.id)` once fixed)")
+            }
+            for node in resource.stopFailedOn ?? [] {
+                problems.append("\(resource.id) could not be stopped on \(node) and is left alone there: check it, then "
+                                + "`clevervm cleanup \(resource.id)` to try again")
             }
             if let blocked = resource.blocked, resource.targetRole != "Stopped" {
                 problems.append("\(resource.id) cannot run: \(blocked)")

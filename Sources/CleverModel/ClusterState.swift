@@ -102,6 +102,13 @@ public struct ResourceNodeState: Hashable, Sendable, Codable {
     public var lastFailure: Timestamp?
     public var lastOperations: [OperationRecord]
 
+    /// The last operation was a stop that failed: what runs there is in an unknown state. Without fencing it is
+    /// left alone (Pacemaker's on-fail=block) until an operator runs `cleanup`; retrying would loop.
+    public var stopFailed: Bool {
+        guard let last = self.lastOperations.last, last.action == .stop else { return false }
+        return last.exitCode != 0 && last.exitCode != 7
+    }
+
     public init(role: ResourceRole = .stopped, failCount: Int = 0, lastFailure: Timestamp? = nil, lastOperations: [OperationRecord] = []) {
         self.role = role
         self.failCount = failCount

@@ -14,7 +14,17 @@ extension ClusterConfig {
         }
         for resource in self.resources {
             guard case .vm(let vm) = resource.kind else { continue }
-            for volume in vm.volumes + (vm.stateVolume.map { [$0] } ?? []) where self.resource(named: volume) != nil {
+            let volumes = (vm.volumes + (vm.stateVolume.map { [$0] } ?? [])).filter { self.resource(named: $0) != nil }
+            // A VM's volumes are promoted together, where its first one is: otherwise one that must move (its
+            // data is not UpToDate here) and one that stays (stickiness) would leave the VM nowhere to run.
+            if let first = volumes.first {
+                for volume in volumes.dropFirst() {
+                    result.append(.colocation(ColocationConstraint(
+                        id: "vm-\(resource.id)-\(volume)-with-\(first)", dependent: volume, primary: first, score: .infinity,
+                        dependentRole: .promoted, primaryRole: .promoted)))
+                }
+            }
+            for volume in volumes {
                 result.append(.colocation(ColocationConstraint(
                     id: "vm-\(resource.id)-with-\(volume)", dependent: resource.id, primary: volume,
                     score: .infinity, primaryRole: .promoted)))

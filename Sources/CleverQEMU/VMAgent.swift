@@ -211,9 +211,19 @@ public struct VMAgent: ResourceAgent {
                 report.pid = Int(pid)
                 return AgentOutcome(OCFExit.success, report.json)
             } catch {
-                // The image is incomplete: the VM keeps running here and the stop fails, so nothing starts it elsewhere
-                // from a partial image.
                 if case .file(let path) = image { unlink(path + ".partial") }
+                // A guest whose disk is gone here (its volume process died or is no longer primary) cannot be saved
+                // consistently and cannot go on: end it, so the cluster can recover the volume and the VM.
+                if let lost = spec.volumes.first(where: { !Self.answers(self.settings.volumeSocket($0)) }) {
+                    kill(pid, SIGKILL)
+                    await self.waitForExit(pid, until: ContinuousClock.now + .seconds(2))
+                    unlink(paths.pidFile)
+                    var report = VMReport(action: "stop", mode: "killed")
+                    report.message = "hibernate failed (\(error)) and disk \(lost) is gone here: QEMU killed"
+                    return AgentOutcome(OCFExit.success, report.json)
+                }
+                // Otherwise the image is incomplete: the VM keeps running here and the stop fails (the cluster leaves it
+                // alone until `cleanup`), so nothing starts it elsewhere from a partial image.
                 return AgentOutcome(OCFExit.generic, "\(context.resource.id): hibernate failed: \(error)")
             }
         case .shutdown:
@@ -231,6 +241,23 @@ public struct VMAgent: ResourceAgent {
             unlink(paths.pidFile)
             if Subprocess.isAlive(pid) { return AgentOutcome(OCFExit.generic, "QEMU pid \(pid) survived SIGKILL") }
             return AgentOutcome(OCFExit.success, report.json)
+        }
+    }
+
+    /// Whether a unix socket accepts a connection (a volume's NBD export is served).
+    static func answers(_ socket: String) -> Bool {
+        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(socket.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in bytes.enumerated() { buffer[index] = byte }
+        }
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
         }
     }
 

@@ -161,7 +161,13 @@ struct TransitionPlanner {
             let wanted = target[node]
             var chain: [Int] = []
             if now == .failed {
-                chain.append(add(id, node, .stop, "recover from failure on \(node)", []))
+                // The failed instance may have been the promoted one: its stop stands for a demotion too, so what
+                // needs the promoted instance stops first and no other instance is promoted before it is down.
+                let stop = add(id, node, .stop, "recover from failure on \(node)", [])
+                chain.append(stop)
+                demotes.append(stop)
+                handle.asFirst[.demote, default: []].append(stop)
+                handle.asThen[.demote, default: []].append(stop)
             }
             if now == .promoted, wanted != .promoted {
                 let demote = add(id, node, .demote, wanted == nil ? "stop on \(node)" : "promoted elsewhere", chain)

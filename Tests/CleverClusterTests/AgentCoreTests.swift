@@ -217,3 +217,28 @@ import Testing
         #expect(cluster.role(of: "disk0", on: "beta") == .promoted)
     }
 }
+
+/// A stop that fails leaves the resource blocked where it is (no retry loop, nothing started elsewhere) until
+/// an operator's cleanup.
+@Suite struct FailedStopTests {
+    @Test func aFailedStopBlocksUntilCleanup() {
+        let cluster = InMemoryCluster(config: Fixtures.twoHost(migration: .hibernate), now: Fixtures.epoch)
+        var stopFails = true
+        cluster.failure = { request in
+            stopFails && request.resource == "mba7" && request.action == .stop ? OCFExit.generic : nil
+        }
+        cluster.start()
+        cluster.settle()
+        #expect(cluster.running("mba7") == ["alpha"])
+        cluster.send(from: "alpha", .attribute(name: "pingd", value: "0"))
+        cluster.settle(for: Seconds(120))
+        let stops = cluster.executions.filter { $0.resource == "mba7" && $0.action == .stop }
+        #expect(stops.count == 1, "the failed stop was retried \(stops.count - 1) times")
+        #expect(!cluster.running("mba7").contains("beta"))
+        #expect(cluster.hosts["beta"]!.ledger.resources["mba7"]?["alpha"]?.stopFailed == true)
+        stopFails = false
+        cluster.request(from: "beta", .cleanup(resource: "mba7", node: nil))
+        cluster.settle()
+        #expect(cluster.running("mba7") == ["beta"])
+    }
+}
