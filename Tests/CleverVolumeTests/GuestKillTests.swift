@@ -185,3 +185,26 @@ extension LiveVolumeTests {
         return problems
     }
 }
+
+/// The checker itself: it must tell a right record from a stale, foreign or damaged one.
+struct GuestRecordTests {
+    @Test func checkerTellsRecordsApart() {
+        let record = GuestRecord.make(sequence: 42, run: 7)
+        #expect(GuestRecord.header(record[...])?.sequence == 42 && GuestRecord.header(record[...])?.run == 7)
+        #expect(GuestRecord.problem(record[...], sequence: 42, run: 7, full: true) == nil)
+        // The same place written by an earlier boot.
+        #expect(GuestRecord.problem(GuestRecord.make(sequence: 42, run: 6)[...], sequence: 42, run: 7, full: false)
+            == "record 42 of run 6 instead")
+        #expect(GuestRecord.problem(record[...], sequence: 43, run: 7, full: false) == "record 42 of run 7 instead")
+        #expect(GuestRecord.problem([UInt8](repeating: 0, count: 4096)[...], sequence: 42, run: 7, full: false)
+            == "no record (bad magic)")
+        var damaged = record
+        damaged[4000] ^= 1
+        #expect(GuestRecord.problem(damaged[...], sequence: 42, run: 7, full: false) == nil, "a header check only")
+        #expect(GuestRecord.problem(damaged[...], sequence: 42, run: 7, full: true) == "header right, contents differ")
+        // Run 0 is the writer's format before runs existed: fill n * 31 + i, checksum fnv1a ^ n.
+        let old = GuestRecord.make(sequence: 1, run: 0)
+        #expect(Array(old[0..<12]) == [0x52, 0x56, 0x4c, 0x43, 0, 0, 0, 0, 1, 0, 0, 0])
+        #expect(old[24] == UInt8(31 + 24))
+    }
+}
