@@ -43,8 +43,10 @@ extension LiveVolumeTests {
     @Test(.enabled(if: GuestKill.canRun), .timeLimit(.minutes(15)))
     func guestRecordsSurviveVolumeKillsAndPowerOffs() throws {
         try TestGuest.build()
-        let faults = ([GuestKill.Fault](repeating: .volumeProcess, count: 20)
-            + (0..<10).map { GuestKill.Fault.powerOff(fenced: $0 % 2 == 0) }).shuffled()
+        // Each fault with and without the writer's fdatasync: with it, a flush covers every write before it; without,
+        // an acknowledged O_DIRECT write alone must survive (protocol C's promise, which a flush would mask).
+        let rounds: [(fault: GuestKill.Fault, sync: Bool)] = ((0..<20).map { (GuestKill.Fault.volumeProcess, $0 % 2 == 0) }
+            + (0..<10).map { (GuestKill.Fault.powerOff(fenced: $0 % 2 == 0), $0 % 4 >= 2) }).shuffled()
         let network = try LabNetwork(prefix: "cgk", addresses: ["alpha": "198.51.100.161", "beta": "198.51.100.162"])
         var guest: TestGuest?
         let lab: VolumeLab
@@ -68,13 +70,14 @@ extension LiveVolumeTests {
         var highest: UInt64 = 0
         var noticeTimes: [String: [Double]] = [:]
         let started = Date()
-        for (index, fault) in faults.enumerated() {
+        var unsynced = 0
+        for (index, (fault, sync)) in rounds.enumerated() {
             let run = UInt32(index + 1)
             let roundStarted = Date()
             // The guest runs on the primary's host, its disk that host's NBD socket.
             let booted = try TestGuest(
                 run: run, socket: lab.path("\(primary).nbd"), export: "vol0", directory: lab.directory,
-                prefix: network.inside(primary, []), writerIntervalMs: 1)
+                prefix: network.inside(primary, []), writerIntervalMs: 1, sync: sync)
             guest = booted
             try booted.waitForAck()
             let resume = try #require(booted.resume, "round \(run): no RESUME line; console: \(booted.console.suffix(5))")
@@ -99,6 +102,7 @@ extension LiveVolumeTests {
             #expect(thisRound.map(\.sequence) == Array((resume + 1)..<(resume + 1 + UInt64(thisRound.count))),
                 "round \(run): ACKs not consecutive after RESUME \(resume)")
             acked += thisRound
+            if !sync { unsynced += thisRound.count }
             highest = max(highest, thisRound.last?.sequence ?? 0)
             #expect(highest < capacity - 64, "the volume is nearly full: make it bigger or the rounds shorter")
 
@@ -139,23 +143,23 @@ extension LiveVolumeTests {
             let resync = Date().timeIntervalSince(resyncStarted)
             // Nothing writes now: both replicas hold the same bytes.
             try #require(lab.filesEqual("alpha.img", "beta.img"), "round \(run): the replicas differ after the resync")
-            print(String(format: "guest kill round %2d: %@ of %@ after %.2f s, %d ACKs (resume %llu), %@ promoted, "
-                + "resync %.1f s, round %.1f s", Int(run), fault.description, primary, delay, thisRound.count, resume,
-                secondary, resync, Date().timeIntervalSince(roundStarted)))
+            print(String(format: "guest kill round %2d: %@ of %@ after %.2f s, %d ACKs %@(resume %llu), %@ promoted, "
+                + "resync %.1f s, round %.1f s", Int(run), fault.description, primary, delay, thisRound.count,
+                sync ? "" : "without fdatasync ", resume, secondary, resync, Date().timeIntervalSince(roundStarted)))
             swap(&primary, &secondary)
         }
         // At the end, every acknowledged record of every round byte for byte, on the last primary.
         let missing = try Self.checkRecords(acked, fullRun: nil, socket: lab.path("\(primary).nbd"))
         #expect(missing.isEmpty, "at the end: \(missing.prefix(10))")
 
-        let kills = faults.filter { $0 == .volumeProcess }.count
+        let kills = rounds.filter { $0.fault == .volumeProcess }.count
         let notices = noticeTimes.keys.sorted().map { key in
             let times = noticeTimes[key]!
             return String(format: "%@ %.1f s", key, times.reduce(0, +) / Double(times.count))
         }
-        print(String(format: "guest kill test: %d volume-process kills + %d power-offs, %d acknowledged records, all "
-            + "present (%.0f s; mean time to promote: %@)", kills, faults.count - kills, acked.count,
-            Date().timeIntervalSince(started), notices.joined(separator: ", ")))
+        print(String(format: "guest kill test: %d volume-process kills + %d power-offs, %d acknowledged records (%d "
+            + "without fdatasync), all present (%.0f s; mean time to promote: %@)", kills, rounds.count - kills, acked.count,
+            unsynced, Date().timeIntervalSince(started), notices.joined(separator: ", ")))
     }
 
     /// Reads the blocks of `records` through NBD from `socket` (1 MiB at a time) and returns what is wrong. Records

@@ -36,8 +36,9 @@ final class TestGuest: @unchecked Sendable {
 
     /// Boots the guest with `command` as the prefix that places it (e.g. `ip netns exec NS`), its disk the
     /// export `export` on `socket`. Files go to `directory/guest-RUN.*`.
+    /// With `sync` false the writer does not fdatasync: `ACK n` then only means the O_DIRECT write completed.
     init(run: UInt32, socket: String, export: String, directory: String, prefix: [String] = [], memoryMiB: Int = 128,
-        writerIntervalMs: Int = 0) throws
+        writerIntervalMs: Int = 0, sync: Bool = true) throws
     {
         self.run = run
         // A boot directory as the agent reads it: kernel, initrd and extra command line.
@@ -46,7 +47,7 @@ final class TestGuest: @unchecked Sendable {
         for file in ["vmlinuz", "initrd"] {
             try FileManager.default.createSymbolicLink(atPath: "\(boot)/\(file)", withDestinationPath: "\(Self.directory)/\(file)")
         }
-        try "quiet loglevel=1 writer.interval=\(writerIntervalMs) writer.run=\(run)"
+        try "quiet loglevel=1 writer.interval=\(writerIntervalMs) writer.run=\(run) writer.sync=\(sync ? 1 : 0)"
             .write(toFile: "\(boot)/cmdline", atomically: true, encoding: .utf8)
         guard case .success(let source) = resolveBoot(boot) else { throw VolumeError("boot directory \(boot) unusable") }
         self.consoleLog = "\(directory)/guest-\(run).console"

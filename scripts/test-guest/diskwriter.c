@@ -1,9 +1,11 @@
 // Test guest writer: appends numbered 4 KiB records to a block device with O_DIRECT and prints
-// "ACK n" on stdout (the serial console) after each write + fdatasync returned. On start it scans the
+// "ACK n" on stdout (the serial console) after each write (+ fdatasync, by default) returned. On start it scans the
 // disk for the last valid record and continues after it ("RESUME n"). Built static at test time.
 //
-// Usage: diskwriter [DEVICE [INTERVAL_MS [RUN]]]. RUN (default 0) is stamped into every record this boot writes,
-// so a checker tells a record of this boot from one an earlier boot left at the same place.
+// Usage: diskwriter [DEVICE [INTERVAL_MS [RUN [SYNC]]]]. RUN (default 0) is stamped into every record this boot
+// writes, so a checker tells a record of this boot from one an earlier boot left at the same place. SYNC 0 skips the
+// fdatasync: "ACK n" then means only that the O_DIRECT write completed (what protocol C alone must make durable
+// against the loss of one host); the default 1 syncs after every write.
 //
 // Record n (1-based) lives in block n-1, little-endian (x86):
 //   u32 magic "CLVR" (0x434c5652), u32 run, u64 n, u64 checksum, then byte i = (n * 31 + i + run * 131) mod 256
@@ -50,6 +52,7 @@ int main(int argc, char **argv) {
     const char *dev = argc > 1 ? argv[1] : "/dev/vda";
     long interval_ms = argc > 2 ? atol(argv[2]) : 50;
     uint32_t run = argc > 3 ? (uint32_t)strtoul(argv[3], NULL, 10) : 0;
+    int sync = argc > 4 ? atoi(argv[4]) : 1;
     int fd = open(dev, O_RDWR | O_DIRECT);
     if (fd < 0) { perror(dev); return 1; }
     off_t size = lseek(fd, 0, SEEK_END);
@@ -65,7 +68,7 @@ int main(int argc, char **argv) {
     for (uint64_t seq = last + 1; seq <= capacity; seq++) {
         fill(b, seq, run);
         if (pwrite(fd, b, BLOCK, (off_t)(seq - 1) * BLOCK) != BLOCK) { perror("pwrite"); return 1; }
-        if (fdatasync(fd) != 0) { perror("fdatasync"); return 1; }
+        if (sync && fdatasync(fd) != 0) { perror("fdatasync"); return 1; }
         printf("ACK %llu\n", (unsigned long long)seq);
         fflush(stdout);
         if (interval_ms > 0) nanosleep(&pause, NULL);
