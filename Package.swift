@@ -86,7 +86,11 @@ let package = Package(
         ),
         .testTarget(name: "CleverNBDTests", dependencies: ["CleverNBD", "CleverBytes"]),
         .testTarget(name: "CleverReplicationTests", dependencies: ["CleverReplication", "CleverBytes"]),
-        .testTarget(name: "CleverVolumeTests", dependencies: ["CleverVolume", "CleverNBD", "CleverReplication"]),
+        // The guest crash test boots the test guest with the VM agent's QEMU command line.
+        .testTarget(
+            name: "CleverVolumeTests",
+            dependencies: ["CleverVolume", "CleverNBD", "CleverReplication", "CleverQEMU", "CleverModel", "CleverSystem"]
+        ),
 
         .testTarget(name: "CleverModelTests", dependencies: ["CleverModel"]),
         .testTarget(name: "CleverConfigTests", dependencies: ["CleverConfig", "CleverTesting"], exclude: ["Fixtures"]),

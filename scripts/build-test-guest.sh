@@ -9,9 +9,10 @@ mkdir -p "$OUTDIR/cache"
 OUTDIR=$(cd "$OUTDIR" && pwd)
 CACHE=$OUTDIR/cache
 
-if [ -s "$OUTDIR/vmlinuz" ] && [ -s "$OUTDIR/initrd" ] \
-    && [ "$OUTDIR/initrd" -nt "$HERE/test-guest/init" ] && [ "$OUTDIR/initrd" -nt "$HERE/test-guest/diskwriter.c" ] \
-    && [ "$OUTDIR/initrd" -nt "$0" ]; then
+# Rebuilt when its sources' contents differ from the last build's (not their times: several checkouts may share
+# OUTDIR, and each must get the guest its own sources describe).
+STAMP=$(cat "$HERE/test-guest/init" "$HERE/test-guest/diskwriter.c" "$0" | sha256sum | cut -d' ' -f1)
+if [ -s "$OUTDIR/vmlinuz" ] && [ -s "$OUTDIR/initrd" ] && [ "$(cat "$OUTDIR/stamp" 2>/dev/null)" = "$STAMP" ]; then
     exit 0
 fi
 
@@ -49,4 +50,5 @@ rm -f "$CACHE/initrd.cpio"
 cp "$(ls "$CACHE"/kernel/boot/vmlinuz-* | head -n 1)" "$OUTDIR/vmlinuz.tmp"
 mv "$OUTDIR/vmlinuz.tmp" "$OUTDIR/vmlinuz"
 mv "$OUTDIR/initrd.tmp" "$OUTDIR/initrd"
+echo "$STAMP" > "$OUTDIR/stamp"
 echo "build-test-guest: $OUTDIR/vmlinuz ($KPKG) and $OUTDIR/initrd" >&2

@@ -50,26 +50,37 @@ enum Ports {
     }
 }
 
-/// Two (or one) volume processes on loopback, in a temporary directory that is removed afterwards.
+/// Two (or one) volume processes on loopback, in a temporary directory that is removed afterwards. With a
+/// `network`, each node's process runs in its lab host's namespace and replicates over the lab bridge.
 final class VolumeLab: @unchecked Sendable {
     let directory: String
     let size: UInt64
     var processes: [String: Process] = [:]
     var ports: [String: Int] = [:]
     let nodes: [String]
+    let network: LabNetwork?
 
-    init(_ name: String, size: UInt64 = 32 << 20, nodes: [String] = ["alpha", "beta"]) throws {
-        var template = Array("/tmp/cvv-test-\(name)-XXXXXX".utf8CString)
+    init(_ name: String, size: UInt64 = 32 << 20, nodes: [String] = ["alpha", "beta"], network: LabNetwork? = nil,
+        directoryPrefix: String = "cvv-test") throws
+    {
+        var template = Array("/tmp/\(directoryPrefix)-\(name)-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw VolumeError("mkdtemp failed") }
         self.directory = String(cString: made)
         self.size = size
         self.nodes = nodes
-        if nodes.count == 2 {
+        self.network = network
+        if network != nil {
+            // Every host has its own network stack: the same port everywhere.
+            self.ports = Dictionary(uniqueKeysWithValues: nodes.map { ($0, 7789) })
+        } else if nodes.count == 2 {
             let (a, b) = Ports.pair()
             self.ports = [nodes[0]: a, nodes[1]: b]
         }
         try self.writeSecret("shared-secret-for-tests-0123456789", name: "secret")
     }
+
+    /// The node's replication address: its lab host's, or loopback.
+    func address(_ node: String) -> String { self.network?.host(node).address ?? "127.0.0.1" }
 
     func path(_ file: String) -> String { "\(self.directory)/\(file)" }
     func nbdURI(_ node: String) -> String { "nbd+unix:///vol0?socket=\(self.path("\(node).nbd"))" }
@@ -87,8 +98,8 @@ final class VolumeLab: @unchecked Sendable {
         var peer: VolumeConfig.Peer?
         var listen: String?
         if let peerName, let mine = self.ports[node], let theirs = self.ports[peerName] {
-            peer = VolumeConfig.Peer(name: peerName, address: "127.0.0.1:\(theirs)")
-            listen = "127.0.0.1:\(mine)"
+            peer = VolumeConfig.Peer(name: peerName, address: "\(self.address(peerName)):\(theirs)")
+            listen = "\(self.address(node)):\(mine)"
         }
         let config = VolumeConfig(
             name: "vol0", node: node, size: self.size, backing: self.path("\(node).img"),
@@ -103,8 +114,15 @@ final class VolumeLab: @unchecked Sendable {
 
     func start(_ node: String) throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: volumeBinary)
-        process.arguments = ["serve", "--config", self.path("\(node).json")]
+        let arguments = ["serve", "--config", self.path("\(node).json")]
+        if let network = self.network {
+            // `env` and `ip netns exec` exec in place: the process is the volume process.
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = network.inside(node, [volumeBinary] + arguments)
+        } else {
+            process.executableURL = URL(fileURLWithPath: volumeBinary)
+            process.arguments = arguments
+        }
         let logPath = self.path("\(node).log")
         if !FileManager.default.fileExists(atPath: logPath) {
             _ = FileManager.default.createFile(atPath: logPath, contents: nil)
