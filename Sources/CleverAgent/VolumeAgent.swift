@@ -75,9 +75,16 @@ struct VolumeAgent: ResourceAgent {
         return current & ~1 == 4
     }
 
+    /// A never-used disk may become the first source only while connected to a peer that is never-used too: a
+    /// disk still "just created" after losing its peer may have been the target of an unfinished full sync
+    /// (the peer had data), and promoting it would serve a partial copy as new data.
     func score(_ status: VolumeStatus) -> String {
         if status.disk == "UpToDate" { return Self.upToDateScore }
-        if status.disk == "Inconsistent", Self.isFresh(status), status.peerDisk != "UpToDate" { return Self.freshScore }
+        if status.disk == "Inconsistent", Self.isFresh(status), status.connection == "Connected", status.peerDisk == "Inconsistent",
+            status.sync == nil
+        {
+            return Self.freshScore
+        }
         return "-INFINITY"
     }
 

@@ -2,16 +2,20 @@ import CleverControl
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Issue 5's safety acceptance: under repeated partitions, ping cuts and power-offs, the VM never runs on two
 /// hosts at once — checked from outside by `SingleRunWatch` — and after every fault it runs on exactly one
 /// host again, its writer going on, with both replicas back in sync once the fault is undone.
 @Suite(.serialized, .enabled(if: AgentLab.requirementsMet, "needs root, corosync, corosync-qnetd, corosync-qdevice, nft and qemu"))
 struct FaultCampaignTests {
     enum Fault: String, CaseIterable {
-        case cutActivePing, cutPassivePing, powerOffActive, powerOffPassive, partition, crashActiveAgent
+        case cutActivePing, cutPassivePing, powerOffActive, powerOffPassive, partition, crashActiveAgent, crashActiveVolume
     }
 
-    /// Every kind twice (12 faults), in an order drawn from the seed (printed, so a failing order can be replayed with
+    /// Every kind twice (14 faults), in an order drawn from the seed (printed, so a failing order can be replayed with
     /// CLEVERVM_CAMPAIGN_SEED).
     static func schedule(seed: UInt64) -> [Fault] {
         var generator = SplitMix(seed: seed)
@@ -29,6 +33,8 @@ struct FaultCampaignTests {
         let started = Date()
         do {
             var active = try self.settle(lab, after: "start")
+            // The first full sync of every volume ends before the first fault (until then only the source has data).
+            try self.waitInSync(lab, after: "start")
             for (round, fault) in faults.enumerated() {
                 let passive = active == "alpha" ? "beta" : "alpha"
                 let t0 = Date()
@@ -63,6 +69,15 @@ struct FaultCampaignTests {
                     #expect(seen?.resources.first { $0.id == "mba7" }?.roles.keys.sorted() == [host], "round \(round + 1): the VM must stay on \(host)")
                     try lab.lab(["restart", host, "clevervm"])
                     active = try self.settle(lab, after: "\(fault)", on: host)
+                case .crashActiveVolume:
+                    // The VM's disk process dies under it: the cluster recovers the volume (and the VM, where it must).
+                    let pidFile = "\(lab.hostsDirectory)/\(active)/run/clevervm/disk0.volume.pid"
+                    let pid = try #require(Int32((try String(contentsOfFile: pidFile, encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)))
+                    kill(pid, SIGKILL)
+                    Thread.sleep(forTimeInterval: 3)
+                    active = try self.settle(lab, after: "\(fault)")
+                    // The operator clears the failure record, as after any repaired fault.
+                    _ = lab.clevervm(active, ["cleanup"])
                 case .partition:
                     // Both still reach the gateway and qnetd: qdevice lets one side keep quorum, the other
                     // stops everything (self-fence) before the winner starts anything.
