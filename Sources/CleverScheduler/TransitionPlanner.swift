@@ -58,6 +58,33 @@ struct TransitionPlanner {
             handles[resource.id] = handle
         }
 
+        // Pacemaker's restart along a mandatory order: when `first` is stopped or demoted on a node (a recovery, a
+        // restart) while `then` stays active there with nothing planned, `then` is restarted around it — stopped
+        // before, started again after (the order edges place both). A VM whose volume process died has seen I/O
+        // errors; it must not simply go on over a recovered disk. Repeats until nothing changes (chains of orders).
+        var restarted = true
+        while restarted {
+            restarted = false
+            for case .order(let order) in self.constraints where order.kind == .mandatory && order.symmetrical {
+                guard let then = self.config.resource(named: order.then), !then.isClone, handles[then.id] != nil,
+                    !drafts.contains(where: { $0.resource == then.id })
+                else { continue }
+                let interrupted = Set(((handles[order.first]?.asThen[.stop] ?? []) + (handles[order.first]?.asThen[.demote] ?? []))
+                    .map { drafts[$0].node })
+                for (node, role) in self.currentRoles(of: then.id).sorted(by: { $0.key < $1.key })
+                where role == .started && interrupted.contains(node) {
+                    let stop = add(then.id, node, .stop, "restart: \(order.first) is restarted on \(node)")
+                    let start = add(then.id, node, .start, "restart after \(order.first) on \(node)", after: [stop])
+                    handles[then.id]!.asFirst[.stop, default: []].append(stop)
+                    handles[then.id]!.asThen[.stop, default: []].append(stop)
+                    handles[then.id]!.asFirst[.start, default: []].append(start)
+                    handles[then.id]!.asThen[.start, default: []].append(start)
+                    if then.monitorInterval != nil { _ = add(then.id, node, .monitor, "recurring monitor", after: [start]) }
+                    restarted = true
+                }
+            }
+        }
+
         // Groups stand for their members in order constraints.
         for group in self.config.groups {
             var handle = Handles()
