@@ -122,7 +122,7 @@ public actor Agent {
         let binaries = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
                            ?? CommandLine.arguments[0]).deletingLastPathComponent().path
         let report: VolumeAgent.Report = { name, value in await self.sendAttribute(name, value) }
-        let volumeWatchers = VolumeScoreWatchers(report: report)
+        let volumeWatchers = VolumeScoreWatchers(report: report) { resource in await self.executor.monitorNow(resource) }
         let vmAgent = VMAgent(
             settings: VMAgent.Settings(
                 accelerator: .tcg, volumeSocket: { "\(runDirectory)/\($0).nbd" }, stateDirectory: "\(stateDirectory)/vm-state",

@@ -89,7 +89,7 @@ struct VolumeAgent: ResourceAgent {
     }
 
     func watch(_ volume: VolumeConfig, _ attribute: String) {
-        self.watchers.watch(socket: volume.controlSocket, attribute: attribute) { [self] status in self.score(status) }
+        self.watchers.watch(socket: volume.controlSocket, resource: volume.name, attribute: attribute) { [self] status in self.score(status) }
     }
 
     func perform(_ action: ResourceAction, _ context: ActionContext) async -> AgentOutcome {
@@ -126,8 +126,17 @@ struct VolumeAgent: ResourceAgent {
             return AgentOutcome(OCFExit.generic, "volume \(volume.name) did not answer on \(volume.controlSocket): "
                                 + Subprocess.tail("\(context.runDirectory)/\(context.resource.id).volume.log", lines: 5))
         case .promote:
-            guard let status = self.status(volume) else { return AgentOutcome(OCFExit.notRunning, "volume \(volume.name) is not running") }
+            guard var status = self.status(volume) else { return AgentOutcome(OCFExit.notRunning, "volume \(volume.name) is not running") }
             if status.role == "Primary" { return .success }
+            // The peer is in the cluster (not fenced) but the link is not up yet — one side's volume process was just
+            // (re)started: the volume refuses to promote while the peer may be Primary, so wait for the link first.
+            if !context.peerFenced, status.connection != "Connected" {
+                let deadline = ContinuousClock.now + min(Duration(context.timeout), .seconds(10))
+                while ContinuousClock.now < deadline, status.connection != "Connected" {
+                    try? await Task.sleep(for: .milliseconds(100))
+                    status = self.status(volume) ?? status
+                }
+            }
             // The cluster knows the peer is gone (it left and waited out its self-fence time); the
             // replication link may not have noticed yet (it gives up after 10 s of silence). Drop it, so
             // "the peer may be primary" no longer holds, and reconnect after promoting.

@@ -12,14 +12,17 @@ final class VolumeScoreWatchers: @unchecked Sendable {
     private let lock = NSLock()
     private var watchers: [String: (id: UUID, task: Task<Void, Never>)] = [:]
     private let report: VolumeAgent.Report
+    /// Called with the resource id when a followed volume's stream ends by itself: its process died.
+    private let lost: @Sendable (String) async -> Void
 
-    init(report: @escaping VolumeAgent.Report) {
+    init(report: @escaping VolumeAgent.Report, lost: @escaping @Sendable (String) async -> Void = { _ in }) {
         self.report = report
+        self.lost = lost
     }
 
     /// Starts following the volume behind `socket` unless already following it. Ends by itself when the
     /// volume process goes away (its stream closes).
-    func watch(socket: String, attribute: String, score: @escaping Score) {
+    func watch(socket: String, resource: String, attribute: String, score: @escaping Score) {
         self.lock.lock()
         defer { self.lock.unlock() }
         guard self.watchers[socket] == nil else { return }
@@ -40,13 +43,15 @@ final class VolumeScoreWatchers: @unchecked Sendable {
         }
         thread.start()
         let report = self.report
+        let lost = self.lost
         let id = UUID()
         let task = Task { [weak self] in
             for await value in scores {
                 if Task.isCancelled { break }
                 await report(attribute, value)
             }
-            self?.forget(socket, id: id)
+            // Not stopped by `stop(socket:)`: the volume process went away on its own.
+            if !Task.isCancelled, self?.forget(socket, id: id) != nil { await lost(resource) }
         }
         self.watchers[socket] = (id, task)
     }

@@ -155,6 +155,18 @@ public actor Executor {
         }
     }
 
+    /// Runs the monitor of a monitored resource now (something saw it die: a volume's event stream ended), so its
+    /// failure is handled at once instead of at the next interval.
+    public func monitorNow(_ id: String) async {
+        guard self.monitors[id] != nil, let resource = self.config.resource(named: id) else { return }
+        let context = ActionContext(resource: resource, node: self.node, timeout: resource.operationTimeout, runDirectory: self.runDirectory)
+        let outcome = await self.perform(.monitor, context)
+        // A stop (or another failure report) may have come first; then there is nothing left to report.
+        guard self.monitors[id] != nil, outcome.exitCode != OCFExit.success, outcome.exitCode != OCFExit.runningPromoted else { return }
+        self.cancelMonitor(id)
+        await self.monitorFailed(id, outcome: outcome)
+    }
+
     private func monitorFailed(_ id: String, outcome: AgentOutcome) async {
         self.monitors[id] = nil
         self.roles[id] = .failed
