@@ -1,4 +1,5 @@
 import CleverControl
+import CleverTesting
 import Foundation
 import Testing
 
@@ -18,7 +19,7 @@ struct FaultCampaignTests {
     /// Every kind twice (14 faults), in an order drawn from the seed (printed, so a failing order can be replayed with
     /// CLEVERVM_CAMPAIGN_SEED).
     static func schedule(seed: UInt64) -> [Fault] {
-        var generator = SplitMix(seed: seed)
+        var generator = SeededRandom(seed: seed)
         return (Fault.allCases + Fault.allCases).shuffled(using: &generator)
     }
 
@@ -146,19 +147,6 @@ struct FaultCampaignTests {
 
     func console(_ lab: AgentLab, _ host: String) -> String {
         "\(lab.hostsDirectory)/\(host)/run/clevervm/mba7.console.log"
-    }
-}
-
-/// A small seeded generator (SplitMix64), so a campaign's order can be replayed.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { self.state = seed }
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
