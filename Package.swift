@@ -105,7 +105,7 @@ let package = Package(
         .testTarget(name: "CorosyncConfigTests", dependencies: ["CorosyncConfig", "CleverModel"]),
         // Lab tests need root, corosync, corosync-qnetd, corosync-qdevice; they run corosync-probe in lab hosts.
         // The agent on a real lab, driven through the clevervm binary (root, corosync, qnetd, nft).
-        .testTarget(name: "CleverAgentLabTests", dependencies: ["CleverControl", "CleverSystem", "CleverCLI", "CorosyncProbe", "CleverTesting"]),
+        .testTarget(name: "CleverAgentLabTests", dependencies: ["CleverControl", "CleverSystem", "CleverCLI", "CorosyncProbe", "CleverTesting", "CleverAgent", "CleverVolume", "CleverModel"]),
         .testTarget(name: "CleverLabTests", dependencies: ["CleverLab", "CleverModel", "CorosyncProbe", "CleverCLI"]),
     ]
 )
