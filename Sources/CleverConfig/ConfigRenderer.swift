@@ -73,6 +73,14 @@ enum ConfigRenderer {
             out.add("after-sb-0pri: \(spec.afterSplitBrain0.rawValue)", indent: 2)
             out.add("after-sb-1pri: \(spec.afterSplitBrain1.rawValue)", indent: 2)
             out.add("after-sb-2pri: \(spec.afterSplitBrain2.rawValue)", indent: 2)
+            if spec.resync != VolumeSpec.ResyncControl() {
+                let resync = spec.resync
+                out.add("resync-rate: \(self.size(resync.resyncRate))", indent: 2)
+                out.add("c-plan-ahead: \(self.duration(resync.planAhead))", indent: 2)
+                out.add("c-fill-target: \(self.size(resync.fillTarget))", indent: 2)
+                out.add("c-max-rate: \(self.size(resync.maxRate))", indent: 2)
+                out.add("c-min-rate: \(self.size(resync.minRate))", indent: 2)
+            }
         case .vm(let spec):
             out.add("cpus: \(spec.cpus)", indent: 2)
             out.add("memory: \(spec.memoryMiB % 1024 == 0 ? "\(spec.memoryMiB / 1024)GiB" : "\(spec.memoryMiB)MiB")", indent: 2)

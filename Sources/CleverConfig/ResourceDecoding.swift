@@ -10,7 +10,7 @@ extension ConfigDecoder {
             "volume",
             [
                 "size", "backing", "protocol", "port", "secret-file", "after-sb-0pri", "after-sb-1pri",
-                "after-sb-2pri",
+                "after-sb-2pri", "resync-rate", "c-plan-ahead", "c-fill-target", "c-max-rate", "c-min-rate",
             ]
         ),
         ("vm", ["cpus", "memory", "volumes", "state-volume", "boot", "stop-mode", "migration", "addresses", "bridge", "mac",
@@ -81,6 +81,16 @@ extension ConfigDecoder {
 
     // MARK: Kinds
 
+    /// A rate in bytes per second, written as a size (`100M`).
+    mutating func rate(_ fields: Fields, _ key: String, allowZero: Bool) -> UInt64? {
+        self.value(fields, key, expected: "a size per second") { text in
+            ValueSyntax.size(text).flatMap { bytes in
+                bytes > 0 || allowZero
+                    ? .success(bytes) : .failure(ValueProblem("\(key) must be above 0", hint: "bytes per second, e.g. 100M"))
+            }
+        }
+    }
+
     mutating func decodeVolume(_ fields: Fields) -> VolumeSpec? {
         let size = self.value(fields, "size", required: true, expected: "a size") { text in
             ValueSyntax.size(text).flatMap { (bytes: UInt64) -> Result<UInt64, ValueProblem> in
@@ -112,6 +122,33 @@ extension ConfigDecoder {
         if let policy = self.value(fields, "after-sb-2pri", expected: "a policy", { ValueSyntax.choice($0, of: VolumeSpec.AfterSplitBrain2.self) }) {
             spec.afterSplitBrain2 = policy
         }
+        var resync = VolumeSpec.ResyncControl()
+        if let planAhead = self.value(fields, "c-plan-ahead", expected: "a duration", { text in
+            ValueSyntax.duration(text).flatMap { seconds in
+                seconds.value <= 30 ? .success(seconds)
+                    : .failure(ValueProblem("c-plan-ahead \(text) is longer than 30s", hint: "0 (fixed resync-rate) to 30s"))
+            }
+        }) {
+            resync.planAhead = planAhead
+        }
+        if let fill = self.value(fields, "c-fill-target", expected: "a size", { text in
+            ValueSyntax.size(text).flatMap { bytes in
+                (64 << 10)...(1 << 30) ~= bytes ? .success(bytes)
+                    : .failure(ValueProblem("c-fill-target \(text) is outside 64KiB…1GiB"))
+            }
+        }) {
+            resync.fillTarget = fill
+        }
+        if let value = self.rate(fields, "resync-rate", allowZero: false) {
+            resync.resyncRate = value
+        }
+        if let value = self.rate(fields, "c-max-rate", allowZero: false) {
+            resync.maxRate = value
+        }
+        if let value = self.rate(fields, "c-min-rate", allowZero: true) {
+            resync.minRate = value
+        }
+        spec.resync = resync
         // Missing or bad values were reported; the partial spec still serves the cross-entry checks.
         return spec
     }

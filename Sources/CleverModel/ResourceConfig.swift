@@ -106,6 +106,36 @@ public struct VolumeSpec: Hashable, Sendable, Codable {
     public var afterSplitBrain2: AfterSplitBrain2
     /// Name of the file holding the replication link's shared secret (never the secret itself).
     public var secretFile: String?
+    /// Resync speed in DRBD's terms (defaults: the dynamic controller, 2 s plan-ahead).
+    public var resync = ResyncControl()
+
+    /// DRBD's resync controller settings: `c-plan-ahead` (0: a fixed `resync-rate`), `c-fill-target` (bytes in
+    /// flight the controller aims for), `c-max-rate`, `c-min-rate` (the resync is held to this while the
+    /// application does I/O; 0: never held back). Rates are bytes per second.
+    public struct ResyncControl: Hashable, Sendable, Codable {
+        public static let defaultPlanAhead = Seconds(2)
+        public static let defaultFillTarget: UInt64 = 4 << 20
+        public static let defaultMaxRate: UInt64 = 100 << 20
+        public static let defaultMinRate: UInt64 = 4 << 20
+        public static let defaultResyncRate: UInt64 = 100 << 20
+
+        public var planAhead: Seconds
+        public var fillTarget: UInt64
+        public var maxRate: UInt64
+        public var minRate: UInt64
+        public var resyncRate: UInt64
+
+        public init(
+            planAhead: Seconds = defaultPlanAhead, fillTarget: UInt64 = defaultFillTarget,
+            maxRate: UInt64 = defaultMaxRate, minRate: UInt64 = defaultMinRate, resyncRate: UInt64 = defaultResyncRate
+        ) {
+            self.planAhead = planAhead
+            self.fillTarget = fillTarget
+            self.maxRate = maxRate
+            self.minRate = minRate
+            self.resyncRate = resyncRate
+        }
+    }
 
     public init(
         size: UInt64, backing: String, protocolMode: ReplicationProtocol = .C, port: Int = 7789,
@@ -120,6 +150,25 @@ public struct VolumeSpec: Hashable, Sendable, Codable {
         self.afterSplitBrain1 = afterSplitBrain1
         self.afterSplitBrain2 = afterSplitBrain2
         self.secretFile = secretFile
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case size, backing, protocolMode, port, afterSplitBrain0, afterSplitBrain1, afterSplitBrain2, secretFile
+        case resync
+    }
+
+    /// `resync` may be absent (documents written before it existed): the defaults.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.size = try container.decode(UInt64.self, forKey: .size)
+        self.backing = try container.decode(String.self, forKey: .backing)
+        self.protocolMode = try container.decode(ReplicationProtocol.self, forKey: .protocolMode)
+        self.port = try container.decode(Int.self, forKey: .port)
+        self.afterSplitBrain0 = try container.decode(AfterSplitBrain0.self, forKey: .afterSplitBrain0)
+        self.afterSplitBrain1 = try container.decode(AfterSplitBrain1.self, forKey: .afterSplitBrain1)
+        self.afterSplitBrain2 = try container.decode(AfterSplitBrain2.self, forKey: .afterSplitBrain2)
+        self.secretFile = try container.decodeIfPresent(String.self, forKey: .secretFile)
+        self.resync = try container.decodeIfPresent(ResyncControl.self, forKey: .resync) ?? ResyncControl()
     }
 }
 

@@ -84,9 +84,14 @@ public final class PeerLink: @unchecked Sendable {
 
     /// Replicates a write (local write already done). Returns false if the link is broken (the caller marks
     /// the range dirty). `pending` describes what completes it.
-    func sendWrite(offset: UInt64, data: UnsafeRawBufferPointer, fua: Bool, pending: Pending) -> Bool {
+    /// `inOrder` runs under the send lock just before the frame is sent (also when the link is broken), so
+    /// the local work it does or queues is ordered exactly like the frames on the wire.
+    func sendWrite(
+        offset: UInt64, data: UnsafeRawBufferPointer, fua: Bool, pending: Pending, inOrder: () -> Void = {}
+    ) -> Bool {
         self.sendLock.lock()
         defer { self.sendLock.unlock() }
+        inOrder()
         if self.broken { return false }
         let sequence = self.nextSequence
         self.nextSequence += 1
@@ -102,9 +107,10 @@ public final class PeerLink: @unchecked Sendable {
     }
 
     /// Replicates a zero/trim or flush. Returns false if the link is broken before it was queued.
-    func sendOperation(_ make: (UInt64) -> Replication.Frame, pending: Pending) -> Bool {
+    func sendOperation(_ make: (UInt64) -> Replication.Frame, pending: Pending, inOrder: () -> Void = {}) -> Bool {
         self.sendLock.lock()
         defer { self.sendLock.unlock() }
+        inOrder()
         if self.broken { return false }
         let sequence = self.nextSequence
         self.nextSequence += 1

@@ -9,21 +9,66 @@ import Foundation
 /// bitmaps are saved as it goes) and online verify.
 extension Volume {
     static let resyncRunBlocks: UInt64 = 64
-    static let resyncWindow = 32
+    static let resyncStepSeconds = 0.1
 
+    /// Runs of `resyncRunBlocks` unacknowledged at most: a memory bound above the controller's fill target.
+    var resyncWindow: Int {
+        let runBytes = Self.resyncRunBlocks * Replication.DirtyBitmap.blockSize
+        let fill = self.config.resyncControllerSettings.fillTarget
+        return Int(max(32, (2 * fill + runBytes - 1) / runBytes))
+    }
+
+    /// Sends the blocks marked in the bitmap, as fast as `Replication.ResyncController` allows: every 100 ms
+    /// it gets what the peer acknowledged, what is in flight and how much application I/O there was, and
+    /// returns a byte budget for the next step.
     func resyncSourceLoop(_ link: PeerLink) {
         let blockSize = Replication.DirtyBitmap.blockSize
-        let bytesPerSecond = self.config.resyncRateMiB * 1024 * 1024
-        let started = Date()
-        var sent: Double = 0
+        var controller = Replication.ResyncController(
+            settings: self.config.resyncControllerSettings, stepSeconds: Self.resyncStepSeconds)
+        let clock = ContinuousClock()
+        let started = clock.now
+        func seconds() -> Double {
+            let elapsed = clock.now - started
+            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        }
+        var budget: Int64 = 0
+        var nextStep = 0.0
+        self.lock.lock()
+        var lastAcknowledged = self.resyncBytesMoved
+        var lastApplicationIO = self.applicationIOBytes
+        self.lock.unlock()
         var cursor: UInt64 = 0
         // The window is keyed by the link's identity; a dead link's object may be reused at the same address
         // by the next connection, which must not inherit its unacknowledged count (the resync then waited
         // for acks that never come).
         Self.resyncCondition.lock()
         Self.resyncInflight[ObjectIdentifier(link)] = 0
+        Self.resyncInflightBytes[ObjectIdentifier(link)] = 0
         Self.resyncCondition.unlock()
         while true {
+            let now = seconds()
+            if now >= nextStep {
+                self.lock.lock()
+                let acknowledged = self.resyncBytesMoved
+                let applicationIO = self.applicationIOBytes
+                self.lock.unlock()
+                let observation = Replication.ResyncController.Observation(
+                    acknowledged: acknowledged &- lastAcknowledged, inFlight: self.resyncBytesInFlight(link),
+                    applicationIO: applicationIO &- lastApplicationIO)
+                lastAcknowledged = acknowledged
+                lastApplicationIO = applicationIO
+                let decision = controller.onStep(now: now, observation)
+                // A run that overshot the last budget is paid back; an unspent budget is not hoarded.
+                budget = min(budget, 0) + Int64(decision.bytes)
+                self.lock.lock()
+                self.resync?.decision = decision
+                self.lock.unlock()
+                nextStep = max(nextStep + Self.resyncStepSeconds, now)
+            }
+            if budget <= 0 {
+                Thread.sleep(forTimeInterval: max(nextStep - seconds(), 0.001))
+                continue
+            }
             self.lock.lock()
             if self.link !== link || self.stopping || link.broken {
                 self.lock.unlock()
@@ -44,16 +89,14 @@ extension Volume {
             while count < Self.resyncRunBlocks && self.bitmap.isSet(first + count) { count += 1 }
             self.lock.unlock()
 
-            // Rate limit: never ahead of the configured rate.
-            let due = sent / bytesPerSecond - Date().timeIntervalSince(started)
-            if due > 0 { Thread.sleep(forTimeInterval: due) }
-
             let offset = first * blockSize
             let length = Int(min(count * blockSize, self.config.size - offset))
-            guard self.acquireResyncSlot(link) else { return }
+            guard self.acquireResyncSlot(link, bytes: length) else { return }
             // Read and send under the send lock, so an application write to the same blocks is either read
             // here (and sent after) or sent before this data: the peer never ends with older data.
             link.sendLock.lock()
+            // Local halves of writes already sent must be on disk before the read (see `Volume.write`).
+            self.localWrites.sync {}
             let data: [UInt8]
             do {
                 data = try self.backing.read(offset: offset, count: length)
@@ -66,7 +109,7 @@ extension Volume {
             let ok = link.sendLocked(Replication.Wire.encode(.resyncData(offset: offset, data: data)))
             link.sendLock.unlock()
             if !ok { return }
-            sent += Double(length)
+            budget -= Int64(length)
             cursor = first + count
         }
         link.send(.resyncDone)
@@ -92,24 +135,36 @@ extension Volume {
     // A small counting window so the source does not run ahead of the target by more than a few MiB.
     private static let resyncCondition = NSCondition()
     nonisolated(unsafe) private static var resyncInflight: [ObjectIdentifier: Int] = [:]
+    nonisolated(unsafe) private static var resyncInflightBytes: [ObjectIdentifier: UInt64] = [:]
 
-    func acquireResyncSlot(_ link: PeerLink) -> Bool {
+    func acquireResyncSlot(_ link: PeerLink, bytes: Int) -> Bool {
         let key = ObjectIdentifier(link)
+        let window = self.resyncWindow
         Self.resyncCondition.lock()
         defer { Self.resyncCondition.unlock() }
-        while Self.resyncInflight[key, default: 0] >= Self.resyncWindow {
+        while Self.resyncInflight[key, default: 0] >= window {
             if link.broken { return false }
             _ = Self.resyncCondition.wait(until: Date().addingTimeInterval(0.2))
         }
         Self.resyncInflight[key, default: 0] += 1
+        Self.resyncInflightBytes[key, default: 0] += UInt64(bytes)
         return !link.broken
     }
 
-    func releaseResyncSlot(_ link: PeerLink) {
+    func releaseResyncSlot(_ link: PeerLink, bytes: UInt32) {
+        let key = ObjectIdentifier(link)
         Self.resyncCondition.lock()
-        Self.resyncInflight[ObjectIdentifier(link), default: 1] -= 1
+        Self.resyncInflight[key, default: 1] -= 1
+        let inFlight = Self.resyncInflightBytes[key, default: 0]
+        Self.resyncInflightBytes[key] = inFlight - min(inFlight, UInt64(bytes))
         Self.resyncCondition.broadcast()
         Self.resyncCondition.unlock()
+    }
+
+    func resyncBytesInFlight(_ link: PeerLink) -> UInt64 {
+        Self.resyncCondition.lock()
+        defer { Self.resyncCondition.unlock() }
+        return Self.resyncInflightBytes[ObjectIdentifier(link), default: 0]
     }
 
     func waitResyncDrained(_ link: PeerLink) -> Bool {
@@ -131,7 +186,7 @@ extension Volume {
         self.resyncBytesMoved += UInt64(length)
         let link = self.link
         self.lock.unlock()
-        if let link { self.releaseResyncSlot(link) }
+        if let link { self.releaseResyncSlot(link, bytes: length) }
     }
 
     func receiveResyncData(offset: UInt64, data: [UInt8], link: PeerLink) -> Bool {

@@ -32,6 +32,13 @@ final class Splicer {
         self.capacity = size > 0 ? Int(size) : 65536
     }
 
+    static let batch = 256 << 10
+
+    static func setReceiveLowWater(_ socket: Int32, _ bytes: Int) {
+        var value = Int32(bytes)
+        setsockopt(socket, SOL_SOCKET, SO_RCVLOWAT, &value, socklen_t(MemoryLayout<Int32>.size))
+    }
+
     deinit {
         close(self.readEnd)
         close(self.writeEnd)
@@ -42,7 +49,17 @@ final class Splicer {
         var remaining = count
         var fileOffset = Int(offset)
         var fileError: Int32 = 0
+        // Wake up once per `batch` bytes, not for every segment that arrives: a large write then costs a few
+        // wakeups instead of dozens. Back to 1 afterwards, or a small frame alone on the wire would not wake the
+        // reader.
+        var lowWater = 1
+        defer { if lowWater != 1 { Self.setReceiveLowWater(socket, 1) } }
         while remaining > 0 {
+            let wanted = count >= Self.batch ? min(remaining, Self.batch) : 1
+            if wanted != lowWater {
+                Self.setReceiveLowWater(socket, wanted)
+                lowWater = wanted
+            }
             let got = linuxSplice(socket, nil, self.writeEnd, nil, min(remaining, self.capacity), moveFlag)
             if got < 0 && errno == EINTR { continue }
             if got <= 0 { return .socketClosed }

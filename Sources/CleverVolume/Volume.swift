@@ -18,6 +18,9 @@ public final class Volume: @unchecked Sendable {
     let activityLog: ActivityLog
     let lock = NSLock()
     let log: @Sendable (String) -> Void
+    /// Local halves of replicated writes, applied one after another in the order their frames went to the
+    /// peer (they are queued under the link's send lock).
+    let localWrites = DispatchQueue(label: "clevervm.volume.local-writes")
 
     var metadata: VolumeMetadata
     var role: Replication.Role = .secondary
@@ -38,6 +41,8 @@ public final class Volume: @unchecked Sendable {
     var nbdClients: [ObjectIdentifier: NBDConnection] = [:]
     var bytesDirtied: UInt64 = 0
     var resyncBytesMoved: UInt64 = 0
+    /// Bytes the NBD clients read or wrote (the resync controller yields while this grows).
+    var applicationIOBytes: UInt64 = 0
     var stopping = false
 
     public var hasPeer: Bool { self.config.peer != nil }
@@ -171,6 +176,7 @@ public final class Volume: @unchecked Sendable {
             release()
             return done(.shutdown)
         }
+        self.applicationIOBytes &+= UInt64(data.count)
         do {
             try self.activateExtentsLocked(offset: offset, length: UInt64(data.count))
         } catch {
@@ -206,34 +212,48 @@ public final class Volume: @unchecked Sendable {
             var localError: UInt32 = 0
             do {
                 try self.backing.write(offset: offset, shared.bytes.baseAddress!, count: shared.bytes.count)
-                if fua { try self.backing.sync() }
             } catch {
                 self.log("ERROR \(error)")
                 localError = UInt32(Self.errno(of: error).rawValue)
             }
             release()
-            if link.localDone(pending, error: localError) { pending.completion(pending.error) }
-        }
-        var localError: UInt32 = 0
-        if !sendFirst {
-            do {
-                try self.backing.write(offset: offset, data.baseAddress!, count: data.count)
-            } catch {
-                self.log("ERROR \(error)")
-                localError = UInt32(Self.errno(of: error).rawValue)
+            guard fua && localError == 0 else {
+                if link.localDone(pending, error: localError) { pending.completion(pending.error) }
+                return
+            }
+            // The sync may take milliseconds: not on the ordered queue, so later writes keep flowing.
+            DispatchQueue.global().async { [self] in
+                var syncError: UInt32 = 0
+                do { try self.backing.sync() } catch { syncError = UInt32(NBD.ErrorCode.io.rawValue) }
+                if link.localDone(pending, error: syncError) { pending.completion(pending.error) }
             }
         }
-        if !link.sendWrite(offset: offset, data: data, fua: fua, pending: pending) {
+        var localError: UInt32 = 0
+        // The local write is queued (or, during a resync, done) under the send lock, on the ordered queue: this
+        // host applies writes in the order the peer receives them, so two overlapping writes in flight end the
+        // same on both hosts. Queued, it runs beside the peer's write and beside this connection reading its
+        // next request.
+        let queued = link.sendWrite(offset: offset, data: data, fua: fua, pending: pending) {
+            if sendFirst {
+                self.localWrites.async(execute: finishLocally)
+                return
+            }
+            self.localWrites.sync {
+                do {
+                    try self.backing.write(offset: offset, data.baseAddress!, count: data.count)
+                } catch {
+                    self.log("ERROR \(error)")
+                    localError = UInt32(Self.errno(of: error).rawValue)
+                }
+            }
+        }
+        if !queued {
             self.lock.lock()
             self.markDirtyLocked(offset: offset, length: UInt64(data.count))
             self.lock.unlock()
             if link.peerGaveUp(pending) { pending.completion(pending.error) }
         }
-        if sendFirst {
-            // The local write runs beside the peer's and beside this connection reading its next request.
-            DispatchQueue.global().async(execute: finishLocally)
-            return
-        }
+        if sendFirst { return }
         if fua && localError == 0 {
             do { try self.backing.sync() } catch { localError = UInt32(NBD.ErrorCode.io.rawValue) }
         }
@@ -248,6 +268,7 @@ public final class Volume: @unchecked Sendable {
             self.lock.unlock()
             return done(.shutdown)
         }
+        self.applicationIOBytes &+= UInt64(length)
         do {
             try self.activateExtentsLocked(offset: offset, length: UInt64(length))
         } catch {
@@ -257,29 +278,49 @@ public final class Volume: @unchecked Sendable {
         let link = self.replicationLinkLocked()
         if link == nil { self.markDirtyLocked(offset: offset, length: UInt64(length)) }
         self.lock.unlock()
-        do {
-            if trim {
-                try self.backing.trim(offset: offset, length: UInt64(length))
-            } else {
-                try self.backing.writeZeroes(offset: offset, length: UInt64(length))
+        var failure: NBD.ErrorCode?
+        // After any replicated writes still queued locally, under the send lock (see `write`).
+        let zeroLocally = {
+            self.localWrites.sync {
+                do {
+                    if trim {
+                        try self.backing.trim(offset: offset, length: UInt64(length))
+                    } else {
+                        try self.backing.writeZeroes(offset: offset, length: UInt64(length))
+                    }
+                } catch {
+                    failure = Self.errno(of: error)
+                }
             }
-            if fua { try self.backing.sync() }
-        } catch {
-            return done(Self.errno(of: error))
         }
-        guard let link else { return done(.none) }
+        guard let link else {
+            zeroLocally()
+            do {
+                if failure == nil && fua { try self.backing.sync() }
+            } catch {
+                failure = Self.errno(of: error)
+            }
+            return done(failure ?? .none)
+        }
         let pending = PeerLink.Pending(
             offset: offset, length: UInt64(length), isFlush: false, waitingLocal: true,
             waitingPeer: self.config.protocolMode == .C || fua, completion: { error in done(error == 0 ? .none : .io) })
         let queued = link.sendOperation(
-            { .zero(sequence: $0, offset: offset, length: length, trim: trim, fua: fua) }, pending: pending)
+            { .zero(sequence: $0, offset: offset, length: length, trim: trim, fua: fua) }, pending: pending,
+            inOrder: zeroLocally)
+        do {
+            if failure == nil && fua { try self.backing.sync() }
+        } catch {
+            failure = Self.errno(of: error)
+        }
         if !queued {
             self.lock.lock()
             self.markDirtyLocked(offset: offset, length: UInt64(length))
             self.lock.unlock()
             _ = link.peerGaveUp(pending)
         }
-        if link.localDone(pending, error: 0) { pending.completion(pending.error) }
+        let localError = failure.map { UInt32($0.rawValue) } ?? 0
+        if link.localDone(pending, error: localError) { pending.completion(pending.error) }
     }
 
     /// FLUSH: durable on this host, and on the peer when connected.
@@ -303,6 +344,9 @@ public final class Volume: @unchecked Sendable {
     }
 
     func read(offset: UInt64, into pointer: UnsafeMutableRawPointer, count: Int) -> NBD.ErrorCode {
+        self.lock.lock()
+        self.applicationIOBytes &+= UInt64(count)
+        self.lock.unlock()
         do {
             try self.backing.read(offset: offset, into: pointer, count: count)
             return .none
@@ -432,6 +476,8 @@ struct ResyncProgress {
     var startedAt: Date
     var bytesMoved: UInt64 = 0
     var full: Bool
+    /// The resync controller's latest decision (source side).
+    var decision: Replication.ResyncController.Decision?
 }
 
 struct VerifyProgress {

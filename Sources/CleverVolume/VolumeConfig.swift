@@ -33,15 +33,24 @@ public struct VolumeConfig: Codable, Hashable, Sendable {
     public var afterSplitBrain2: Replication.SplitBrainPolicies.TwoPrimaries
     public var secretFile: String?
     public var allowTwoPrimaries: Bool
-    /// Resync rate limit in MiB/s.
+    /// DRBD's resync-rate, MiB/s: the fixed rate used when `cPlanAhead` is 0.
     public var resyncRateMiB: Double
     public var activityLogExtents: Int
+    /// DRBD's c-plan-ahead, seconds (nil: 2; 0: fixed `resyncRateMiB`). See `Replication.ResyncController`.
+    public var cPlanAhead: Double?
+    /// DRBD's c-fill-target, bytes in flight (nil: 4 MiB).
+    public var cFillTarget: UInt64?
+    /// DRBD's c-max-rate, MiB/s (nil: 100).
+    public var cMaxRateMiB: Double?
+    /// DRBD's c-min-rate, MiB/s: the resync is held to this while the application does I/O (nil: 4; 0: never).
+    public var cMinRateMiB: Double?
 
     public init(
         name: String, node: String, size: UInt64, backing: String, metaDir: String, nbdSocket: String,
         controlSocket: String, protocolMode: Replication.ProtocolMode = .C, listen: String? = nil, peer: Peer? = nil,
         policies: Replication.SplitBrainPolicies = .init(), secretFile: String? = nil, allowTwoPrimaries: Bool = false,
-        resyncRateMiB: Double = 100, activityLogExtents: Int = 1237
+        resyncRateMiB: Double = 100, activityLogExtents: Int = 1237, cPlanAhead: Double? = nil,
+        cFillTarget: UInt64? = nil, cMaxRateMiB: Double? = nil, cMinRateMiB: Double? = nil
     ) {
         self.name = name
         self.node = node
@@ -60,6 +69,10 @@ public struct VolumeConfig: Codable, Hashable, Sendable {
         self.allowTwoPrimaries = allowTwoPrimaries
         self.resyncRateMiB = resyncRateMiB
         self.activityLogExtents = activityLogExtents
+        self.cPlanAhead = cPlanAhead
+        self.cFillTarget = cFillTarget
+        self.cMaxRateMiB = cMaxRateMiB
+        self.cMinRateMiB = cMinRateMiB
     }
 
     /// From the cluster model: the volume resource `name` as run on `node`, replicating to `peer` (whose
@@ -80,7 +93,27 @@ public struct VolumeConfig: Codable, Hashable, Sendable {
                 onePrimary: .init(rawValue: spec.afterSplitBrain1.rawValue) ?? .disconnect,
                 twoPrimaries: .disconnect),
             secretFile: spec.secretFile)
+        let resync = spec.resync
+        self.resyncRateMiB = Double(resync.resyncRate) / 1_048_576
+        self.cPlanAhead = resync.planAhead.value
+        self.cFillTarget = resync.fillTarget
+        self.cMaxRateMiB = Double(resync.maxRate) / 1_048_576
+        self.cMinRateMiB = Double(resync.minRate) / 1_048_576
     }
+
+    /// The resync controller's settings, defaults filled in.
+    public var resyncControllerSettings: Replication.ResyncController.Settings {
+        let defaults = VolumeSpec.ResyncControl()
+        let planAhead: Double = self.cPlanAhead ?? defaults.planAhead.value
+        let fillTarget: UInt64 = self.cFillTarget ?? defaults.fillTarget
+        let maxRate: UInt64 = self.cMaxRateMiB.map(Self.bytesPerSecond) ?? defaults.maxRate
+        let minRate: UInt64 = self.cMinRateMiB.map(Self.bytesPerSecond) ?? defaults.minRate
+        return Replication.ResyncController.Settings(
+            planAhead: planAhead, fillTarget: fillTarget, maxRate: maxRate, minRate: minRate,
+            fixedRate: Self.bytesPerSecond(self.resyncRateMiB))
+    }
+
+    static func bytesPerSecond(_ mebibytes: Double) -> UInt64 { UInt64(mebibytes * 1_048_576) }
 
     public var policies: Replication.SplitBrainPolicies {
         Replication.SplitBrainPolicies(
@@ -107,6 +140,14 @@ public struct VolumeConfig: Codable, Hashable, Sendable {
         guard !self.node.isEmpty, self.node.utf8.count <= 64 else { throw fail("node must be 1-64 bytes") }
         guard self.size > 0, self.size % 4096 == 0 else { throw fail("size \(self.size) must be a positive multiple of 4096") }
         guard self.resyncRateMiB > 0 else { throw fail("resyncRateMiB must be positive") }
+        if let planAhead = self.cPlanAhead, !(0...30 ~= planAhead) { throw fail("cPlanAhead must be 0-30 seconds") }
+        if let fill = self.cFillTarget, !((64 << 10)...(1 << 30) ~= fill) {
+            throw fail("cFillTarget must be 64 KiB-1 GiB (bytes)")
+        }
+        if let maxRate = self.cMaxRateMiB, !(maxRate > 0 && maxRate.isFinite) { throw fail("cMaxRateMiB must be positive") }
+        if let minRate = self.cMinRateMiB, !(minRate >= 0 && minRate.isFinite) {
+            throw fail("cMinRateMiB must be 0 or more")
+        }
         guard self.activityLogExtents > 0 && self.activityLogExtents <= ActivityLog.maxCapacity else {
             throw fail("activityLogExtents must be 1-\(ActivityLog.maxCapacity)")
         }

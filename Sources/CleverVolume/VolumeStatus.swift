@@ -11,6 +11,10 @@ public struct VolumeStatus: Codable, Hashable, Sendable {
         public var bytesRemaining: UInt64
         public var rateMiBPerSecond: Double
         public var etaSeconds: Double?
+        /// On the source: the rate the resync controller allows now, and why (`plan`, `maxRate`,
+        /// `applicationIO` when held to c-min-rate, `fixedRate`).
+        public var controllerLimitMiBPerSecond: Double?
+        public var controllerReason: String?
     }
 
     public struct Verify: Codable, Hashable, Sendable {
@@ -52,6 +56,7 @@ public struct VolumeStatus: Codable, Hashable, Sendable {
         if let sync = self.sync {
             text += String(format: " sync'ed: %.1f%% (%.1f MiB/s", sync.percentDone, sync.rateMiBPerSecond)
             if let eta = sync.etaSeconds { text += String(format: ", ETA %.0fs", eta) }
+            if sync.controllerReason == "applicationIO" { text += ", yielding to application I/O" }
             text += ")"
         }
         if self.outOfSyncBlocks > 0 { text += " out-of-sync: \(self.outOfSyncBlocks * 4) KiB" }
@@ -74,7 +79,11 @@ extension Volume {
             sync = VolumeStatus.Sync(
                 localIsSource: resync.localIsSource, full: resync.full, percentDone: done,
                 bytesMoved: resync.bytesMoved, bytesRemaining: remaining, rateMiBPerSecond: rate / 1048576,
-                etaSeconds: rate > 0 ? Double(remaining) / rate : nil)
+                etaSeconds: rate > 0 ? Double(remaining) / rate : nil,
+                controllerLimitMiBPerSecond: resync.decision.map {
+                    Double($0.bytes) / Self.resyncStepSeconds / 1_048_576
+                },
+                controllerReason: resync.decision?.reason.rawValue)
         }
         let verify = self.verify.map {
             VolumeStatus.Verify(

@@ -90,6 +90,40 @@ extension LiveVolumeTests {
         #expect(lab.filesEqual("alpha.img", "beta.img"))
     }
 
+    /// The dynamic controller's decisions are tested in CleverReplicationTests (fake time); here only that a
+    /// resync with the application writing beside it progresses, finishes, and leaves both disks equal.
+    @Test func resyncWithApplicationWritesFinishes() throws {
+        let lab = try VolumeLab("resync-busy")
+        defer { lab.teardown() }
+        try lab.startPair(rateMiB: 16, minRateMiB: 2)
+        try lab.control("alpha", .init(command: .disconnect))
+        let client = try NBDClient(socket: lab.path("alpha.nbd"))
+        let dirty = 16 << 20
+        for offset in stride(from: 0, to: dirty, by: 1 << 20) {
+            try client.write(offset: UInt64(offset), pattern(0x5A, 1 << 20))
+        }
+        try lab.control("alpha", .init(command: .connect))
+        try lab.wait("alpha", "resync started") { $0.connection == "SyncSource" }
+        // The application rewrites blocks inside and outside the dirty range while the resync runs.
+        var round = 0
+        var reasons: Set<String> = []
+        let deadline = Date().addingTimeInterval(3)
+        while Date() < deadline {
+            round += 1
+            let offset = UInt64((round * 3 % 31) << 20) + UInt64(round % 240) * 4096
+            try client.write(offset: offset, pattern(UInt8(truncatingIfNeeded: round), 65536))
+            if let reason = try lab.status("alpha").sync?.controllerReason { reasons.insert(reason) }
+        }
+        print("resync beside \(round) application writes; controller reasons seen: \(reasons.sorted())")
+        try client.flush()
+        try lab.wait("alpha", timeout: 60, "resync finished") {
+            $0.connection == "Connected" && $0.outOfSyncBlocks == 0 && $0.peerDisk == "UpToDate"
+        }
+        try lab.wait("beta", "beta UpToDate") { $0.disk == "UpToDate" }
+        try client.flush()
+        #expect(lab.filesEqual("alpha.img", "beta.img"))
+    }
+
     @Test func verifyFindsPlantedDifferencesAndResyncsThem() throws {
         let lab = try VolumeLab("verify")
         defer { lab.teardown() }

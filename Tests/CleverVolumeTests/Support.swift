@@ -92,7 +92,7 @@ final class VolumeLab: @unchecked Sendable {
 
     func configure(
         _ node: String, policies: Replication.SplitBrainPolicies = .init(), rateMiB: Double = 200,
-        secret: String = "secret", protocolMode: Replication.ProtocolMode = .C
+        minRateMiB: Double? = nil, secret: String = "secret", protocolMode: Replication.ProtocolMode = .C
     ) throws {
         let peerName = self.nodes.first { $0 != node }
         var peer: VolumeConfig.Peer?
@@ -106,7 +106,7 @@ final class VolumeLab: @unchecked Sendable {
             metaDir: self.path("\(node).meta"), nbdSocket: self.path("\(node).nbd"),
             controlSocket: self.path("\(node).ctl"), protocolMode: protocolMode, listen: listen, peer: peer,
             policies: policies, secretFile: peer == nil ? nil : self.path(secret), resyncRateMiB: rateMiB,
-            activityLogExtents: 64)
+            activityLogExtents: 64, cMaxRateMiB: rateMiB, cMinRateMiB: minRateMiB)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted]
         try encoder.encode(config).write(to: URL(fileURLWithPath: self.path("\(node).json")))
@@ -183,8 +183,10 @@ final class VolumeLab: @unchecked Sendable {
     }
 
     /// Both nodes up, connected, alpha Primary, both UpToDate.
-    func startPair(policies: Replication.SplitBrainPolicies = .init(), rateMiB: Double = 200) throws {
-        for node in self.nodes { try self.configure(node, policies: policies, rateMiB: rateMiB) }
+    func startPair(
+        policies: Replication.SplitBrainPolicies = .init(), rateMiB: Double = 200, minRateMiB: Double? = nil
+    ) throws {
+        for node in self.nodes { try self.configure(node, policies: policies, rateMiB: rateMiB, minRateMiB: minRateMiB) }
         for node in self.nodes { try self.start(node) }
         try self.wait(self.nodes[0], "connected") { $0.connection == "Connected" }
         try self.control(self.nodes[0], .init(command: .promote, force: true))
