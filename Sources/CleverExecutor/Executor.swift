@@ -137,10 +137,14 @@ public actor Executor {
         self.monitors.removeValue(forKey: id)?.cancel()
     }
 
+    private func monitorContext(_ resource: ResourceConfig) -> ActionContext {
+        ActionContext(resource: resource, node: self.node, timeout: resource.operationTimeout, runDirectory: self.runDirectory)
+    }
+
     private func startMonitor(_ resource: ResourceConfig) {
         guard let interval = resource.monitorInterval, interval.value > 0 else { return }
         self.cancelMonitor(resource.id)
-        let context = ActionContext(resource: resource, node: self.node, timeout: resource.operationTimeout, runDirectory: self.runDirectory)
+        let context = self.monitorContext(resource)
         self.monitors[resource.id] = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: Duration(interval))
@@ -159,7 +163,7 @@ public actor Executor {
     /// failure is handled at once instead of at the next interval.
     public func monitorNow(_ id: String) async {
         guard self.monitors[id] != nil, let resource = self.config.resource(named: id) else { return }
-        let context = ActionContext(resource: resource, node: self.node, timeout: resource.operationTimeout, runDirectory: self.runDirectory)
+        let context = self.monitorContext(resource)
         let outcome = await self.perform(.monitor, context)
         // A stop (or another failure report) may have come first; then there is nothing left to report.
         guard self.monitors[id] != nil, outcome.exitCode != OCFExit.success, outcome.exitCode != OCFExit.runningPromoted else { return }

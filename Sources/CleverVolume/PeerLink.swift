@@ -93,11 +93,7 @@ public final class PeerLink: @unchecked Sendable {
         defer { self.sendLock.unlock() }
         inOrder()
         if self.broken { return false }
-        let sequence = self.nextSequence
-        self.nextSequence += 1
-        self.pendingLock.lock()
-        self.pending[sequence] = pending
-        self.pendingLock.unlock()
+        let sequence = self.register(pending)
         let header = Self.writeFrameHeader(sequence: sequence, offset: offset, fua: fua, dataCount: data.count)
         if !Sockets.writeFully(self.fd, header, data) {
             self.broken = true
@@ -106,17 +102,24 @@ public final class PeerLink: @unchecked Sendable {
         return true
     }
 
+    /// The next frame's sequence number, with what completes it. Called under the send lock, so numbers follow
+    /// the wire order.
+    private func register(_ pending: Pending) -> UInt64 {
+        let sequence = self.nextSequence
+        self.nextSequence += 1
+        self.pendingLock.lock()
+        self.pending[sequence] = pending
+        self.pendingLock.unlock()
+        return sequence
+    }
+
     /// Replicates a zero/trim or flush. Returns false if the link is broken before it was queued.
     func sendOperation(_ make: (UInt64) -> Replication.Frame, pending: Pending, inOrder: () -> Void = {}) -> Bool {
         self.sendLock.lock()
         defer { self.sendLock.unlock() }
         inOrder()
         if self.broken { return false }
-        let sequence = self.nextSequence
-        self.nextSequence += 1
-        self.pendingLock.lock()
-        self.pending[sequence] = pending
-        self.pendingLock.unlock()
+        let sequence = self.register(pending)
         if !Sockets.writeFully(self.fd, Replication.Wire.encode(make(sequence))) { self.broken = true }
         return true
     }
