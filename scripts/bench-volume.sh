@@ -12,7 +12,7 @@ RUNTIME=${1:-5}
 SIZE_MIB=${2:-1024}
 ROUNDS=${3:-3}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN="$ROOT/.build/release/clevervm-volume"
+BIN=${CVV_BENCH_BIN:-$ROOT/.build/release/clevervm-volume}  # another build of the volume server to compare
 WORK=$(mktemp -d /tmp/cvv-bench-XXXXXX)
 PIDS=()
 NS_A=cvv-a; NS_B=cvv-b; NS_SW=cvv-sw; BR=cvvbr0
@@ -29,7 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$ROOT" && swift build -c release --product clevervm-volume >/dev/null)
+[ -n "${CVV_BENCH_BIN:-}" ] || (cd "$ROOT" && swift build -c release --product clevervm-volume >/dev/null)
 SIZE=$((SIZE_MIB * 1024 * 1024))
 for name in nbdkit solo primary secondary relaypeer raw; do
     dd if=/dev/zero of="$WORK/$name.img" bs=1M count="$SIZE_MIB" status=none
@@ -178,6 +178,15 @@ def table(title, field, digits, with_ratios):
         print(f"{job:<20}" + "".join(f"{cell(t):>18}" for t, _ in columns)
               + ("".join(ratio(x, y) for x, y in ratios) if with_ratios else ""))
 table("MiB/s", 0, 1, True)
+print("\nMiB/s, lowest-highest round")
+print(f"{'job':<20}" + "".join(f"{name:>18}" for _, name in columns))
+for job, r in rows.items():
+    def spread(t):
+        if t not in r:
+            return "-"
+        values = [sample[0] for sample in r[t]]
+        return f"{min(values):.0f}-{max(values):.0f}"
+    print(f"{job:<20}" + "".join(f"{spread(t):>18}" for t, _ in columns))
 table("IOPS", 1, 0, False)
 table("server CPU, ms per GiB moved (both hosts' servers for (c) and (d); raw: none)", 2, 0, False)
 print("\ntargets: (b) >= 90% of (a); (c) >= 80% of (a) for sequential writes")
