@@ -42,6 +42,8 @@ public actor Agent {
     private var events: [EventRecord] = []
     private var waiting: [RequestID: CheckedContinuation<String?, Never>] = [:]
     private var preparing: [RequestID: CheckedContinuation<AgentOutcome, Never>] = [:]
+    /// The host each pending prepare waits for: its answer never comes once its agent is gone.
+    private var preparingOn: [RequestID: String] = [:]
     private let outbox: AsyncStream<[UInt8]>.Continuation
     private let outgoing: AsyncStream<[UInt8]>
     private var serial = 0
@@ -195,6 +197,7 @@ public actor Agent {
     func viewChanged(_ members: [Int]) {
         // One agent per node counts; a second agent process on the same node is the same member.
         self.apply(self.ledger.onView(memberIDs: Array(Set(members)), now: Agent.wallClock()))
+        self.failPreparesOnDeparted()
         self.coordinatorChanged()
     }
 
@@ -263,11 +266,26 @@ public actor Agent {
                                     migrationTarget: target, timeout: context.timeout, reason: "live migration")
         return await withCheckedContinuation { continuation in
             self.preparing[id] = continuation
+            self.preparingOn[id] = target
             self.broadcast(.prepareMigration(request))
             Task {
                 try? await Task.sleep(for: Duration(context.timeout))
-                self.preparing.removeValue(forKey: id)?.resume(returning: AgentOutcome(OCFExit.timedOut, "\(target) did not get ready in time"))
+                self.endPrepare(id, AgentOutcome(OCFExit.timedOut, "\(target) did not get ready in time"))
             }
+        }
+    }
+
+    private func endPrepare(_ id: RequestID, _ outcome: AgentOutcome) {
+        self.preparingOn[id] = nil
+        self.preparing.removeValue(forKey: id)?.resume(returning: outcome)
+    }
+
+    /// A target whose agent left will not answer: the move fails now (and is rescheduled), instead of holding the
+    /// VM's queue until the action's timeout.
+    private func failPreparesOnDeparted() {
+        let members = Set(self.ledger.members)
+        for (id, target) in self.preparingOn where !members.contains(target) {
+            self.endPrepare(id, AgentOutcome(OCFExit.generic, "the agent on \(target) left before it was ready"))
         }
     }
 
@@ -335,7 +353,7 @@ public actor Agent {
                     self.broadcast(.migrationPrepared(request: request.id, exitCode: outcome.exitCode, output: outcome.output))
                 }
             case .migrationPrepared(let request, let exitCode, let output):
-                self.preparing.removeValue(forKey: request)?.resume(returning: AgentOutcome(exitCode, output))
+                self.endPrepare(request, AgentOutcome(exitCode, output))
             case .event(let text):
                 self.log(text)
             case .refused(let text):

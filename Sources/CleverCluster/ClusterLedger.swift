@@ -79,12 +79,16 @@ public struct ClusterLedger: Sendable {
     /// The state the scheduler sees.
     public var clusterState: ClusterState {
         var state = ClusterState(hasQuorum: self.quorate)
+        let agentless = self.agentless
         for node in self.config.nodes {
             var attributes = node.attributes
             attributes.merge(self.attributes[node.name] ?? [:]) { _, transient in transient }
+            // A host whose agent is gone but whose Corosync is in the ring is alive: what runs there still runs,
+            // and the scheduler must plan with it there, not as if the host were dead.
+            let down = agentless.contains(node.name)
             state.nodes[node.name] = NodeState(
-                status: self.members.contains(node.name) ? .online : .offline,
-                standby: self.document.standby.contains(node.name), attributes: attributes)
+                status: self.members.contains(node.name) || down ? .online : .offline,
+                standby: self.document.standby.contains(node.name), agentDown: down, attributes: attributes)
         }
         state.resources = self.resources
         state.marks = self.document.marks

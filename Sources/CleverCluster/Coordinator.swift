@@ -81,6 +81,7 @@ public struct Coordinator: Sendable {
         let transition = Scheduler(config: config).schedule(state: state, now: now)
         let fenceWait = self.fencingWait(ledger: ledger, now: now)
         let frozen = self.frozenByAgentlessNodes(ledger: ledger)
+        let waiting = Self.waitingForAbsentAgents(transition, ledger: ledger)
         var nextWake: Timestamp? = fenceWait.values.min()
 
         for action in transition.actions where action.action != .monitor && action.after.isEmpty {
@@ -93,6 +94,7 @@ public struct Coordinator: Sendable {
                 continue
             }
             if [.start, .promote, .migrateTo].contains(action.action), frozen.contains(action.resource) { continue }
+            if waiting.contains(action.id) { continue }
             // A stop that failed is not retried in a loop: the resource is blocked there until `cleanup`.
             if ledger.resources[action.resource]?[action.node]?.stopFailed == true { continue }
             guard ledger.members.contains(action.node) else { continue }
@@ -100,6 +102,8 @@ public struct Coordinator: Sendable {
             let timeout = config.resource(named: action.resource)?.operationTimeout ?? Seconds(20)
             let migrationTarget = action.action == .migrateTo
                 ? transition.actions.first { $0.resource == action.resource && $0.action == .migrateFrom }?.node : nil
+            // Nobody there to receive the guest: the move waits for the target's agent.
+            if let migrationTarget, !ledger.members.contains(migrationTarget) { continue }
             var request = ActionRequest(
                 id: RequestID(node: self.localNode, serial: self.serial), resource: action.resource, node: action.node,
                 action: action.action, migrationTarget: migrationTarget, timeout: timeout, reason: action.reason)
@@ -131,6 +135,24 @@ public struct Coordinator: Sendable {
     /// After a live migration the source's clean-up stop is part of `migrate_to` here.
     private func isMigrationCleanup(_ action: Action, _ transition: Transition) -> Bool {
         transition.actions.contains { $0.resource == action.resource && $0.action == .migrateTo && $0.node == action.node }
+    }
+
+    /// Actions on a host whose agent is gone (in the ring, agent absent), and every action ordered before one of
+    /// them: such a chain cannot finish until the agent is back, so none of it starts. A live move to that host
+    /// waits with the VM running and its address up, instead of the address going down for a move that cannot
+    /// happen, or the VM stopping because its only destination cannot take it yet.
+    static func waitingForAbsentAgents(_ transition: Transition, ledger: ClusterLedger) -> Set<Int> {
+        let absent = ledger.agentless
+        guard !absent.isEmpty else { return [] }
+        var waiting = Set(transition.actions.filter { absent.contains($0.node) }.map(\.id))
+        var grew = !waiting.isEmpty
+        while grew {
+            grew = false
+            for action in transition.actions where waiting.contains(action.id) {
+                for before in action.after where waiting.insert(before).inserted { grew = true }
+            }
+        }
+        return waiting
     }
 
     /// Resources active on a node whose agent is gone but whose Corosync is in the ring (`ClusterLedger.agentless`),

@@ -19,8 +19,8 @@ extension StatusReport {
         }
         let resources = config.resources.map { resource in
             var entry = Self.resource(resource, state: state, transition: transition)
-            // What runs on a host whose agent is down still runs there, and stays: the scheduler's target (which
-            // sees the host as offline) is not what will happen.
+            // What runs on a host whose agent is down still runs there, and stays until the agent is back: the
+            // scheduler's target for it is not what happens now.
             for node in agentless.sorted() {
                 guard let role = state.resources[resource.id]?[node]?.role, role.isActive else { continue }
                 entry.roles[node] = role.rawValue
@@ -44,7 +44,8 @@ extension StatusReport {
         let nodeState = state.nodes[node.name]
         let unfit = marks.first { $0.kind == .ban && $0.resource == nil && $0.node == node.name }
         return Node(
-            name: node.name, id: node.id, online: nodeState?.status == .online, standby: nodeState?.standby ?? false,
+            name: node.name, id: node.id, online: nodeState?.status == .online && nodeState?.agentDown != true,
+            standby: nodeState?.standby ?? false,
             unfit: unfit != nil, unfitUntil: unfit?.expires, attributes: nodeState?.attributes ?? [:])
     }
 

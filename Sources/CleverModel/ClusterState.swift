@@ -66,13 +66,36 @@ public struct NodeState: Hashable, Sendable, Codable {
     public var status: Status
     /// Operator put the node in standby: it runs nothing.
     public var standby: Bool
+    /// Online in Corosync, but its agent is gone (crashed, restarting): what runs there runs on, nothing can be
+    /// started, stopped or moved there until the agent is back, and nothing new is placed there while another
+    /// host can take it.
+    public var agentDown: Bool
     /// Transient and static attributes (`pingd`, `master-RSC`, user attributes).
     public var attributes: [String: String]
 
-    public init(status: Status = .online, standby: Bool = false, attributes: [String: String] = [:]) {
+    public init(status: Status = .online, standby: Bool = false, agentDown: Bool = false, attributes: [String: String] = [:]) {
         self.status = status
         self.standby = standby
+        self.agentDown = agentDown
         self.attributes = attributes
+    }
+
+    enum CodingKeys: String, CodingKey { case status, standby, agentDown, attributes }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.status = try container.decode(Status.self, forKey: .status)
+        self.standby = try container.decode(Bool.self, forKey: .standby)
+        self.agentDown = try container.decodeIfPresent(Bool.self, forKey: .agentDown) ?? false
+        self.attributes = try container.decode([String: String].self, forKey: .attributes)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.status, forKey: .status)
+        try container.encode(self.standby, forKey: .standby)
+        if self.agentDown { try container.encode(true, forKey: .agentDown) }
+        try container.encode(self.attributes, forKey: .attributes)
     }
 }
 

@@ -117,9 +117,14 @@ public struct VMAgent: ResourceAgent {
     func start(_ spec: VMSpec, _ context: ActionContext) async -> AgentOutcome {
         let paths = self.paths(context)
         if let pid = self.runningQEMU(paths) {
-            var report = VMReport(action: "start", mode: "attached")
-            report.pid = Int(pid)
-            return AgentOutcome(OCFExit.success, report.json)
+            switch await self.discardIfGuestless(pid, paths) {
+            case .holdsNoGuest: break
+            case .survived(let message): return AgentOutcome(OCFExit.generic, "\(context.resource.id): \(message)")
+            case .mayHoldTheGuest:
+                var report = VMReport(action: "start", mode: "attached")
+                report.pid = Int(pid)
+                return AgentOutcome(OCFExit.success, report.json)
+            }
         }
         let image: HibernateImage
         switch self.image(spec, context) {
@@ -308,16 +313,51 @@ public struct VMAgent: ResourceAgent {
         return .success(.volume(socket: self.settings.volumeSocket(volume), export: volume, vm: context.resource.id))
     }
 
+    /// QEMU's run state over QMP, nil when it does not answer.
+    func qemuStatus(_ paths: Paths) async -> String? {
+        guard let qmp = try? await QMPClient.connect(paths.qmpSocket, timeout: .seconds(2)) else { return nil }
+        defer { Task { await qmp.close() } }
+        return try? await self.status(qmp)
+    }
+
+    enum LeftoverQEMU {
+        case holdsNoGuest
+        case mayHoldTheGuest
+        case survived(String)
+    }
+
+    /// A QEMU found where a VM is to start or arrive. One that holds no guest of its own is ended: still waiting
+    /// for an incoming state (the move that started it was interrupted, the guest is still on its source), or the
+    /// source a completed move left behind (its agent died before quitting it; the guest runs on the other host).
+    /// Any other QEMU may hold the guest and is left alone.
+    func discardIfGuestless(_ pid: pid_t, _ paths: Paths) async -> LeftoverQEMU {
+        guard let status = await self.qemuStatus(paths), ["inmigrate", "postmigrate"].contains(status) else {
+            return .mayHoldTheGuest
+        }
+        kill(pid, SIGKILL)
+        await self.waitForExit(pid, until: ContinuousClock.now + .seconds(2))
+        if Subprocess.isAlive(pid) { return .survived("a QEMU left \(status) (pid \(pid)) survived SIGKILL") }
+        unlink(paths.pidFile)
+        return .holdsNoGuest
+    }
+
     func monitor(_ context: ActionContext) async -> AgentOutcome {
         let paths = self.paths(context)
-        guard self.runningQEMU(paths) != nil else { return .notRunning }
+        guard let pid = self.runningQEMU(paths) else { return .notRunning }
         do {
             let qmp = try await QMPClient.connect(paths.qmpSocket, timeout: .seconds(3))
             defer { Task { await qmp.close() } }
             let status = try await self.status(qmp)
             switch status {
             case "running": return .success
-            case "inmigrate", "postmigrate", "shutdown": return AgentOutcome(OCFExit.notRunning, "QEMU is \(status)")
+            case "postmigrate":
+                // The source of a completed move whose agent died before quitting it (monitors do not run during
+                // this agent's own moves): the guest runs on the other host, and this QEMU still holds the disk
+                // open, which would keep the volume from being demoted here.
+                await qmp.close()
+                _ = await self.discardIfGuestless(pid, paths)
+                return AgentOutcome(OCFExit.notRunning, "QEMU was left postmigrate by an interrupted move; ended")
+            case "inmigrate", "shutdown": return AgentOutcome(OCFExit.notRunning, "QEMU is \(status)")
             default: return AgentOutcome(OCFExit.generic, "\(context.resource.id): QEMU is \(status)")
             }
         } catch {
@@ -391,8 +431,13 @@ public struct VMAgent: ResourceAgent {
     func migrateFrom(_ spec: VMSpec, _ context: ActionContext) async -> AgentOutcome {
         if spec.migration == .hibernate { return await self.start(spec, context) }
         let paths = self.paths(context)
-        if self.runningQEMU(paths) != nil {
-            return AgentOutcome(OCFExit.generic, "\(context.resource.id): a QEMU already runs here; refusing a second one")
+        if let pid = self.runningQEMU(paths) {
+            switch await self.discardIfGuestless(pid, paths) {
+            case .holdsNoGuest: break
+            case .survived(let message): return AgentOutcome(OCFExit.generic, "\(context.resource.id): \(message)")
+            case .mayHoldTheGuest:
+                return AgentOutcome(OCFExit.generic, "\(context.resource.id): a QEMU already runs here; refusing a second one")
+            }
         }
         guard let port = freeTCPPort(self.settings.migrationAddress) else {
             return AgentOutcome(OCFExit.generic, "no free TCP port on \(self.settings.migrationAddress)")

@@ -14,9 +14,10 @@ import Glibc
 struct FaultCampaignTests {
     enum Fault: String, CaseIterable {
         case cutActivePing, cutPassivePing, powerOffActive, powerOffPassive, partition, crashActiveAgent, crashActiveVolume
+        case crashCoordinatorMidMove
     }
 
-    /// Every kind twice (14 faults), in an order drawn from the seed (printed, so a failing order can be replayed with
+    /// Every kind twice (16 faults), in an order drawn from the seed (printed, so a failing order can be replayed with
     /// CLEVERVM_CAMPAIGN_SEED).
     static func schedule(seed: UInt64) -> [Fault] {
         var generator = SeededRandom(seed: seed)
@@ -25,10 +26,15 @@ struct FaultCampaignTests {
 
     @Test func theVMNeverRunsTwiceUnderRepeatedFaults() throws {
         let seed = ProcessInfo.processInfo.environment["CLEVERVM_CAMPAIGN_SEED"].flatMap(UInt64.init) ?? UInt64(Date().timeIntervalSince1970)
-        let faults = Self.schedule(seed: seed)
+        // CLEVERVM_CAMPAIGN_FAULTS=a,b,... runs those faults in that order instead (to chase one kind).
+        let chosen = ProcessInfo.processInfo.environment["CLEVERVM_CAMPAIGN_FAULTS"].map {
+            $0.split(separator: ",").compactMap { Fault(rawValue: String($0)) }
+        }
+        let faults = chosen ?? Self.schedule(seed: seed)
         print("fault campaign: seed \(seed): \(faults.map(\.rawValue).joined(separator: ", "))")
         let lab = try AgentLab(name: "cvf", config: "examples/lab-vm.yaml")
         defer { lab.down() }
+        var moments = SeededRandom(seed: seed ^ 0x5EED)
         let watch = SingleRunWatch(lab: lab, vm: "mba7", hosts: ["alpha", "beta"])
         watch.start()
         let started = Date()
@@ -70,6 +76,23 @@ struct FaultCampaignTests {
                     #expect(seen?.resources.first { $0.id == "mba7" }?.roles.keys.sorted() == [host], "round \(round + 1): the VM must stay on \(host)")
                     try lab.lab(["restart", host, "clevervm"])
                     active = try self.settle(lab, after: "\(fault)", on: host)
+                case .crashCoordinatorMidMove:
+                    // The operator moves the VM live; the coordinator's agent dies while the move runs (whichever
+                    // host that is: the source, or the destination). The survivor takes over coordination; the
+                    // move ends on one host or the other, never both.
+                    let origin = active
+                    let coordinator = lab.status(active)?.coordinator ?? active
+                    let delay = Double.random(in: 0.0...0.6, using: &moments)  // the move itself takes about 0.5 s
+                    let migrate = lab.clevervm(origin, ["migrate"])
+                    #expect(migrate.status == 0, "round \(round + 1): migrate: \(migrate.error)")
+                    Thread.sleep(forTimeInterval: delay)
+                    try lab.lab(["crash", coordinator, "clevervm"])
+                    print(String(format: "round %d: %@'s agent (the coordinator) crashed %.2f s into the move from %@", round + 1,
+                                 coordinator, delay, origin))
+                    Thread.sleep(forTimeInterval: 6)
+                    try lab.lab(["restart", coordinator, "clevervm"])
+                    active = try self.settle(lab, after: "\(fault)")
+                    #expect(lab.clevervm(origin, ["unmigrate"]).status == 0)
                 case .crashActiveVolume:
                     // The VM's disk process dies under it: the cluster recovers the volume (and the VM, where it must).
                     let pidFile = "\(lab.hostsDirectory)/\(active)/run/clevervm/disk0.volume.pid"
@@ -173,6 +196,7 @@ struct SingleRunWatchVerdictTests {
     @Test func theScheduleHasEveryFaultTwiceAndReplaysFromItsSeed() {
         let schedule = FaultCampaignTests.schedule(seed: 42)
         #expect(schedule == FaultCampaignTests.schedule(seed: 42))
+        #expect(schedule.count == 16)
         #expect(FaultCampaignTests.Fault.allCases.allSatisfy { fault in schedule.filter { $0 == fault }.count == 2 })
     }
 }

@@ -205,6 +205,25 @@ import Testing
         #expect(cluster.coordinator() == "alpha")
     }
 
+    @Test func aDrainWhoseOnlyDestinationHasNoAgentWaitsInsteadOfStopping() {
+        // The operator drains alpha while beta's agent restarts: the VM has nowhere else to go. It keeps running
+        // on alpha (it was stopped — hibernated — before), and moves once beta's agent is back.
+        let cluster = self.started()
+        cluster.killAgent("beta")
+        cluster.settle(for: Seconds(5))
+        let before = cluster.executions.count
+        let migrate = cluster.request(from: "alpha", .migrate(node: "alpha", to: nil, expires: nil))
+        cluster.settle(for: Seconds(30))
+        #expect(cluster.outcome(of: migrate) == .some(nil))
+        #expect(cluster.running("mba7") == ["alpha"])
+        let meanwhile = cluster.executions.dropFirst(before).filter { $0.resource == "mba7" }
+        #expect(meanwhile.isEmpty, "nothing may be done to the VM while its only destination has no agent: \(meanwhile)")
+        cluster.restartAgent("beta")
+        cluster.settle()
+        #expect(cluster.running("mba7") == ["beta"])
+        #expect(cluster.executions.dropFirst(before).contains { $0.resource == "mba7" && $0.action == .migrateTo })
+    }
+
     @Test func whenTheAgentlessHostLeavesTheRingItsResourcesMoveAfterTheSelfFenceTime() {
         let cluster = self.started()
         cluster.killAgent("alpha")
