@@ -260,8 +260,9 @@ extension VMAgentLabTests {
 }
 
 extension VMAgentLabTests {
-    /// A target that was prepared but never received the guest (the source gave up) is not running (7), and stop
-    /// ends it without writing a hibernate image.
+    /// A target that was prepared but never received the guest (the source gave up) is not running (7); the next
+    /// move's migrate_from replaces it (it holds no guest), never adding a second QEMU; stop ends it without
+    /// writing a hibernate image.
     @Test func abandonedIncomingTargetIsNotRunningAndStopDiscardsIt() async throws {
         let lab = try GuestLab()
         defer { lab.tearDown() }
@@ -270,13 +271,30 @@ extension VMAgentLabTests {
         #expect(prepared.exitCode == OCFExit.success, "\(prepared)")
         #expect(VMReport.parse(prepared.output)?.incoming?.hasPrefix("tcp:127.0.0.1:") == true)
         #expect(await target.perform(.monitor, lab.context("b")).exitCode == OCFExit.notRunning)
-        // No second QEMU for the VM on this host.
-        #expect(await target.perform(.migrateFrom, lab.context("b")).exitCode == OCFExit.generic)
+        let again = await target.perform(.migrateFrom, lab.context("b"))
+        #expect(again.exitCode == OCFExit.success, "\(again)")
+        let firstPID = try #require(VMReport.parse(prepared.output)?.pid)
+        let secondPID = try #require(VMReport.parse(again.output)?.pid)
+        #expect(firstPID != secondPID && kill(pid_t(firstPID), 0) != 0, "the abandoned QEMU must be gone")
         let stopped = await target.perform(.stop, lab.context("b"))
         #expect(stopped.exitCode == OCFExit.success, "\(stopped)")
         #expect(VMReport.parse(stopped.output)?.mode == "discarded")
         #expect(!FileManager.default.fileExists(atPath: lab.paths("b").stateFile))
         #expect(await target.perform(.monitor, lab.context("b")) == .notRunning)
+    }
+}
+
+extension VMAgentLabTests {
+    /// Where the guest runs, a move's migrate_from is refused: never a second QEMU holding the guest.
+    @Test func migrateFromNextToARunningGuestIsRefused() async throws {
+        let lab = try GuestLab()
+        defer { lab.tearDown() }
+        let agent = lab.agent(on: "a")
+        #expect(await agent.perform(.start, lab.context("a")).exitCode == OCFExit.success)
+        let refused = await agent.perform(.migrateFrom, lab.context("a"))
+        #expect(refused.exitCode == OCFExit.generic && refused.output?.contains("refusing a second one") == true, "\(refused)")
+        #expect(await agent.perform(.monitor, lab.context("a")) == .success)
+        #expect(await agent.perform(.stop, lab.context("a")).exitCode == OCFExit.success)
     }
 }
 
