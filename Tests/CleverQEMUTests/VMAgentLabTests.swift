@@ -275,7 +275,7 @@ extension VMAgentLabTests {
         #expect(again.exitCode == OCFExit.success, "\(again)")
         let firstPID = try #require(VMReport.parse(prepared.output)?.pid)
         let secondPID = try #require(VMReport.parse(again.output)?.pid)
-        #expect(firstPID != secondPID && kill(pid_t(firstPID), 0) != 0, "the abandoned QEMU must be gone")
+        #expect(firstPID != secondPID && !Subprocess.isAlive(pid_t(firstPID)), "the abandoned QEMU must be gone")
         let stopped = await target.perform(.stop, lab.context("b"))
         #expect(stopped.exitCode == OCFExit.success, "\(stopped)")
         #expect(VMReport.parse(stopped.output)?.mode == "discarded")
