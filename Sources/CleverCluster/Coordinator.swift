@@ -102,8 +102,6 @@ public struct Coordinator: Sendable {
             let timeout = config.resource(named: action.resource)?.operationTimeout ?? Seconds(20)
             let migrationTarget = action.action == .migrateTo
                 ? transition.actions.first { $0.resource == action.resource && $0.action == .migrateFrom }?.node : nil
-            // Nobody there to receive the guest: the move waits for the target's agent.
-            if let migrationTarget, !ledger.members.contains(migrationTarget) { continue }
             var request = ActionRequest(
                 id: RequestID(node: self.localNode, serial: self.serial), resource: action.resource, node: action.node,
                 action: action.action, migrationTarget: migrationTarget, timeout: timeout, reason: action.reason)
