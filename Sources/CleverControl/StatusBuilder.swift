@@ -19,11 +19,9 @@ extension StatusReport {
         }
         let resources = config.resources.map { resource in
             var entry = Self.resource(resource, state: state, transition: transition)
-            // What runs on a host whose agent is down still runs there, and stays until the agent is back: the
-            // scheduler's target for it is not what happens now.
-            for node in agentless.sorted() {
-                guard let role = state.resources[resource.id]?[node]?.role, role.isActive else { continue }
-                entry.roles[node] = role.rawValue
+            // What runs on a host whose agent is down (online in the scheduler's view, so among the roles) stays
+            // there until the agent is back: the scheduler's target for it is not what happens now.
+            for node in agentless.sorted() where state.resources[resource.id]?[node]?.role.isActive == true {
                 entry.frozenBy = entry.frozenBy ?? node
             }
             if entry.frozenBy != nil { entry.target = [:] }

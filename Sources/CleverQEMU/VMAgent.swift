@@ -188,19 +188,14 @@ public struct VMAgent: ResourceAgent {
             return AgentOutcome(OCFExit.success, VMReport(action: "stop", mode: "killed").json)
         }
         let deadline = ContinuousClock.now + Duration(context.timeout) - .milliseconds(500)
-        // A QEMU that holds no guest of its own — still waiting for an incoming migration, or the source left behind
-        // by a completed one — is ended, never hibernated: its RAM is not the guest's current state.
-        if let qmp = try? await QMPClient.connect(paths.qmpSocket, timeout: .seconds(2)) {
-            let status = try? await self.status(qmp)
-            await qmp.close()
-            if let status, ["inmigrate", "postmigrate"].contains(status) {
-                kill(pid, SIGKILL)
-                await self.waitForExit(pid, until: ContinuousClock.now + .seconds(2))
-                unlink(paths.pidFile)
-                var report = VMReport(action: "stop", mode: "discarded")
-                report.status = status
-                return AgentOutcome(OCFExit.success, report.json)
-            }
+        // A QEMU that holds no guest of its own is ended, never hibernated: its RAM is not the guest's current state.
+        switch await self.discardIfGuestless(pid, paths) {
+        case .holdsNoGuest(let status):
+            var report = VMReport(action: "stop", mode: "discarded")
+            report.status = status
+            return AgentOutcome(OCFExit.success, report.json)
+        case .survived(let message): return AgentOutcome(OCFExit.generic, "\(context.resource.id): \(message)")
+        case .mayHoldTheGuest: break
         }
         switch spec.stopMode {
         case .hibernate:
@@ -321,24 +316,27 @@ public struct VMAgent: ResourceAgent {
     }
 
     enum LeftoverQEMU {
-        case holdsNoGuest
+        /// It was in this state and is gone now.
+        case holdsNoGuest(String)
         case mayHoldTheGuest
         case survived(String)
     }
+
+    /// QEMU states in which the process holds no guest of its own.
+    static let guestlessStates: Set<String> = ["inmigrate", "postmigrate"]
 
     /// A QEMU found where a VM is to start or arrive. One that holds no guest of its own is ended: still waiting
     /// for an incoming state (the move that started it was interrupted, the guest is still on its source), or the
     /// source a completed move left behind (its agent died before quitting it; the guest runs on the other host).
     /// Any other QEMU may hold the guest and is left alone.
-    func discardIfGuestless(_ pid: pid_t, _ paths: Paths) async -> LeftoverQEMU {
-        guard let status = await self.qemuStatus(paths), ["inmigrate", "postmigrate"].contains(status) else {
-            return .mayHoldTheGuest
-        }
+    func discardIfGuestless(_ pid: pid_t, _ paths: Paths, status known: String? = nil) async -> LeftoverQEMU {
+        let status = if let known { known } else { await self.qemuStatus(paths) }
+        guard let status, Self.guestlessStates.contains(status) else { return .mayHoldTheGuest }
         kill(pid, SIGKILL)
         await self.waitForExit(pid, until: ContinuousClock.now + .seconds(2))
         if Subprocess.isAlive(pid) { return .survived("a QEMU left \(status) (pid \(pid)) survived SIGKILL") }
         unlink(paths.pidFile)
-        return .holdsNoGuest
+        return .holdsNoGuest(status)
     }
 
     func monitor(_ context: ActionContext) async -> AgentOutcome {
@@ -355,7 +353,7 @@ public struct VMAgent: ResourceAgent {
                 // this agent's own moves): the guest runs on the other host, and this QEMU still holds the disk
                 // open, which would keep the volume from being demoted here.
                 await qmp.close()
-                _ = await self.discardIfGuestless(pid, paths)
+                _ = await self.discardIfGuestless(pid, paths, status: status)
                 return AgentOutcome(OCFExit.notRunning, "QEMU was left postmigrate by an interrupted move; ended")
             case "inmigrate", "shutdown": return AgentOutcome(OCFExit.notRunning, "QEMU is \(status)")
             default: return AgentOutcome(OCFExit.generic, "\(context.resource.id): QEMU is \(status)")
