@@ -18,6 +18,11 @@ if [ -x scripts/compare-pacemaker.sh ]; then
     bash scripts/compare-pacemaker.sh .build/debug/clevervm 2>&1 | tee -a "$log" || status=1
 fi
 
+echo "==> differential test against Pacemaker: 500 random CIBs (scripts/differential-pacemaker.py)"
+if command -v crm_simulate >/dev/null; then
+    python3 scripts/differential-pacemaker.py --seeds 500 --quiet 2>&1 | tee -a "$log" || status=1
+fi
+
 total=$(grep -Eo 'Test run with [0-9]+ tests?' "$log" | grep -Eo '[0-9]+' | tail -1 || true)
 failed=$(grep -Ec '^✘ Test [^ ]+\(.*\) failed after' "$log" || true)
 compare=$(grep -Eo '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1 || true)

@@ -66,8 +66,10 @@ extension CIBImporter {
             kind = .lsb(LSBSpec(script: type))
             if !parameters.isEmpty { self.report(path, "LSB scripts take no parameters; instance_attributes ignored") }
         case "stonith":
-            self.skip(element, path: path, "STONITH resources are ignored: CleverVM fences by quorum and self-fencing")
-            return nil
+            // Pacemaker places a fence device like any primitive, and what is colocated with it follows; so does
+            // the simulation. CleverVM never runs it (it fences by quorum and self-fencing): no OCF agent of
+            // provider "stonith" exists, so an attempt to start it fails visibly.
+            kind = .ocf(OCFSpec(provider: "stonith", type: type, parameters: parameters))
         default:
             self.skip(element, path: path, "resource class \(resourceClass) is not supported (ocf, lsb); resource skipped")
             return nil

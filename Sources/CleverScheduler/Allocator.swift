@@ -162,7 +162,8 @@ struct Allocator {
                     sheet.add(.minusInfinity, on: node,
                               because: "\(member.id) failed \(failures) time(s) on \(node) (migration-threshold \(meta.migrationThreshold))")
                 }
-                if self.roleIsActive(resourceState.role), meta.stickiness != .zero {
+                // Pacemaker: only a positive stickiness counts (apply_stickiness ignores less than 1).
+                if self.roleIsActive(resourceState.role), meta.stickiness.value > 0 {
                     sheet.add(meta.stickiness, on: node, because: "stickiness of \(member.id), running on \(node)")
                 }
             }
@@ -242,8 +243,10 @@ struct Allocator {
     // MARK: - Choosing
 
     /// Highest score first; then the node with fewer resources so far; then where it runs now; then name.
+    /// As Pacemaker's assign_best_node: when the best score is above zero and a node it runs on now has
+    /// that score too, that node comes first.
     func best(_ sheet: ScoreSheet, current: Set<String>, among candidates: [String]? = nil) -> [String] {
-        (candidates ?? self.nodeNames).filter { sheet.total(on: $0).allowsPlacement }.sorted { a, b in
+        var ranked = (candidates ?? self.nodeNames).filter { sheet.total(on: $0).allowsPlacement }.sorted { a, b in
             let (sa, sb) = (sheet.total(on: a), sheet.total(on: b))
             if sa != sb { return sa > sb }
             let (ca, cb) = (self.assignedCount[a, default: 0], self.assignedCount[b, default: 0])
@@ -251,6 +254,12 @@ struct Allocator {
             if current.contains(a) != current.contains(b) { return current.contains(a) }
             return a < b
         }
+        if let top = ranked.first, sheet.total(on: top).value > 0, !current.contains(top),
+            let index = ranked.firstIndex(where: { current.contains($0) && sheet.total(on: $0) == sheet.total(on: top) })
+        {
+            ranked.insert(ranked.remove(at: index), at: 0)
+        }
+        return ranked
     }
 
     func currentNodes(of resources: [ResourceConfig]) -> Set<String> {
@@ -274,7 +283,6 @@ struct Allocator {
             self.blocked[unit.id] = quorumReason ?? "no node can run it (see `clevervm explain \(unit.id)`)"
             return
         }
-        self.assignedCount[node, default: 0] += 1
         if case .group = unit {
             self.targets[unit.id] = Target(roles: [node: .started])
         }
@@ -291,6 +299,8 @@ struct Allocator {
                 break
             }
             self.targets[member.id] = Target(roles: [node: .started])
+            // Pacemaker counts every primitive it assigns to a node, so a group weighs as its members.
+            self.assignedCount[node, default: 0] += 1
         }
     }
 
