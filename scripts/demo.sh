@@ -17,7 +17,21 @@ run=/run/clevervm-lab/clevervm/hosts
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 vm_on() { "$C" lab exec "$1" -- clevervm status --json 2>/dev/null | python3 -c 'import json,sys; r=json.load(sys.stdin); print(",".join(n for x in r["resources"] if x["id"]=="mba7" for n in x["roles"]))' 2>/dev/null || true; }
 wait_vm_on() { for _ in $(seq 1 $(( $2 * 5 ))); do [ "$(vm_on "$1")" = "$1" ] && return 0; sleep 0.2; done; return 1; }
-last() { tr -d '\r' < "$run/$1/run/clevervm/mba7.console.log" 2>/dev/null | grep "^$2 " | tail -1 | cut -d' ' -f2; }
+last() { tr -d '\r' < "$run/$1/run/clevervm/mba7.console.log" 2>/dev/null | grep "^$2 " | tail -1 | cut -d' ' -f2 || true; }
+# Waits up to $2 seconds until the guest on $1 has printed a numbered $3 line (ACK, RESUME) on its console.
+wait_record() { for _ in $(seq 1 $(( $2 * 10 ))); do [ -n "$(last "$1" "$3")" ] && return 0; sleep 0.1; done; return 1; }
+# Waits up to $2 seconds until the cluster seen from $1 has nothing left to do (no pending action, no resource
+# away from its target).
+settled() { "$C" lab exec "$1" -- clevervm status --json 2>/dev/null | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+sys.exit(0 if not r["pendingActions"] and all(not x["target"] for x in r["resources"]) else 1)' 2>/dev/null; }
+wait_settled() { for _ in $(seq 1 $(( $2 * 5 ))); do settled "$1" && return 0; sleep 0.2; done; return 1; }
+pingd_on() { "$C" lab exec "$1" -- clevervm status --json 2>/dev/null | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+print(next((n["attributes"].get("pingd", "") for n in r["nodes"] if n["name"] == sys.argv[1]), ""))' "$1" 2>/dev/null || true; }
+wait_pingd() { for _ in $(seq 1 $(( $2 * 5 ))); do p=$(pingd_on "$1"); [ -n "$p" ] && [ "$p" != 0 ] && return 0; sleep 0.2; done; return 1; }
 
 step "what the scheduler will do (offline): start-up, then the active host loses its gateway"
 "$C" simulate --config "$config" --event 'attr alpha pingd=0' | tail -22
@@ -25,26 +39,34 @@ step "what the scheduler will do (offline): start-up, then the active host loses
 step "lab up: bridge, gateway with qnetd, hosts alpha and beta with corosync, qdevice and a clevervm agent"
 "$C" lab down >/dev/null 2>&1 || true
 "$C" lab up --config "$config"
-sleep 3
+wait_record alpha 60 ACK || { echo "the guest on alpha has written no record within 60 s (its console: $run/alpha/run/clevervm/mba7.console.log)" >&2; exit 1; }
 echo; echo "the guest on alpha has written record $(last alpha ACK) (its console: $run/alpha/run/clevervm/mba7.console.log)"
 
 step "a client on the gateway opens a TCP session to the floating address 198.51.100.50:7777 (the guest's echo service)"
 session_out=$(mktemp /tmp/clevervm-demo-session-XXXXXX); session_go=$session_out.go
 "$C" lab exec gw -- python3 -u -c '
 import os, socket, sys, time
-s = socket.create_connection(("198.51.100.50", 7777), timeout=10); s.settimeout(20)
+# The guest has booted; its echo service and the forwarding of the floating address may need a moment more.
+deadline = time.monotonic() + 30
+while True:
+    try:
+        s = socket.create_connection(("198.51.100.50", 7777), timeout=5); break
+    except OSError as error:
+        if time.monotonic() > deadline: sys.exit("  no TCP session to 198.51.100.50:7777 within 30 s: %s" % error)
+        time.sleep(0.2)
+s.settimeout(20)
 s.sendall(b"hello before the move\n"); print("  sent, and the guest echoed:", s.recv(100).decode().strip())
 while not os.path.exists(sys.argv[1]): time.sleep(0.05)
 s.sendall(b"hello after the move, same connection\n"); print("  sent, and the guest echoed:", s.recv(100).decode().strip())
 ' "$session_go" > "$session_out" 2>&1 &
 session_pid=$!
-for _ in $(seq 1 100); do grep -q echoed "$session_out" && break; sleep 0.1; done
+for _ in $(seq 1 400); do grep -q echoed "$session_out" && break; kill -0 "$session_pid" 2>/dev/null || break; sleep 0.1; done
 cat "$session_out"
 
 step "alpha loses its gateway (lab cut-ping alpha): the VM moves live to beta, its disks promoted there first"
 "$C" lab cut-ping alpha
-wait_vm_on beta 30
-sleep 2
+wait_vm_on beta 60
+wait_settled beta 30 || true
 "$C" lab exec beta -- clevervm status
 echo; echo "the same TCP session, after the move:"
 touch "$session_go"; wait "$session_pid" || true
@@ -52,7 +74,8 @@ tail -n +2 "$session_out"; rm -f "$session_out" "$session_go"
 
 step "alpha's gateway is back: nothing moves back by itself (stickiness)"
 "$C" lab restore-ping alpha
-sleep 5
+wait_pingd alpha 30 || true
+wait_settled alpha 30 || true
 "$C" lab exec alpha -- clevervm status | sed -n '/Resources:/,$p'
 
 step "beta, where the VM runs, loses power (lab power off beta)"

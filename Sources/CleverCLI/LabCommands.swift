@@ -44,6 +44,53 @@ struct LabCommand: ParsableCommand {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
+    /// A helper script the lab runs (e.g. build-test-guest.sh): from the checkout this binary was built in
+    /// (…/.build/…/clevervm → …/scripts/), else from the installed package (/usr/share/clevervm/scripts).
+    static func helperScript(_ name: String) throws -> String {
+        var candidates: [String] = []
+        let executable = LabCommand.executablePath
+        if let checkout = executable.components(separatedBy: "/.build/").first, checkout != executable {
+            candidates.append("\(checkout)/scripts/\(name)")
+        }
+        let binDirectory = URL(fileURLWithPath: executable).deletingLastPathComponent()
+        candidates.append(binDirectory.deletingLastPathComponent().appendingPathComponent("share/clevervm/scripts/\(name)").path)
+        candidates.append("/usr/share/clevervm/scripts/\(name)")
+        if let found = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) }) { return found }
+        throw CLIError("cannot find the lab's helper script \(name); looked in: \(candidates.joined(separator: ", "))")
+    }
+
+    /// The test guest prints this line on its console once its disk writer and echo service are up
+    /// (scripts/test-guest/init).
+    static let guestReadyLine = "GUEST UP"
+
+    /// Waits until every running VM's guest has printed `guestReadyLine` on its console, or the deadline.
+    /// Returns the guests still booting then: (vm, host, console log).
+    static func waitForGuests(
+        report: StatusReport, config: ClusterConfig, layout: LabLayout, until deadline: ContinuousClock.Instant,
+        clock: ContinuousClock, progress: (String) -> Void
+    ) -> [(String, String, String)] {
+        var waiting: [(String, String, String)] = []
+        for resource in config.resources {
+            guard case .vm = resource.kind, let status = report.resources.first(where: { $0.id == resource.id }) else { continue }
+            for host in status.roles.keys.sorted() {
+                guard let entry = layout.hosts.first(where: { $0.name == host }) else { continue }
+                waiting.append((resource.id, host, "\(layout.directory(of: entry))/run/clevervm/\(resource.id).console.log"))
+            }
+        }
+        if waiting.isEmpty { return [] }
+        progress("waiting for the guests to boot: \(waiting.map { "\($0.0) on \($0.1)" }.joined(separator: ", "))")
+        while true {
+            waiting.removeAll { guest in
+                guard let data = FileManager.default.contents(atPath: guest.2) else { return false }
+                let booted = String(decoding: data, as: UTF8.self).contains(LabCommand.guestReadyLine)
+                if booted { progress("guest of \(guest.0) on \(guest.1) is up") }
+                return booted
+            }
+            if waiting.isEmpty || clock.now >= deadline { return waiting }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+    }
+
     struct Up: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Build the lab, start Corosync, qnetd and a CleverVM agent on every host, and show the cluster.")
@@ -53,12 +100,22 @@ struct LabCommand: ParsableCommand {
         var config = "examples/lab.yaml"
         @Option(name: .long, help: "Seconds to wait for quorum and for the agents.") var timeout = 90
         @Flag(name: .long, help: "Only Corosync and qnetd: no CleverVM agents.") var noAgents = false
+        @Option(name: .long, help: "Seconds to wait, once the cluster has settled, for its VMs' guests to boot.") var guestTimeout = 60
+
+        /// The config file: as given, else (a relative path such as examples/lab-vm.yaml, outside a checkout) the
+        /// installed package's copy under /usr/share/clevervm.
+        var configPath: String {
+            if self.config.hasPrefix("/") || FileManager.default.fileExists(atPath: self.config) { return self.config }
+            let installed = "/usr/share/clevervm/\(self.config)"
+            return FileManager.default.fileExists(atPath: installed) ? installed : self.config
+        }
 
         func run() throws {
             let lab = try self.options.lab()
             let config: ClusterConfig
-            do { config = try ConfigFile.load(path: self.config) } catch { throw CLIError("\(self.config) is not valid:\n\(error)") }
-            let text = try String(contentsOfFile: self.config, encoding: .utf8)
+            let path = self.configPath
+            do { config = try ConfigFile.load(path: path) } catch { throw CLIError("\(path) is not valid:\n\(error)") }
+            let text = try String(contentsOfFile: path, encoding: .utf8)
             let clock = ContinuousClock()
             let start = clock.now
             func progress(_ line: String) {
@@ -87,8 +144,7 @@ struct LabCommand: ParsableCommand {
             }
             if config.resources.contains(where: { if case .vm = $0.kind { true } else { false } }) {
                 progress("test guest (kernel + busybox initramfs) in /var/cache/clevervm-guest")
-                let script = LabCommand.executablePath.components(separatedBy: "/.build/").first.map { "\($0)/scripts/build-test-guest.sh" }
-                    ?? "scripts/build-test-guest.sh"
+                let script = try LabCommand.helperScript("build-test-guest.sh")
                 let built = Subprocess.run(["bash", script, "/var/cache/clevervm-guest"], timeout: .seconds(600))
                 guard built.succeeded else { throw CLIError("building the test guest failed:\n\(built.output)") }
             }
@@ -118,6 +174,12 @@ struct LabCommand: ParsableCommand {
                         && report.resources.allSatisfy { $0.target.isEmpty }
                     if settled {
                         progress("cluster settled")
+                        let booting = LabCommand.waitForGuests(
+                            report: report, config: config, layout: layout, until: clock.now + .seconds(self.guestTimeout), clock: clock,
+                            progress: progress)
+                        for (vm, host, console) in booting {
+                            progress("the guest of \(vm) on \(host) is still booting (its console: \(console))")
+                        }
                         if self.output.json {
                             try Output.printJSON(report)
                         } else {
