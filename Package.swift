@@ -32,10 +32,13 @@ let package = Package(
         .target(name: "CleverQEMU", dependencies: ["CleverModel", "CleverExecutor", "CleverCluster", "CleverSystem"]),
         // The control socket's protocol, client and server, and the status report.
         .target(name: "CleverControl", dependencies: ["CleverModel", "CleverCluster", "CleverScheduler"]),
+        // Pure: every decision the agent makes (ledger and coordinator wiring, verdict pause, timers, control calls).
+        .target(name: "CleverAgentCore", dependencies: ["CleverModel", "CleverCluster", "CleverControl"]),
         // The agent daemon: Corosync in, ledger and coordinator, executor, control socket.
         .target(name: "CleverAgent", dependencies: [
             "CleverModel", "CleverCluster", "CleverConfig", "CleverControl", "CleverExecutor", "CleverSystem", "Corosync",
             "CleverVolume", "CleverQEMU",
+            "CleverAgentCore",
         ]),
         // Pacemaker CIB (XML) import into the model.
         .target(name: "CleverCIB", dependencies: ["CleverModel"]),
@@ -63,7 +66,7 @@ let package = Package(
         // Test helper: joins a CPG group, prints deliveries, views and quorum as JSON lines.
         .executableTarget(name: "CorosyncProbe", dependencies: ["Corosync"]),
         // Test support: fake clock, fixtures, scenario runner helpers.
-        .target(name: "CleverTesting", dependencies: ["CleverModel", "CleverConfig", "CleverScheduler", "CleverCluster"]),
+        .target(name: "CleverTesting", dependencies: ["CleverModel", "CleverConfig", "CleverScheduler", "CleverCluster", "CleverAgentCore", "CleverControl"]),
 
         // Pure: big-endian byte reading and writing with bounds checks, shared by the wire codecs.
         .target(name: "CleverBytes"),
@@ -95,8 +98,10 @@ let package = Package(
         .testTarget(name: "CleverModelTests", dependencies: ["CleverModel"]),
         .testTarget(name: "CleverConfigTests", dependencies: ["CleverConfig", "CleverTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "CleverSchedulerTests", dependencies: ["CleverScheduler", "CleverConfig", "CleverTesting"]),
-        .testTarget(name: "CleverClusterTests", dependencies: ["CleverCluster", "CleverTesting"]),
+        .testTarget(name: "CleverClusterTests", dependencies: ["CleverCluster", "CleverTesting", "CleverAgentCore", "CleverControl"], exclude: ["Golden"]),
         .testTarget(name: "CleverExecutorTests", dependencies: ["CleverExecutor", "CleverCluster", "CleverModel", "CleverSystem"]),
+        // The control protocol's golden bytes and the control socket (in-process, no root).
+        .testTarget(name: "CleverControlTests", dependencies: ["CleverControl", "CleverCluster", "CleverModel", "CleverTesting"], exclude: ["Golden"]),
         .testTarget(name: "CleverCIBTests", dependencies: ["CleverCIB", "CleverScheduler", "CleverTesting"]),
         .testTarget(name: "CleverCLITests", dependencies: ["CleverCLI", "CleverTesting"]),
         .testTarget(name: "CorosyncTests", dependencies: ["Corosync"]),

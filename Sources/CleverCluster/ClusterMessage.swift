@@ -2,8 +2,8 @@ import CleverModel
 import Foundation
 
 /// Everything agents say to each other over the Corosync CPG group, delivered to every member in
-/// the same (agreed) order. Versioned: an envelope with another version is refused, never guessed at.
-public enum ClusterMessage: Hashable, Sendable, Codable {
+/// the same (agreed) order. Its wire form (explicit, versioned) is in ClusterWire.swift.
+public enum ClusterMessage: Hashable, Sendable {
     /// After a membership change every member offers its document; the best offer wins (see `ClusterLedger`).
     case sync(ClusterDocument)
     /// An operator applied a new config; `config.epoch` must exceed the current one.
@@ -35,9 +35,12 @@ public struct RequestID: Hashable, Sendable, Codable, CustomStringConvertible {
         self.serial = serial
     }
     public var description: String { "\(self.node)#\(self.serial)" }
+
+    /// Wire keys, fixed: renaming a property must not change what goes between hosts.
+    enum CodingKeys: String, CodingKey { case node, serial }
 }
 
-public enum OperatorIntent: Hashable, Sendable, Codable, CustomStringConvertible {
+public enum OperatorIntent: Hashable, Sendable, CustomStringConvertible {
     case migrate(node: String, to: String?, expires: Timestamp?)
     case unmigrate(node: String?)
     case forceStart(resource: String)
@@ -89,6 +92,8 @@ public struct ActionRequest: Hashable, Sendable, Codable, CustomStringConvertibl
     }
 
     public var description: String { "\(self.action.rawValue) \(self.resource) on \(self.node)" }
+
+    enum CodingKeys: String, CodingKey { case id, resource, node, action, migrationTarget, timeout, reason, peerFenced, allowTwoPrimaries }
 }
 
 public struct OperationResult: Hashable, Sendable, Codable, CustomStringConvertible {
@@ -117,6 +122,8 @@ public struct OperationResult: Hashable, Sendable, Codable, CustomStringConverti
     public var succeeded: Bool { self.exitCode == OCFExit.success || (self.action == .stop && self.exitCode == OCFExit.notRunning) }
 
     public var description: String { "\(self.action.rawValue) \(self.resource) on \(self.node): exit \(self.exitCode)" }
+
+    enum CodingKeys: String, CodingKey { case request, resource, node, action, exitCode, migrationTarget, at, output }
 }
 
 /// OCF resource agent exit codes, which every executor speaks.
@@ -159,69 +166,5 @@ public struct ClusterDocument: Hashable, Sendable, Codable {
     /// Whether `other` wins over this copy: a higher generation, or the same from a lower node id.
     public func isBeaten(by other: ClusterDocument) -> Bool {
         (other.generation, -other.origin) > (self.generation, -self.origin)
-    }
-}
-
-/// The wire form: `{"v": 1, "from": "alpha", "message": {...}}` as JSON.
-public struct Envelope: Hashable, Sendable, Codable {
-    public static let version = 1
-    public static let maximumSize = 4 << 20
-
-    public var v: Int
-    public var from: String
-    public var message: ClusterMessage
-
-    public init(from: String, message: ClusterMessage) {
-        self.v = Self.version
-        self.from = from
-        self.message = message
-    }
-
-    public struct DecodeError: Error, Hashable, Sendable, CustomStringConvertible {
-        public var description: String
-    }
-
-    public func encoded() -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        // Encoding these value types cannot fail: no floats that are NaN, no non-string keys.
-        return Array((try? encoder.encode(self)) ?? Data())
-    }
-
-    /// Decodes bytes from the network; anything malformed or of another version is an error that
-    /// names what was wrong, never a crash.
-    public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> Envelope {
-        guard bytes.count <= Self.maximumSize else {
-            throw DecodeError(description: "message of \(bytes.count) bytes exceeds the \(Self.maximumSize)-byte limit")
-        }
-        struct Header: Decodable { var v: Int?; var from: String? }
-        let data = Data(bytes)
-        let header: Header
-        do {
-            header = try JSONDecoder().decode(Header.self, from: data)
-        } catch {
-            throw DecodeError(description: "not a CleverVM message (not a JSON object with 'v' and 'from')")
-        }
-        guard let version = header.v else { throw DecodeError(description: "message without a version ('v')") }
-        guard version == Self.version else {
-            throw DecodeError(description: "message version \(version) from \(header.from ?? "?") is not supported (this agent speaks \(Self.version))")
-        }
-        do {
-            return try JSONDecoder().decode(Envelope.self, from: data)
-        } catch {
-            throw DecodeError(description: "malformed message from \(header.from ?? "?"): \(Self.describe(error))")
-        }
-    }
-
-    private static func describe(_ error: any Error) -> String {
-        switch error {
-        case DecodingError.keyNotFound(let key, let context):
-            "missing '\(key.stringValue)' at \(context.codingPath.map(\.stringValue).joined(separator: "."))"
-        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context),
-             DecodingError.dataCorrupted(let context):
-            "\(context.debugDescription) at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
-        default:
-            "\(error)"
-        }
     }
 }

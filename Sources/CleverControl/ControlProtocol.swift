@@ -1,9 +1,10 @@
 import CleverCluster
 import CleverModel
 
-/// The local control socket's protocol: one JSON request line, one JSON response line. The socket is
-/// root-only (mode 0600 in a root-only directory): whoever can write to it controls the cluster.
-public enum ControlRequest: Hashable, Sendable, Codable {
+/// The local control socket's protocol: one JSON request line, one JSON response line (their wire form, explicit
+/// and versioned, is in ControlWire.swift). The socket is root-only (mode 0600 in a root-only directory): whoever
+/// can write to it controls the cluster.
+public enum ControlRequest: Hashable, Sendable {
     case status
     case intent(OperatorIntent)
     case applyConfig(ClusterConfig)
@@ -15,7 +16,7 @@ public enum ControlRequest: Hashable, Sendable, Codable {
     case direct(action: ResourceAction, resource: String)
 }
 
-public enum ControlResponse: Hashable, Sendable, Codable {
+public enum ControlResponse: Hashable, Sendable {
     case status(StatusReport)
     case done(String)
     case config(ClusterConfig)

@@ -46,21 +46,19 @@ public enum ControlSocket {
         }
         var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        let encoder = JSONEncoder()
-        guard let body = try? encoder.encode(request) else { throw Failure("cannot encode the request") }
-        try Self.writeAll(fd, Array(body) + [0x0A])
+        try Self.writeAll(fd, ControlWire.encode(request) + [0x0A])
         guard let line = try Self.readLine(fd) else { throw Failure("the agent closed the connection without answering") }
         do {
-            return try JSONDecoder().decode(ControlResponse.self, from: Data(line))
+            return try ControlWire.decodeResponse(line)
         } catch {
-            throw Failure("the agent sent an answer this CLI does not understand (version mismatch?): \(error)")
+            throw Failure("the agent's answer: \(error)")
         }
     }
 
     static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(Failure) {
         var offset = 0
         while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            let written = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if written < 0 {
                 if errno == EINTR { continue }
                 throw Failure("write to the control socket: \(String(cString: strerror(errno)))")
@@ -113,7 +111,8 @@ public enum ControlSocket {
                     defer { close(client) }
                     guard let line = try? Self.readLine(client) else { return }
                     let response: ControlResponse
-                    if let request = try? JSONDecoder().decode(ControlRequest.self, from: Data(line)) {
+                    switch Result(catching: { () throws(ControlWire.Refusal) in try ControlWire.decodeRequest(line) }) {
+                    case .success(let request):
                         let box = ResponseBox()
                         let done = DispatchSemaphore(value: 0)
                         Task {
@@ -122,11 +121,11 @@ public enum ControlSocket {
                         }
                         done.wait()
                         response = box.response ?? .failure("no answer")
-                    } else {
-                        response = .failure("malformed request: not a request this agent understands")
+                    case .failure(let refusal):
+                        response = .failure("refused the request: \(refusal)")
                     }
-                    let body = (try? JSONEncoder().encode(response)) ?? Data("{\"failure\":{\"_0\":\"unencodable\"}}".utf8)
-                    try? Self.writeAll(client, Array(body) + [0x0A])
+                    // The CLI may have gone away meanwhile: the write fails with EPIPE, never a SIGPIPE (MSG_NOSIGNAL).
+                    try? Self.writeAll(client, ControlWire.encode(response) + [0x0A])
                 }
                 worker.start()
             }

@@ -1,9 +1,11 @@
+import CleverAgentCore
 import CleverCluster
+import CleverControl
 import CleverModel
 
-/// Several agents' pure cores wired to an in-memory, totally ordered bus with a fake clock and fake
-/// executors: the agent's logic tested without Corosync, processes or time. Partitions, power-offs
-/// and held or failing actions are scriptable. Single-threaded by design.
+/// Several agents' cores (the same `AgentCore` the daemon runs) wired to an in-memory, totally ordered bus with a
+/// fake clock and fake executors: the agent's logic tested without Corosync, processes or time. Partitions,
+/// power-offs and held or failing actions are scriptable. Single-threaded by design.
 public final class InMemoryCluster {
     public struct Execution: Hashable, Sendable {
         public var resource: String
@@ -13,8 +15,9 @@ public final class InMemoryCluster {
     }
 
     public struct Host {
-        public var ledger: ClusterLedger
-        public var coordinator: Coordinator
+        public var core: AgentCore
+        public var ledger: ClusterLedger { self.core.ledger }
+        public var coordinator: Coordinator { self.core.coordinator }
         public var alive = true
         /// The host's agent process runs (a host may be alive, its Corosync in the ring, with its agent dead).
         public var agentRunning = true
@@ -22,15 +25,23 @@ public final class InMemoryCluster {
         /// What really runs on this host (the executor's truth).
         public var local: [String: ResourceNodeState] = [:]
         public var persisted: ClusterDocument?
+        /// The attributes file in the run directory (gone when the host powers off).
+        public var savedAttributes: [String: String] = [:]
         public var held: [ActionRequest] = []
-        public var serial = 0
+    }
+
+    /// A control-socket call made on one host.
+    public struct Call: Hashable, Sendable {
+        public var node: String
+        public var call: ControlCall
     }
 
     public private(set) var hosts: [String: Host] = [:]
     public private(set) var now: Timestamp
     public private(set) var executions: [Execution] = []
     public private(set) var events: [String] = []
-    public private(set) var requestOutcomes: [RequestID: String?] = [:]
+    /// Answers to control calls, as the CLI would print them.
+    public private(set) var answers: [Call: ControlResponse] = [:]
     /// Intervals during which each resource ran on each host, for "never twice" checks.
     public private(set) var runIntervals: [(resource: String, node: String, from: Timestamp, to: Timestamp?)] = []
     public var hold: (ActionRequest) -> Bool = { _ in false }
@@ -42,16 +53,23 @@ public final class InMemoryCluster {
     public let config: ClusterConfig
 
     private var partitions: [[String]] = []
-    private var queue: [(partition: Int, envelope: Envelope)] = []
-    private var timers: [(host: String, at: Timestamp)] = []
+    /// Messages on the bus, encoded as over Corosync.
+    private var queue: [(partition: Int, from: String, bytes: [UInt8])] = []
+    private var timers: [(host: String, timer: AgentTimer, at: Timestamp)] = []
 
-    public init(config: ClusterConfig, now: Timestamp) {
+    /// The highest wire version each host's agent speaks (absent: the current one), for rolling upgrades.
+    public private(set) var wireVersions: [String: Int]
+    /// Every message put on the bus by an agent: its sender and the wire version it was written in.
+    public private(set) var sentVersions: [(from: String, version: Int)] = []
+
+    public init(config: ClusterConfig, now: Timestamp, wireVersions: [String: Int] = [:]) {
         self.config = config
         self.now = now
+        self.wireVersions = wireVersions
         for node in config.nodes {
-            self.hosts[node.name] = Host(
-                ledger: ClusterLedger(localNode: node.name, document: ClusterDocument(config: config, origin: node.id)),
-                coordinator: Coordinator(localNode: node.name))
+            self.hosts[node.name] = Host(core: AgentCore(
+                localNode: node.name, document: ClusterDocument(config: config, origin: node.id),
+                highestWireVersion: wireVersions[node.name] ?? WireVersion.current))
         }
     }
 
@@ -76,15 +94,12 @@ public final class InMemoryCluster {
             // The ring holds every live host; the agents' view only those whose agent runs.
             let ring = members.compactMap { self.config.node(named: $0)?.id }.map { UInt32($0) }
             let agents = members.filter { self.hosts[$0]!.agentRunning }
-            let ids = agents.compactMap { self.config.node(named: $0)?.id }
+            let ids = agents.compactMap { self.config.node(named: $0)?.id }.map { UInt32($0) }
             let quorate = self.quorum(members, self.partitions, self.config)
             for member in agents {
-                self.handle(member, self.hosts[member]!.ledger.onQuorum(quorate), partition: index)
-                var ledger = self.hosts[member]!.ledger
-                self.handle(member, ledger.onRing(memberIDs: ring, now: self.now), partition: index)
-                let directives = ledger.onView(memberIDs: ids, now: self.now)
-                self.hosts[member]!.ledger = ledger
-                self.handle(member, directives, partition: index)
+                let update = QuorumUpdate(quorate: quorate, ring: ring)
+                self.handle(member, self.hosts[member]!.core.onQuorum(update, now: self.now), partition: index)
+                self.handle(member, self.hosts[member]!.core.onView(memberIDs: ids, now: self.now), partition: index)
             }
         }
     }
@@ -93,6 +108,7 @@ public final class InMemoryCluster {
         self.hosts[node]!.alive = false
         for resource in self.hosts[node]!.local.keys { self.setRole(resource, on: node, .stopped) }
         self.hosts[node]!.held.removeAll()
+        self.hosts[node]!.savedAttributes = [:]
         self.timers.removeAll { $0.host == node }
         self.setPartitions(self.partitions.map { $0.filter { $0 != node } }.filter { !$0.isEmpty })
     }
@@ -106,23 +122,25 @@ public final class InMemoryCluster {
     }
 
     /// The host's agent starts again (fresh state from its persisted document) and rejoins.
-    public func restartAgent(_ node: String) {
+    /// `highestWireVersion`: the restarted agent is another release (an upgrade or a downgrade).
+    public func restartAgent(_ node: String, highestWireVersion: Int? = nil) {
+        if let highestWireVersion { self.wireVersions[node] = highestWireVersion }
         self.hosts[node]!.agentRunning = true
-        self.hosts[node]!.ledger = ClusterLedger(localNode: node, document: self.hosts[node]!.persisted ?? self.hosts[node]!.ledger.document)
-        self.hosts[node]!.coordinator = Coordinator(localNode: node)
+        self.restartCore(node)
         self.setPartitions(self.partitions)
-        // The agent keeps its node attributes across a restart (the real one in its run directory).
-        for resource in self.config.resources where self.hosts[node]!.local[resource.id]?.role.isActive == true {
-            if case .ping(let ping) = resource.kind {
-                self.send(from: node, .attribute(name: ping.attribute, value: String(ping.hosts.count * ping.multiplier)))
-            }
-        }
+    }
+
+    /// A new agent process: it starts from its persisted document and (since the host booted) its saved attributes.
+    private func restartCore(_ node: String) {
+        let host = self.hosts[node]!
+        self.hosts[node]!.core = AgentCore(localNode: node, document: host.persisted ?? host.ledger.document,
+                                           localAttributes: host.savedAttributes,
+                                           highestWireVersion: self.wireVersions[node] ?? WireVersion.current)
     }
 
     public func powerOn(_ node: String, joining partition: Int = 0) {
         self.hosts[node]!.alive = true
-        self.hosts[node]!.ledger = ClusterLedger(localNode: node, document: self.hosts[node]!.persisted ?? self.hosts[node]!.ledger.document)
-        self.hosts[node]!.coordinator = Coordinator(localNode: node)
+        self.restartCore(node)
         var groups = self.partitions
         if groups.isEmpty { groups = [[node]] } else { groups[partition].append(node) }
         self.setPartitions(groups)
@@ -130,20 +148,31 @@ public final class InMemoryCluster {
 
     // MARK: - Operator and node inputs
 
+    /// Puts a message on the bus as if `node` had sent it (bypassing its agent).
     public func send(from node: String, _ message: ClusterMessage) {
         guard let partition = self.partitionIndex(of: node) else { return }
-        self.queue.append((partition, Envelope(from: node, message: message)))
+        self.queue.append((partition, node, Envelope(from: node, message: message).encoded()))
     }
 
+    /// A local resource on `node` reports an attribute through its agent (as the ping and volume agents do).
+    public func report(on node: String, _ name: String, _ value: String?) {
+        guard self.hosts[node]!.participates, let partition = self.partitionIndex(of: node) else { return }
+        self.handle(node, self.hosts[node]!.core.onLocalAttribute(name: name, value: value), partition: partition)
+    }
+
+    /// A control-socket request on `node`, as the CLI sends it; its answer is `answer(to:)` once it came.
     @discardableResult
-    public func request(from node: String, _ intent: OperatorIntent) -> RequestID {
-        self.hosts[node]!.serial += 1
-        let id = RequestID(node: node, serial: self.hosts[node]!.serial)
-        self.send(from: node, .intent(intent, request: id))
-        return id
+    public func control(on node: String, _ request: ControlRequest) -> Call {
+        let (call, directives) = self.hosts[node]!.core.onControl(request, now: self.now)
+        self.handle(node, directives, partition: self.partitionIndex(of: node) ?? -1)
+        return Call(node: node, call: call)
     }
 
-    public func outcome(of request: RequestID) -> String?? { self.requestOutcomes[request] }
+    /// An operator intent through `node`'s control socket.
+    @discardableResult
+    public func request(from node: String, _ intent: OperatorIntent) -> Call { self.control(on: node, .intent(intent)) }
+
+    public func answer(to call: Call) -> ControlResponse? { self.answers[call] }
 
     /// Releases held actions (they complete successfully now).
     public func releaseHeld() {
@@ -163,18 +192,15 @@ public final class InMemoryCluster {
         while steps < 100_000 {
             steps += 1
             if !self.queue.isEmpty {
-                let (partition, envelope) = self.queue.removeFirst()
-                self.deliver(envelope, to: partition)
+                let (partition, from, bytes) = self.queue.removeFirst()
+                self.deliver(bytes, from: from, to: partition)
                 continue
             }
             guard let next = self.timers.min(by: { $0.at < $1.at }), next.at <= end else { break }
-            self.timers.removeAll { $0.host == next.host && $0.at == next.at }
+            self.timers.removeAll { $0.host == next.host && $0.timer == next.timer }
             if next.at > self.now { self.now = next.at }
             guard self.hosts[next.host]!.participates, let partition = self.partitionIndex(of: next.host) else { continue }
-            var coordinator = self.hosts[next.host]!.coordinator
-            let directives = coordinator.onTimer(ledger: self.hosts[next.host]!.ledger, now: self.now)
-            self.hosts[next.host]!.coordinator = coordinator
-            self.handle(next.host, directives, partition: partition)
+            self.handle(next.host, self.hosts[next.host]!.core.onTimer(next.timer, now: self.now), partition: partition)
         }
     }
 
@@ -191,74 +217,63 @@ public final class InMemoryCluster {
     public func role(of resource: String, on node: String) -> ResourceRole { self.hosts[node]?.local[resource]?.role ?? .stopped }
 
     public func coordinator() -> String? {
-        self.hosts.filter { $0.value.participates && $0.value.coordinator.isCoordinator($0.value.ledger) }.map(\.key).sorted().first
+        self.hosts.filter { $0.value.participates && $0.value.core.isCoordinator }.map(\.key).sorted().first
     }
 
     // MARK: - Plumbing
 
     private func partitionIndex(of node: String) -> Int? { self.partitions.firstIndex { $0.contains(node) } }
 
-    private func deliver(_ envelope: Envelope, to partition: Int) {
-        // Through the real codec, as over Corosync.
-        guard let decoded = try? Envelope.decode(envelope.encoded()) else {
-            self.events.append("undecodable message from \(envelope.from)")
-            return
-        }
+    private func deliver(_ bytes: [UInt8], from sender: String, to partition: Int) {
+        // The bus, like Corosync, names the sending node by id; the core decodes and checks the claim.
+        let senderID = UInt32(self.config.node(named: sender)?.id ?? 0)
         for member in self.partitions[partition] where self.hosts[member]!.participates {
-            var ledger = self.hosts[member]!.ledger
-            let directives = ledger.onDeliver(decoded, now: self.now)
-            self.hosts[member]!.ledger = ledger
-            self.handle(member, directives, partition: partition)
-            var coordinator = self.hosts[member]!.coordinator
-            let more: [Coordinator.Directive]
-            if case .operationResult(let result) = decoded.message {
-                more = coordinator.onResult(result, now: self.now)
-            } else {
-                more = coordinator.onChange(now: self.now)
-            }
-            self.hosts[member]!.coordinator = coordinator
-            self.handle(member, more, partition: partition)
+            self.handle(member, self.hosts[member]!.core.onDelivery(bytes, fromNodeID: senderID, now: self.now), partition: partition)
         }
     }
 
-    private func handle(_ node: String, _ directives: [ClusterLedger.Directive], partition: Int) {
+    /// The fake shell: performs a core's directives in order, as `Agent` does with real I/O.
+    private func handle(_ node: String, _ directives: [AgentDirective], partition: Int) {
         for directive in directives {
             switch directive {
-            case .broadcast(let message): self.queue.append((partition, Envelope(from: node, message: message)))
+            case .broadcast(let message):
+                guard partition >= 0 else { continue }
+                let envelope = self.hosts[node]!.core.envelope(message)
+                self.sentVersions.append((node, envelope.v))
+                self.queue.append((partition, node, envelope.encoded()))
             case .announceLocalResources:
-                self.queue.append((partition, Envelope(from: node, message: .resourceReport(self.hosts[node]!.local))))
+                self.handle(node, self.hosts[node]!.core.announce(self.localRoles(node)), partition: partition)
             case .persist(let document): self.hosts[node]!.persisted = document
-            case .requestDone(let request, let refusal):
-                if request.node == node { self.requestOutcomes[request] = .some(refusal) }
+            case .saveAttributes(let attributes): self.hosts[node]!.savedAttributes = attributes
             case .runAction(let request): self.execute(request, on: node)
-            case .prepareMigration(let request):
-                self.queue.append((partition, Envelope(from: node, message: .migrationPrepared(
-                    request: request.id, exitCode: OCFExit.success, output: nil))))
-            case .migrationPrepared: break
-            case .event(let text): self.events.append("\(node): \(text)")
-            case .refused(let text): self.events.append("\(node): refused: \(text)")
-            case .stopAllLocalResources(let reason):
-                self.events.append("\(node): self-fence: \(reason)")
+            case .prepareIncoming(let request):
+                self.handle(node, self.hosts[node]!.core.onIncomingPrepared(request, exitCode: OCFExit.success, output: nil), partition: partition)
+            case .adopt, .finishPrepare: break
+            case .selfFence:
                 for (resource, state) in self.hosts[node]!.local where state.role.isActive {
                     self.setRole(resource, on: node, .stopped)
                 }
                 self.hosts[node]!.held.removeAll()
+                let done = self.hosts[node]!.core.onSelfFenceDone(failed: [], roles: self.localRoles(node), now: self.now)
+                self.handle(node, done, partition: partition)
+            case .fence(let target):
+                // A fence agent that always confirms the node off.
+                let done = self.hosts[node]!.core.onFenceDone(node: target.name, succeeded: true, status: 0, output: "", now: self.now)
+                self.handle(node, done, partition: partition)
+            case .schedule(let timer, let at): self.timers.append((node, timer, at))
+            case .cancel(let timer): self.timers.removeAll { $0.host == node && $0.timer == timer }
+            case .answer(let call, let response): self.answers[Call(node: node, call: call)] = response
+            case .runDirect(let call, let action, let resource):
+                if action == .start || action == .stop { self.setRole(resource, on: node, action == .start ? .started : .stopped) }
+                let done = self.hosts[node]!.core.onDirectDone(call, action: action, resource: resource, exitCode: OCFExit.success, output: nil,
+                                                              roles: self.localRoles(node))
+                self.handle(node, done, partition: partition)
+            case .log(let entry): self.events.append("\(node): \(entry.text)")
             }
         }
     }
 
-    private func handle(_ node: String, _ directives: [Coordinator.Directive], partition: Int) {
-        for directive in directives {
-            switch directive {
-            case .send(let request): self.queue.append((partition, Envelope(from: node, message: .actionRequest(request))))
-            case .fence(let target):
-                self.events.append("\(node) (coordinator): fencing \(target.name)")
-                self.queue.append((partition, Envelope(from: node, message: .fenced(node: target.name))))
-            case .wakeUp(let at): self.timers.append((node, at))
-            case .event(let text): self.events.append("\(node) (coordinator): \(text)")
-            }
-        }
-    }
+    private func localRoles(_ node: String) -> [String: ResourceRole] { self.hosts[node]!.local.mapValues(\.role) }
 
     private func execute(_ request: ActionRequest, on node: String) {
         // One action per resource at a time: a duplicate of a held action is already under way.
@@ -286,17 +301,18 @@ public final class InMemoryCluster {
             }
             if case .ping(let ping) = self.config.resource(named: request.resource)?.kind {
                 if request.action == .start {
-                    self.send(from: node, .attribute(name: ping.attribute, value: String(ping.hosts.count * ping.multiplier)))
+                    self.report(on: node, ping.attribute, String(ping.hosts.count * ping.multiplier))
                 } else if request.action == .stop {
-                    self.send(from: node, .attribute(name: ping.attribute, value: nil))
+                    self.report(on: node, ping.attribute, nil)
                 }
             }
         } else {
             self.setRole(request.resource, on: node, .failed)
         }
-        self.send(from: node, .operationResult(OperationResult(
+        let result = OperationResult(
             request: request.id, resource: request.resource, node: node, action: request.action, exitCode: exitCode,
-            migrationTarget: request.migrationTarget, at: self.now)))
+            migrationTarget: request.migrationTarget, at: self.now)
+        if let partition = self.partitionIndex(of: node) { self.handle(node, self.hosts[node]!.core.onLocalResult(result), partition: partition) }
     }
 
     private func setRole(_ resource: String, on node: String, _ role: ResourceRole) {
