@@ -107,7 +107,9 @@ struct Allocator {
         }
 
         for location in self.locations where unit.names.contains(location.resource) {
-            if location.role == .promoted || location.role == .unpromoted { continue }
+            // A Promoted location counts for the promotion only; an Unpromoted one for every role (Pacemaker:
+            // an instance is unpromoted before it can be promoted).
+            if location.role == .promoted { continue }
             switch location.placement {
             case .node(let node, let score):
                 guard self.nodeNames.contains(node) else { continue }
@@ -119,8 +121,8 @@ struct Allocator {
                     guard rule.expression.evaluate(attributes) else { continue }
                     let score: Score
                     if let attribute = rule.scoreAttribute {
-                        guard let value = attributes[attribute], let parsed = Score(parsing: value) else { continue }
-                        score = parsed
+                        // Pacemaker: a node without the attribute gets -INFINITY from the rule.
+                        score = attributes[attribute].flatMap { Score(parsing: $0) } ?? .minusInfinity
                     } else {
                         score = rule.score
                     }
