@@ -11,10 +11,10 @@ struct Allocator {
     let nodeNames: [String]
     private let unitOfResource: [String: String]
 
-    private(set) var targets: [String: Target] = [:]
+    var targets: [String: Target] = [:]
     private(set) var sheets: [String: ScoreSheet] = [:]
     private(set) var promotionSheets: [String: ScoreSheet] = [:]
-    private(set) var blocked: [String: String] = [:]
+    var blocked: [String: String] = [:]
     private var assignedCount: [String: Int] = [:]
     private var allocated: Set<String> = []
 
