@@ -47,15 +47,15 @@ public struct Score: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     /// Scales a score by `factor / INFINITY`, as Pacemaker does when merging the node scores of a
-    /// resource colocated with a finite score.
+    /// resource colocated with a finite score: in single precision, rounded half away from zero, and
+    /// never to zero when neither side is zero (so -INFINITY at 10/INFINITY is -10, not -INFINITY).
     public func scaled(by factor: Score) -> Score {
         if factor.isInfinite { return self }
         if factor.isMinusInfinite { return Score(-self.value) }
-        if self.isInfinite || self.isMinusInfinite {
-            let sign = (self.value > 0) == (factor.value > 0) ? 1 : -1
-            return factor.value == 0 ? .zero : Score(sign * Self.infinityValue)
-        }
-        return Score(Int((Double(self.value) * Double(factor.value) / Double(Self.infinityValue)).rounded(.towardZero)))
+        let product = Float(factor.value) / Float(Self.infinityValue) * Float(self.value)
+        var rounded = Int(product < 0 ? product - 0.5 : product + 0.5)
+        if rounded == 0, self.value != 0, factor.value != 0 { rounded = factor.value > 0 ? 1 : -1 }
+        return Score(rounded)
     }
 }
 

@@ -11,10 +11,10 @@ struct Allocator {
     let nodeNames: [String]
     private let unitOfResource: [String: String]
 
-    private(set) var targets: [String: Target] = [:]
+    var targets: [String: Target] = [:]
     private(set) var sheets: [String: ScoreSheet] = [:]
     private(set) var promotionSheets: [String: ScoreSheet] = [:]
-    private(set) var blocked: [String: String] = [:]
+    var blocked: [String: String] = [:]
     private var assignedCount: [String: Int] = [:]
     private var allocated: Set<String> = []
 
@@ -107,7 +107,9 @@ struct Allocator {
         }
 
         for location in self.locations where unit.names.contains(location.resource) {
-            if location.role == .promoted || location.role == .unpromoted { continue }
+            // A Promoted location counts for the promotion only; an Unpromoted one for every role (Pacemaker:
+            // an instance is unpromoted before it can be promoted).
+            if location.role == .promoted { continue }
             switch location.placement {
             case .node(let node, let score):
                 guard self.nodeNames.contains(node) else { continue }
@@ -119,8 +121,8 @@ struct Allocator {
                     guard rule.expression.evaluate(attributes) else { continue }
                     let score: Score
                     if let attribute = rule.scoreAttribute {
-                        guard let value = attributes[attribute], let parsed = Score(parsing: value) else { continue }
-                        score = parsed
+                        // Pacemaker: a node without the attribute gets -INFINITY from the rule.
+                        score = attributes[attribute].flatMap { Score(parsing: $0) } ?? .minusInfinity
                     } else {
                         score = rule.score
                     }
@@ -170,20 +172,32 @@ struct Allocator {
         }
 
         if withDependents {
-            let myNames = unit.names
-            for colocation in self.colocations where myNames.contains(colocation.primary) {
-                guard colocation.primaryRole == nil || colocation.primaryRole == .started else { continue }
-                guard let dependentID = self.unitID(of: colocation.dependent), dependentID != unit.id,
-                    !self.allocated.contains(dependentID), !visited.contains(dependentID),
-                    let dependent = self.units.first(where: { $0.id == dependentID })
-                else { continue }
-                let theirs = self.ownScores(of: dependent, withDependents: true, visited: visited.union([unit.id]))
-                sheet.merge(theirs, factor: colocation.score,
-                            because: "\(colocation.dependent) wants to run with it (\(colocation.id))",
-                            rollbackIfNoneAllowed: true)
-            }
+            self.mergeDependents(of: unit, into: &sheet, negated: false, nonNegative: isClone, visited: visited.union([unit.id]))
         }
         return sheet
+    }
+
+    /// Adds the preferences of resources that want to run with this unit and are not placed yet, as
+    /// Pacemaker's pcmk__add_colocated_node_scores: each dependent's own scores scaled by its colocation's
+    /// score, rolled back if they would leave no node allowed; then, if kept, the dependents of that
+    /// dependent at their own colocation's score (negated below an anti-colocation).
+    func mergeDependents(of unit: Unit, into sheet: inout ScoreSheet, negated: Bool, nonNegative: Bool, visited: Set<String>) {
+        let myNames = unit.names
+        for colocation in self.colocations where myNames.contains(colocation.primary) {
+            guard let dependentID = self.unitID(of: colocation.dependent), dependentID != unit.id,
+                !self.allocated.contains(dependentID), !visited.contains(dependentID),
+                let dependent = self.units.first(where: { $0.id == dependentID })
+            else { continue }
+            let factor = negated ? Score(-colocation.score.value) : colocation.score
+            var work = sheet
+            let theirs = self.ownScores(of: dependent, withDependents: false)
+            let kept = work.merge(theirs, factor: factor, because: "\(colocation.dependent) wants to run with it (\(colocation.id))",
+                                  rollbackIfNoneAllowed: true, nonNegative: nonNegative)
+            guard kept else { continue }
+            self.mergeDependents(of: dependent, into: &work, negated: factor.value < 0, nonNegative: nonNegative,
+                                 visited: visited.union([dependentID]))
+            sheet = work
+        }
     }
 
     func activeFailCount(_ resourceState: ResourceNodeState, meta: EffectiveMeta) -> Int {
@@ -217,9 +231,22 @@ struct Allocator {
                     sheet.add(.minusInfinity, on: node, because: "must not run with \(what) (\(colocation.id))")
                 }
             } else {
-                for node in nodes {
-                    sheet.add(colocation.score, on: node, because: "prefers to run with \(what) (\(colocation.id))")
+                // Pacemaker (pcmk__apply_coloc_to_weights): a finite colocation with a primary that runs nowhere
+                // lowers every node by its score; and a finite colocation that would leave no node allowed is
+                // rolled back, as if it were not there.
+                var applied = sheet
+                if nodes.isEmpty {
+                    guard colocation.score.value > 0 else { continue }
+                    for node in self.nodeNames {
+                        applied.add(Score(-colocation.score.value), on: node,
+                                    because: "prefers to run with \(what), which runs nowhere (\(colocation.id))")
+                    }
+                } else {
+                    for node in nodes.sorted() {
+                        applied.add(colocation.score, on: node, because: "prefers to run with \(what) (\(colocation.id))")
+                    }
                 }
+                if applied.anyAllowed || !sheet.anyAllowed { sheet = applied }
             }
         }
     }

@@ -13,6 +13,7 @@ public struct Scheduler: Sendable {
     public func schedule(state: ClusterState, now: Timestamp) -> Transition {
         var allocator = Allocator(config: self.config, state: state, now: now)
         allocator.allocateAll()
+        allocator.applyMandatoryOrders()
         let planner = TransitionPlanner(
             config: self.config, state: state, constraints: allocator.constraints, targets: allocator.targets)
         var transition = Transition(

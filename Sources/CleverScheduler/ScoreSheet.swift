@@ -34,10 +34,14 @@ public struct ScoreSheet: Hashable, Sendable, Codable {
     }
 
     /// Merges another sheet, scaled, as Pacemaker merges a colocated resource's node scores.
-    /// Returns false, and changes nothing, if the merge would leave no node allowed: a dependent's
-    /// preferences are advisory to its primary and never make it unplaceable.
+    /// Returns false, and changes nothing, if the merge would leave no node allowed and
+    /// `rollbackIfNoneAllowed`: a dependent's preferences are advisory to its primary and never make it
+    /// unplaceable. `nonNegative` (Pacemaker's merge into a clone): a node the merge would turn negative
+    /// keeps 1 if it was above zero, and its score if it was zero.
     @discardableResult
-    public mutating func merge(_ other: ScoreSheet, factor: Score, because reason: String, rollbackIfNoneAllowed: Bool) -> Bool {
+    public mutating func merge(
+        _ other: ScoreSheet, factor: Score, because reason: String, rollbackIfNoneAllowed: Bool, nonNegative: Bool = false
+    ) -> Bool {
         var copy = self
         for node in self.nodes {
             let theirs = other.total(on: node)
@@ -45,9 +49,16 @@ public struct ScoreSheet: Hashable, Sendable, Codable {
             // A negative factor applied to a node the other side dislikes must not become a preference.
             if factor.value < 0, theirs.value < 0 { continue }
             if scaled == .zero { continue }
+            let mine = self.total(on: node)
+            if nonNegative, (mine + scaled).value < 0, mine.value >= 0 {
+                if mine.value > 0 {
+                    copy.add(Score(1 - mine.value), on: node, because: "\(reason) (\(theirs) × \(factor)/INFINITY would make it negative: 1)")
+                }
+                continue
+            }
             copy.add(scaled, on: node, because: "\(reason) (\(theirs) × \(factor)/INFINITY)")
         }
-        if rollbackIfNoneAllowed, self.anyAllowed, !copy.anyAllowed { return false }
+        if rollbackIfNoneAllowed, !copy.anyAllowed { return false }
         self = copy
         return true
     }

@@ -23,7 +23,9 @@ import Testing
     @Test func scalingByColocationScore() {
         #expect(Score(100).scaled(by: .infinity) == 100)
         #expect(Score(100).scaled(by: 500_000) == 50)
-        #expect(Score.minusInfinity.scaled(by: 500_000) == .minusInfinity)
+        #expect(Score.minusInfinity.scaled(by: 500_000) == -500_000)
+        #expect(Score.minusInfinity.scaled(by: 10) == -10)
+        #expect(Score(3).scaled(by: 10) == 1)
         #expect(Score(100).scaled(by: .minusInfinity) == -100)
     }
 
