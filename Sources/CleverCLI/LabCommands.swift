@@ -53,6 +53,7 @@ struct LabCommand: ParsableCommand {
         var config = "examples/lab.yaml"
         @Option(name: .long, help: "Seconds to wait for quorum and for the agents.") var timeout = 90
         @Flag(name: .long, help: "Only Corosync and qnetd: no CleverVM agents.") var noAgents = false
+        @Flag(name: .long, help: "No web console on the hosts.") var noConsole = false
 
         func run() throws {
             let lab = try self.options.lab()
@@ -118,11 +119,13 @@ struct LabCommand: ParsableCommand {
                         && report.resources.allSatisfy { $0.target.isEmpty }
                     if settled {
                         progress("cluster settled")
+                        let console = self.noConsole ? nil : try LabConsole.start(lab, layout: layout, progress: progress)
                         if self.output.json {
                             try Output.printJSON(report)
                         } else {
                             print("")
                             print(report.render())
+                            if let console { print(LabConsole.render(console, layout: layout)) }
                         }
                         return
                     }
