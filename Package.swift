@@ -9,11 +9,17 @@ let package = Package(
         .executable(name: "clevervm", targets: ["CleverCLI"]),
         .executable(name: "corosync-probe", targets: ["CorosyncProbe"]),
         .executable(name: "clevervm-volume", targets: ["CleverVolumeDaemon"]),
+        .executable(name: "clevervm-web", targets: ["CleverWebDaemon"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // Pure: the cluster model (config and state types, scores, rules). No I/O.
@@ -86,6 +92,30 @@ let package = Package(
         .executableTarget(
             name: "CleverVolumeDaemon",
             dependencies: ["CleverVolume", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // The web console, HTTP API and Prometheus metrics: a process of its own that talks to the local agent only
+        // over the control socket (docs/architecture-web.md).
+        .target(
+            name: "CleverWeb",
+            dependencies: [
+                "CleverModel", "CleverCluster", "CleverScheduler", "CleverControl", "CleverSystem", "CleverVolume", "CleverReplication",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            resources: [.copy("Templates"), .copy("Static")]
+        ),
+        // Thin executable: `clevervm-web serve|user`.
+        .executableTarget(
+            name: "CleverWebDaemon",
+            dependencies: ["CleverWeb", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(
+            name: "CleverWebTests",
+            dependencies: ["CleverWeb", "CleverControl", "CleverModel", "CleverCluster", "CleverTesting", .product(name: "HummingbirdTesting", package: "hummingbird")]
         ),
         .testTarget(name: "CleverNBDTests", dependencies: ["CleverNBD", "CleverBytes"]),
         .testTarget(name: "CleverReplicationTests", dependencies: ["CleverReplication", "CleverBytes"]),

@@ -97,3 +97,4 @@ step "what happened (clevervm events)"
 if [ "$keep" = yes ]; then
     echo; echo "The lab is still up: \`$C lab exec alpha -- clevervm status\`; \`$C lab down\` removes it."
 fi
+echo; echo "Web console of each host: https://198.51.100.11:7443/ and https://198.51.100.12:7443/ from inside the lab (first login: /run/clevervm-lab/clevervm/console-login.json; --keep keeps it up; bash scripts/test-web.sh drives it in a browser)"

@@ -11,6 +11,9 @@ packages=(
     iproute2 nftables iputils-ping arping resource-agents
     qemu-system-x86 qemu-utils nbdkit libnbd-bin fio busybox-static
     python3 bc
+    # the web console: Bootstrap 5 served locally, openssl for its first self-signed certificate, chromium for
+    # its browser tests
+    libjs-bootstrap5 openssl chromium
 )
 missing=()
 for package in "${packages[@]}"; do
@@ -32,6 +35,8 @@ if [ "${need_update:-no}" = yes ]; then DEBIAN_FRONTEND=noninteractive apt-get u
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet corosync 2>/dev/null; then
     systemctl stop corosync || true
 fi
+# The console's browser tests drive Debian's chromium with Playwright (PyPI; its own browsers are not used).
+python3 -c 'import playwright' 2>/dev/null || python3 -m pip install -q playwright
 
 echo "==> building clevervm (swift build)"
 swift build

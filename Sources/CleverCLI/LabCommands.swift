@@ -109,6 +109,7 @@ struct LabCommand: ParsableCommand {
             let installed = "/usr/share/clevervm/\(self.config)"
             return FileManager.default.fileExists(atPath: installed) ? installed : self.config
         }
+        @Flag(name: .long, help: "No web console on the hosts.") var noConsole = false
 
         func run() throws {
             let lab = try self.options.lab()
@@ -180,11 +181,13 @@ struct LabCommand: ParsableCommand {
                         for (vm, host, console) in booting {
                             progress("the guest of \(vm) on \(host) is still booting (its console: \(console))")
                         }
+                        let console = self.noConsole ? nil : try LabConsole.start(lab, layout: layout, progress: progress)
                         if self.output.json {
                             try Output.printJSON(report)
                         } else {
                             print("")
                             print(report.render())
+                            if let console { print(LabConsole.render(console, layout: layout)) }
                         }
                         return
                     }

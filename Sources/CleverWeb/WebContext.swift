@@ -1,0 +1,25 @@
+import Foundation
+import Hummingbird
+
+/// Per request: who is logged in (if anyone).
+public struct WebContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var session: SessionTable.Session?
+    public var sessionToken: String?
+
+    public init(source: Source) {
+        self.coreContext = .init(source: source)
+    }
+
+    public var requestDecoder: FormOrJSONDecoder { FormOrJSONDecoder() }
+}
+
+/// HTML forms post urlencoded, the API takes JSON.
+public struct FormOrJSONDecoder: RequestDecoder {
+    public func decode<T: Decodable>(_ type: T.Type, from request: Request, context: some RequestContext) async throws -> T {
+        if request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true {
+            return try await URLEncodedFormDecoder().decode(type, from: request, context: context)
+        }
+        return try await JSONDecoder().decode(type, from: request, context: context)
+    }
+}

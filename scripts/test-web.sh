@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The web console against a real lab cluster: /metrics after a move (curl), then the browser tests (headless
+# Debian chromium driven by Playwright, scripts/web-browser-test.py); screenshots in .build/web-screenshots.
+# Needs root and a build (swift build --product clevervm --product clevervm-web); holds the machine-wide lab lock.
+#   bash scripts/test-web.sh            (CONFIG=examples/lab.yaml VM=vm for the lighter process lab)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+C=${CLEVERVM:-.build/debug/clevervm}
+config=${CONFIG:-examples/lab-vm.yaml}
+vm=${VM:-mba7}
+export CLEVERVM="$C" VM="$vm" OUT=.build/web-screenshots
+exec 9>/tmp/clevervm-lab.lock
+flock 9
+cleanup() { "$C" lab down >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+cleanup
+"$C" lab up --config "$config"
+
+metrics() { "$C" lab exec gw -- curl -s --max-time 10 "http://198.51.100.11:9664/metrics"; }
+host_of() { metrics | sed -n "s/^clevervm_vm_host{vm=\"$vm\",node=\"\([a-z]*\)\"} 1.0$/\1/p"; }
+failures=0
+expect_metric() {
+    if metrics | grep -qF -- "$1"; then echo "ok   /metrics has $1"; else echo "FAIL /metrics lacks $1"; failures=$((failures + 1)); fi
+}
+
+echo "==> /metrics before and after a move"
+expect_metric 'clevervm_agent_up 1.0'
+expect_metric 'ha_cluster_corosync_quorate 1.0'
+from=$(host_of)
+to=$([ "$from" = alpha ] && echo beta || echo alpha)
+echo "$vm runs on $from; clevervm migrate --node $from --to $to"
+"$C" lab exec alpha -- clevervm migrate --node "$from" --to "$to" >/dev/null
+for _ in $(seq 1 240); do [ "$(host_of)" = "$to" ] && break; sleep 0.5; done
+expect_metric "clevervm_vm_host{vm=\"$vm\",node=\"$to\"} 1.0"
+expect_metric "clevervm_node_unfit{node=\"$from\"} 1.0"
+expect_metric "clevervm_vm_state{vm=\"$vm\",state=\"running\"} 1.0"
+metrics | grep -E "^clevervm_vm_(last_migration|migrations)" || true
+"$C" lab exec alpha -- clevervm unmigrate --node "$from" >/dev/null
+sleep 2
+
+echo "==> browser tests"
+python3 scripts/web-browser-test.py || failures=$((failures + 1))
+echo "==> web lab tests: $failures failed"
+exit $((failures > 0))

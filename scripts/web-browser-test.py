@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Browser test of the web console in headless Chromium (Debian's, driven by Playwright) against a running lab.
+
+Run by scripts/test-web.sh, which brings the lab up under the machine-wide lab lock. Chromium runs inside the lab's
+gateway namespace (through `clevervm lab exec gw`), the only place that reaches the lab's addresses; this script
+runs outside and also drives the lab's faults. Screenshots go to OUT (look at them).
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+from playwright.sync_api import expect, sync_playwright
+
+CLEVERVM = os.environ.get("CLEVERVM", ".build/debug/clevervm")
+OUT = os.environ.get("OUT", ".build/web-screenshots")
+LAB_STATE = os.environ.get("LAB_STATE", "/run/clevervm-lab/clevervm")
+VM = os.environ.get("VM", "mba7")
+
+
+def lab(*args):
+    print("+ clevervm lab " + " ".join(args), flush=True)
+    subprocess.run([CLEVERVM, "lab", *args], check=True, stdout=subprocess.DEVNULL)
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    login = json.load(open(os.path.join(LAB_STATE, "console-login.json")))
+    alpha = login["urls"]["alpha"]
+    wrapper = os.path.join(OUT, "chromium-in-lab")
+    with open(wrapper, "w") as f:
+        f.write("#!/bin/sh\nexec %s lab exec gw -- /usr/bin/chromium \"$@\"\n" % os.path.abspath(CLEVERVM))
+    os.chmod(wrapper, 0o755)
+    checks = []
+
+    def check(name, condition):
+        checks.append((name, bool(condition)))
+        print(("ok   " if condition else "FAIL ") + name, flush=True)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=wrapper, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(ignore_https_errors=True, viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(30_000)
+
+        # 1. No access without login: the console sends us to the login page.
+        page.goto(alpha)
+        check("unauthenticated visit lands on the login page", "/login" in page.url)
+        page.fill("#user", login["user"])
+        page.fill("#password", "wrong-password-123")
+        page.click("button[type=submit]")
+        check("a wrong password is refused", page.locator(".alert-danger").is_visible())
+        page.fill("#user", login["user"])
+        page.fill("#password", login["password"])
+        page.click("button[type=submit]")
+        page.wait_for_url(alpha)
+        expect(page.locator(f'tr[data-resource="{VM}"]')).to_be_visible()
+        expect(page.locator("#live-state")).to_have_text("live")
+        page.screenshot(path=os.path.join(OUT, "01-overview.png"), full_page=True)
+        check("the overview shows the VM", page.locator(f'tr[data-resource="{VM}"]').count() == 1)
+
+        # 2. Migrate with its preview, and watch the page follow the move without a reload.
+        page.goto(alpha + f"vm/{VM}")
+        source = page.locator("#vm-facts").get_attribute("data-host")
+        page.evaluate("window.__noReload = true")
+        page.click("[data-action=migrate-preview]")
+        expect(page.locator("#preview")).to_be_visible()
+        preview = page.locator("#preview-actions").inner_text()
+        check("the preview lists the VM's migration", VM in preview and "migrate" in preview)
+        check("the preview shows the equivalent command", "clevervm migrate --node" in page.locator("#preview-command").inner_text())
+        page.screenshot(path=os.path.join(OUT, "02-migrate-preview.png"), full_page=True)
+        started = time.monotonic()
+        page.click("[data-action=migrate-confirm]")
+        target = "beta" if source == "alpha" else "alpha"
+        expect(page.locator("#vm-host")).to_have_text(target, timeout=120_000)
+        moved_after = time.monotonic() - started
+        check("the VM page followed the move without a reload", page.evaluate("window.__noReload === true"))
+        expect(page.locator("#vm-last-move")).to_contain_text(f"to {target}")
+        page.screenshot(path=os.path.join(OUT, "03-after-move.png"), full_page=True)
+        print(f"move seen on the page {moved_after:.1f} s after confirm", flush=True)
+        page.click('[data-path="/api/v1/unmigrate"]')
+        expect(page.locator("#result")).to_contain_text("clevervm unmigrate")
+
+        # 3. Cut the VM host's ping: the VM leaves it; the overview follows.
+        page.goto(alpha)
+        page.evaluate("window.__noReload = true")
+        lab("cut-ping", target)
+        back = source
+        row = page.locator(f'tr[data-resource="{VM}"]')
+        expect(row.locator("td.cell").nth(0 if back == "alpha" else 1)).to_contain_text("Started", timeout=120_000)
+        check("the overview followed the ping loss without a reload", page.evaluate("window.__noReload === true"))
+        page.screenshot(path=os.path.join(OUT, "04-ping-cut.png"), full_page=True)
+        lab("restore-ping", target)
+
+        # 4. What if: a host failure, simulated, changes nothing.
+        page.goto(alpha + "whatif")
+        page.select_option("#whatif-kind", "node-down")
+        page.select_option("#whatif-node", back)
+        page.click("[data-action=whatif-add]")
+        page.click("[data-action=whatif-run]")
+        expect(page.locator("#whatif-result")).to_be_visible()
+        check("what-if shows the command", "node-down " + back in page.locator("#whatif-command").inner_text())
+        page.screenshot(path=os.path.join(OUT, "05-whatif.png"), full_page=True)
+
+        # 5. Events, filtered by the VM, with explain links.
+        page.goto(alpha + f"events?vm={VM}")
+        check("events link to explain", page.locator(f'a[href="/explain/{VM}"]').count() > 0)
+        page.screenshot(path=os.path.join(OUT, "06-events.png"), full_page=True)
+        page.goto(alpha + "volumes")
+        page.screenshot(path=os.path.join(OUT, "07-volumes.png"), full_page=True)
+        browser.close()
+
+    failed = [name for name, ok in checks if not ok]
+    print(f"{len(checks) - len(failed)}/{len(checks)} browser checks passed; screenshots in {OUT}")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
