@@ -46,6 +46,8 @@ let package = Package(
             "CleverVolume", "CleverQEMU",
             "CleverAgentCore",
         ]),
+        // Host set-up (init, join, qdevice setup, remove): pure plans of what to write, and the join token.
+        .target(name: "CleverSetup", dependencies: ["CleverModel", "CleverConfig", "CorosyncConfig"]),
         // Pacemaker CIB (XML) import into the model.
         .target(name: "CleverCIB", dependencies: ["CleverModel"]),
         // Thin executable: the `clevervm` command.
@@ -54,6 +56,7 @@ let package = Package(
             dependencies: [
                 "CleverModel", "CleverConfig", "CleverScheduler", "CleverCIB", "CleverCluster", "CleverControl", "CleverAgent",
                 "CleverLab", "CleverSystem", "CleverVolume",
+                "CleverSetup",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -138,6 +141,7 @@ let package = Package(
         // Real QEMU under TCG with nbdkit disks; builds the test guest with scripts/build-test-guest.sh.
         .testTarget(name: "CleverQEMUTests", dependencies: ["CleverQEMU", "CleverExecutor", "CleverModel", "CleverCluster"]),
         .testTarget(name: "CorosyncConfigTests", dependencies: ["CorosyncConfig", "CleverModel"]),
+        .testTarget(name: "CleverSetupTests", dependencies: ["CleverSetup", "CleverModel", "CleverConfig"]),
         // Lab tests need root, corosync, corosync-qnetd, corosync-qdevice; they run corosync-probe in lab hosts.
         // The agent on a real lab, driven through the clevervm binary (root, corosync, qnetd, nft).
         .testTarget(name: "CleverAgentLabTests", dependencies: ["CleverControl", "CleverSystem", "CleverCLI", "CorosyncProbe", "CleverTesting", "CleverAgent", "CleverVolume", "CleverModel"]),
