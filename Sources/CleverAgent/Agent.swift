@@ -53,10 +53,17 @@ public actor Agent {
     /// This node's transient attributes as last reported, re-sent after every membership change
     /// (a node that was away forgot them).
     private var localAttributes: [String: String] = [:]
+    /// watchdog (issue 11): the host's watchdog petting, shared by the agent instances of one process.
+    let watchdog: WatchdogPetter?
+    /// watchdog (issue 11): problems met before the agent could log (a damaged cluster.json), logged at start.
+    private let startupProblems: [String]
 
     static func wallClock() -> Timestamp { Timestamp(seconds: Date().timeIntervalSince1970) }
 
-    init(options: Options, document: ClusterDocument, localNode: String) {
+    init(options: Options, document: ClusterDocument, localNode: String, watchdog: WatchdogPetter? = nil,
+         startupProblems: [String] = []) {
+        self.watchdog = watchdog  // watchdog (issue 11)
+        self.startupProblems = startupProblems
         self.options = options
         self.ledger = ClusterLedger(localNode: localNode, document: document)
         self.coordinator = Coordinator(localNode: localNode)
@@ -71,7 +78,8 @@ public actor Agent {
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             chmod(directory, 0o700)
         }
-        var document = try Self.loadDocument(options)
+        var startupProblems: [String] = []  // watchdog (issue 11): a damaged cluster.json is set aside, not fatal
+        var document = try Self.loadDocument(options, problems: &startupProblems)
         let map: ClusterMap
         let localID: UInt32
         do {
@@ -84,27 +92,32 @@ public actor Agent {
             throw StartError(description: "this host is corosync node \(localID), which the cluster config does not list (nodes: "
                              + document.config.nodes.map { "\($0.name)=\($0.id)" }.joined(separator: ", ") + ")")
         }
+        // watchdog (issue 11): armed for the whole process; stopped (disarmed only if nothing runs) when it ends.
+        let watchdog = try Self.openWatchdog(node: node, config: document.config)
+        defer { watchdog?.stop() }
         // A lost corosync connection ends one agent instance; the next one probes what runs and rejoins.
         while true {
-            let agent = Agent(options: options, document: document, localNode: node.name)
+            let agent = Agent(options: options, document: document, localNode: node.name, watchdog: watchdog,
+                              startupProblems: startupProblems)
+            startupProblems = []
             do {
                 try await agent.start()
                 return
             } catch let error as StartError where error.description == "lost the connection to corosync" {
                 try await Task.sleep(for: .seconds(2))
                 // The next instance starts from what the last one persisted.
-                document = try Self.loadDocument(options)
+                document = try Self.loadDocument(options, problems: &startupProblems)
             }
         }
     }
 
-    static func loadDocument(_ options: Options) throws -> ClusterDocument {
+    static func loadDocument(_ options: Options, problems: inout [String]) throws -> ClusterDocument {
         let path = "\(options.stateDirectory)/cluster.json"
         if let data = FileManager.default.contents(atPath: path) {
             do {
                 return try JSONDecoder().decode(ClusterDocument.self, from: data)
             } catch {
-                throw StartError(description: "\(path) is damaged (\(error)); move it away to start from \(options.configPath)")
+                problems.append(Self.setAsideDamagedDocument(at: path, error: error, configPath: options.configPath))  // issue 11
             }
         }
         do {
@@ -145,8 +158,12 @@ public actor Agent {
 
         // Find what still runs here before anyone can ask us to start it again.
         self.restoreAttributes()
+        for problem in self.startupProblems { self.log("error: \(problem)") }  // issue 11
         let found = await self.executor.probe()
         self.probed = true
+        self.watchdogNote(found.mapValues(\.role))  // watchdog (issue 11)
+        let heartbeat = self.startWatchdogHeartbeat()  // watchdog (issue 11)
+        defer { heartbeat?.cancel() }
         self.log("agent on \(node) started; running here: \(found.filter { $0.value.role.isActive }.keys.sorted().joined(separator: ", "))")
 
         let handler: @Sendable (ControlRequest) async -> ControlResponse = { request in await self.handle(request) }
@@ -196,7 +213,7 @@ public actor Agent {
 
     func viewChanged(_ members: [Int]) {
         // One agent per node counts; a second agent process on the same node is the same member.
-        self.apply(self.ledger.onView(memberIDs: Array(Set(members)), now: Agent.wallClock()))
+        self.apply(self.ledger.onView(memberIDs: Array(Set(members)), now: Agent.wallClock(), monotonic: WatchdogPetter.monotonicNow()))
         self.failPreparesOnDeparted()
         self.coordinatorChanged()
     }
@@ -211,12 +228,15 @@ public actor Agent {
     static let verdictPatience = 1.5
 
     func quorumChanged(_ status: VoteQuorum.Status) {
-        if status.ring != nil { self.apply(self.ledger.onRing(memberIDs: status.members, now: Agent.wallClock())) }
+        if status.ring != nil {
+            self.apply(self.ledger.onRing(memberIDs: status.members, now: Agent.wallClock(), monotonic: WatchdogPetter.monotonicNow()))
+        }
         if status.awaitingVerdict {
             self.awaitingVerdictSince = self.awaitingVerdictSince ?? Agent.wallClock()
         } else {
             self.awaitingVerdictSince = nil
             self.apply(self.ledger.onQuorum(status.quorate))
+            self.watchdog?.quorumChanged(self.ledger.quorate)  // watchdog (issue 11)
         }
         self.coordinatorChanged()
     }
@@ -254,6 +274,7 @@ public actor Agent {
     }
 
     func localResult(_ result: OperationResult) {
+        if self.watchdog != nil { Task { self.watchdogNote(await self.executor.localRoles()) } }  // watchdog (issue 11)
         self.broadcast(.operationResult(result))
     }
 
@@ -317,7 +338,7 @@ public actor Agent {
             self.perform([.wakeUp(at: Agent.wallClock() + Seconds(0.1))])
             return
         }
-        self.perform(self.coordinator.onTimer(ledger: self.ledger, now: Agent.wallClock()))
+        self.perform(self.coordinator.onTimer(ledger: self.ledger, now: Agent.wallClock(), monotonic: WatchdogPetter.monotonicNow()))
     }
 
     // MARK: - Directives
@@ -344,6 +365,13 @@ public actor Agent {
             case .requestDone(let request, let refusal):
                 self.waiting.removeValue(forKey: request)?.resume(returning: refusal)
             case .runAction(let request):
+                // watchdog (issue 11): no start on a host whose watchdog is not configured; note what may run here.
+                if let refusal = Self.refusalWithoutWatchdog(request, node: self.ledger.config.node(named: self.ledger.localNode), now: Agent.wallClock()) {
+                    self.log("refused \(request): \(refusal.output ?? "")")
+                    self.broadcast(.operationResult(refusal))
+                    continue
+                }
+                self.watchdogNoteStarting(request)
                 self.log("running \(request) (\(request.reason))")
                 Task { await self.executor.run(request) }
             case .prepareMigration(let request):
@@ -412,6 +440,7 @@ public actor Agent {
     }
 
     func announce(_ roles: [String: ResourceRole]) {
+        self.watchdogNote(roles)  // watchdog (issue 11)
         self.broadcast(.resourceReport(roles.mapValues { ResourceNodeState(role: $0) }))
         for (name, value) in self.localAttributes.sorted(by: { $0.key < $1.key }) {
             self.broadcast(.attribute(name: name, value: value))
