@@ -44,8 +44,15 @@ public actor Agent {
     private var performing: Task<Void, Never>?
     private let outbox: AsyncStream<[UInt8]>.Continuation
     private let outgoing: AsyncStream<[UInt8]>
+    /// watchdog (issue 11): the host's watchdog petting, shared by the agent instances of one process.
+    let watchdog: WatchdogPetter?
+    /// Problems met before the agent could log (a damaged cluster.json), logged at start.
+    private let startupProblems: [String]
 
-    init(options: Options, document: ClusterDocument, localNode: String, clock: AgentClock) {
+    init(options: Options, document: ClusterDocument, localNode: String, clock: AgentClock, watchdog: WatchdogPetter? = nil,
+         startupProblems: [String] = []) {
+        self.watchdog = watchdog
+        self.startupProblems = startupProblems
         self.options = options
         self.clock = clock
         self.core = AgentCore(localNode: localNode, document: document, localAttributes: Self.savedAttributes(options))
@@ -61,7 +68,9 @@ public actor Agent {
             chmod(directory, 0o700)
         }
         let clock = AgentClock()
-        var document = try Self.loadDocument(options)
+        // A damaged cluster.json is set aside, not fatal (issue 11, finding 8).
+        var startupProblems: [String] = []
+        var document = try Self.loadDocument(options, problems: &startupProblems)
         let map: ClusterMap
         let localID: UInt32
         do {
@@ -73,8 +82,13 @@ public actor Agent {
         guard let node = document.config.nodes.first(where: { $0.id == Int(localID) }) else {
             throw AgentStop.notInConfig(nodeID: localID, nodes: document.config.nodes.map { "\($0.name)=\($0.id)" })
         }
+        // watchdog (issue 11): armed for the whole process; stopped (disarmed only if nothing runs) when it ends.
+        let watchdog = try Self.openWatchdog(node: node, config: document.config)
+        defer { watchdog?.stop() }
         while true {
-            let agent = Agent(options: options, document: document, localNode: node.name, clock: clock)
+            let agent = Agent(options: options, document: document, localNode: node.name, clock: clock, watchdog: watchdog,
+                              startupProblems: startupProblems)
+            startupProblems = []
             do {
                 try await agent.start()
                 return
@@ -83,18 +97,18 @@ public actor Agent {
                 guard let delay = error.restartDelay else { throw error }
                 try await Task.sleep(for: Duration(delay))
                 // The next instance starts from what the last one persisted.
-                document = try Self.loadDocument(options)
+                document = try Self.loadDocument(options, problems: &startupProblems)
             }
         }
     }
 
-    static func loadDocument(_ options: Options) throws(AgentStop) -> ClusterDocument {
+    static func loadDocument(_ options: Options, problems: inout [String]) throws(AgentStop) -> ClusterDocument {
         let path = "\(options.stateDirectory)/cluster.json"
         if let data = FileManager.default.contents(atPath: path) {
             do {
                 return try JSONDecoder().decode(ClusterDocument.self, from: data)
             } catch {
-                throw .damagedDocument(path: path, reason: "\(error)", configPath: options.configPath)
+                problems.append(Self.setAsideDamagedDocument(at: path, error: error, configPath: options.configPath))
             }
         }
         do {
@@ -113,7 +127,11 @@ public actor Agent {
         self.executor = self.makeExecutor(node: node, config: config)
 
         // Find what still runs here before anyone can ask us to start it again.
+        for problem in self.startupProblems { self.log(.error, problem) }
         let found = await self.executor.probe()
+        self.watchdogNote(found.mapValues(\.role))  // watchdog (issue 11)
+        let heartbeat = self.startWatchdogHeartbeat()  // watchdog (issue 11)
+        defer { heartbeat?.cancel() }
         self.log(.notice, "agent on \(node) started; running here: \(found.filter { $0.value.role.isActive }.keys.sorted().joined(separator: ", "))")
 
         let handler: @Sendable (ControlRequest) async -> ControlResponse = { request in await self.handle(request) }
@@ -141,6 +159,7 @@ public actor Agent {
                 self.enqueue(self.core.onQuorum(
                     QuorumUpdate(quorate: status.quorate, ring: status.ring == nil ? nil : status.members, awaitingVerdict: status.awaitingVerdict),
                     now: self.clock.now()))
+                if !status.awaitingVerdict { self.watchdog?.quorumChanged(self.core.ledger.quorate) }  // watchdog (issue 11)
             }
         }
         for await event in group.events {
@@ -191,7 +210,10 @@ public actor Agent {
 
     // MARK: - Inputs from the executor and the VM agent
 
-    func localResult(_ result: OperationResult) { self.enqueue(self.core.onLocalResult(result)) }
+    func localResult(_ result: OperationResult) {
+        if self.watchdog != nil { Task { self.watchdogNote(await self.executor.localRoles()) } }  // watchdog (issue 11)
+        self.enqueue(self.core.onLocalResult(result))
+    }
 
     func localAttribute(_ name: String, _ value: String?) { self.enqueue(self.core.onLocalAttribute(name: name, value: value)) }
 
@@ -236,7 +258,9 @@ public actor Agent {
             // One sender sends in order: concurrent sends on one Corosync handle corrupt its IPC.
             self.outbox.yield(self.core.envelope(message).encoded())
         case .announceLocalResources:
-            for more in self.core.announce(await self.executor.localRoles()) { await self.perform(more) }
+            let roles = await self.executor.localRoles()
+            self.watchdogNote(roles)  // watchdog (issue 11)
+            for more in self.core.announce(roles) { await self.perform(more) }
         case .persist(let document):
             do {
                 let encoder = JSONEncoder()
@@ -251,6 +275,13 @@ public actor Agent {
             // host does not look unfit (no pingd) to the coordinator until the first ping.
             if let data = try? JSONEncoder().encode(attributes) { try? AtomicFile.write(data, to: Self.attributesPath(self.options)) }
         case .runAction(let request):
+            // watchdog (issue 11): no start on a host whose watchdog is not configured; note what may run here.
+            if let refusal = Self.refusalWithoutWatchdog(request, node: self.core.config.node(named: self.core.localNode), now: self.clock.now()) {
+                self.log(.error, "refused \(request): \(refusal.output ?? "")")
+                self.enqueue(self.core.onLocalResult(refusal))
+                return
+            }
+            self.watchdogNoteStarting(request)
             await self.executor.run(request)
         case .prepareIncoming(let request):
             // Starting the incoming QEMU takes a while: its outcome comes back as an event, not in this queue.
@@ -265,6 +296,7 @@ public actor Agent {
             let outcomes = await self.executor.stopAll(immediate: true)
             let failed = outcomes.filter { $0.value.exitCode != OCFExit.success }.keys
             let roles = await self.executor.localRoles()
+            self.watchdogNote(roles)  // watchdog (issue 11)
             for more in self.core.onSelfFenceDone(failed: Array(failed), roles: roles, now: self.clock.now()) { await self.perform(more) }
         case .fence(let node):
             Task { await self.fence(node) }

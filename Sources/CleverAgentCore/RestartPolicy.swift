@@ -17,12 +17,14 @@ public enum AgentStop: Error, Hashable, Sendable, CustomStringConvertible {
     case controlSocket(String)
     /// The process group or votequorum cannot be joined.
     case cannotJoin(String)
+    /// The configured watchdog device cannot be opened or armed.
+    case watchdogUnavailable(String)
 
     /// How long to wait before the next instance, or nil: the daemon exits with this error.
     public var restartDelay: Seconds? {
         switch self {
         case .corosyncConnectionLost: Seconds(2)
-        case .corosyncUnavailable, .notInConfig, .damagedDocument, .configUnloadable, .controlSocket, .cannotJoin: nil
+        case .corosyncUnavailable, .notInConfig, .damagedDocument, .configUnloadable, .controlSocket, .cannotJoin, .watchdogUnavailable: nil
         }
     }
 
@@ -36,6 +38,7 @@ public enum AgentStop: Error, Hashable, Sendable, CustomStringConvertible {
         case .configUnloadable(let reason): "cannot load the cluster config:\n\(reason)"
         case .controlSocket(let reason): "control socket: \(reason)"
         case .cannotJoin(let reason): "cannot join the cluster through corosync: \(reason)"
+        case .watchdogUnavailable(let reason): "watchdog: \(reason)"
         }
     }
 }

@@ -38,6 +38,8 @@ public struct ClusterLedger: Sendable {
     /// Members of the current view, by name, sorted by node id.
     public private(set) var members: [String] = []
     public private(set) var quorate = false
+    /// Whether votequorum's first verdict has arrived (`quorate` is false before it).
+    public private(set) var hasVerdict = false
     /// Members whose sync offer for this view has not been delivered yet.
     public private(set) var syncPending: Set<String> = []
     public private(set) var attributes: [String: [String: String]] = [:]
@@ -45,6 +47,9 @@ public struct ClusterLedger: Sendable {
     /// When each node left (cleared when it rejoins): survivors wait out its self-fence time. A node has left when
     /// it is neither in the agents' view nor in Corosync's ring.
     public private(set) var departed: [String: Timestamp] = [:]
+    /// The same departures on the shell's monotonic clock (survivors' fencing wait; a wall-clock step must not
+    /// shorten it). The wall clock stands in when the shell passes none.
+    public private(set) var departedSince: [String: Timestamp] = [:]
     /// Nodes in Corosync's ring (votequorum's node list); nil until the first node list arrives.
     public private(set) var ringMembers: Set<String>?
     /// Departed nodes a fence agent confirmed off: nothing of theirs can still run, no need to wait.
@@ -99,7 +104,7 @@ public struct ClusterLedger: Sendable {
     // MARK: - Membership and quorum
 
     /// A new view from Corosync: node ids of the members.
-    public mutating func onView(memberIDs: [Int], now: Timestamp) -> [Directive] {
+    public mutating func onView(memberIDs: [Int], now: Timestamp, monotonic: Timestamp? = nil) -> [Directive] {
         let names = memberIDs.sorted().compactMap { id in self.config.nodes.first { $0.id == id }?.name }
         var directives: [Directive] = []
         for unknown in memberIDs where !self.config.nodes.contains(where: { $0.id == unknown }) {
@@ -115,12 +120,14 @@ public struct ClusterLedger: Sendable {
                                          + "put until the agent returns or the node leaves"))
             } else {
                 self.departed[node] = now
+                self.departedSince[node] = monotonic ?? now
                 self.attributes[node] = nil
                 directives.append(.event("node \(node) left the cluster"))
             }
         }
         for node in joined {
             self.departed[node] = nil
+            self.departedSince[node] = nil
             self.fenced.remove(node)
             // Its report replaces what we knew; until then nothing is known to run there.
             for resource in self.resources.keys { self.resources[resource]?[node] = nil }
@@ -135,11 +142,12 @@ public struct ClusterLedger: Sendable {
 
     /// A new Corosync ring: node ids of its members (votequorum's node list). A node whose agent had already
     /// left the view departs now that its Corosync is gone too.
-    public mutating func onRing(memberIDs: [UInt32], now: Timestamp) -> [Directive] {
+    public mutating func onRing(memberIDs: [UInt32], now: Timestamp, monotonic: Timestamp? = nil) -> [Directive] {
         let names = Set(memberIDs.compactMap { id in self.config.nodes.first { $0.id == Int(id) }?.name })
         var directives: [Directive] = []
         for node in (self.ringMembers ?? []).subtracting(names) where !self.members.contains(node) && self.departed[node] == nil {
             self.departed[node] = now
+            self.departedSince[node] = monotonic ?? now
             self.attributes[node] = nil
             directives.append(.event("node \(node) left the cluster (its agent had left before)"))
         }
@@ -148,11 +156,15 @@ public struct ClusterLedger: Sendable {
     }
 
     public mutating func onQuorum(_ quorate: Bool) -> [Directive] {
-        guard quorate != self.quorate else { return [] }
+        // The first verdict counts even when it repeats the initial `false`: a restarted agent in a minority must
+        // stop what its host still runs (issue 11, finding 2).
+        guard quorate != self.quorate || !self.hasVerdict else { return [] }
+        let first = !self.hasVerdict
+        self.hasVerdict = true
         self.quorate = quorate
-        var directives: [Directive] = [.event(quorate ? "this partition has quorum" : "this partition lost quorum")]
+        var directives: [Directive] = [.event(quorate ? "this partition has quorum" : first ? "no quorum at start" : "this partition lost quorum")]
         if !quorate, self.config.properties.noQuorumPolicy == .stop {
-            directives.append(.stopAllLocalResources(reason: "quorum lost (no-quorum-policy stop)"))
+            directives.append(.stopAllLocalResources(reason: first ? "no quorum at start (no-quorum-policy stop)" : "quorum lost (no-quorum-policy stop)"))
         }
         return directives
     }

@@ -57,7 +57,8 @@ public struct Coordinator: Sendable {
         return self.onChange(now: now)
     }
 
-    public mutating func onTimer(ledger: ClusterLedger, now: Timestamp) -> [Directive] {
+    /// `monotonic`: the shell's monotonic clock, on which the fencing waits count (nil: `now` serves).
+    public mutating func onTimer(ledger: ClusterLedger, now: Timestamp, monotonic: Timestamp? = nil) -> [Directive] {
         self.wakeUps = self.wakeUps.filter { $0 > now }
         guard self.isCoordinator(ledger) else {
             self.inFlight = [:]
@@ -79,7 +80,9 @@ public struct Coordinator: Sendable {
         }
         let state = ledger.clusterState
         let transition = Scheduler(config: config).schedule(state: state, now: now)
-        let fenceWait = self.fencingWait(ledger: ledger, now: now)
+        // Fencing waits end on the monotonic clock; wake-ups are on `now`'s clock.
+        let monotonicNow = monotonic ?? now
+        let fenceWait = self.fencingWait(ledger: ledger, now: monotonicNow).mapValues { now + Seconds($0.seconds - monotonicNow.seconds) }
         let frozen = self.frozenByAgentlessNodes(ledger: ledger)
         let waiting = Self.waitingForAbsentAgents(transition, ledger: ledger)
         var nextWake: Timestamp? = fenceWait.values.min()
@@ -171,13 +174,14 @@ public struct Coordinator: Sendable {
         return frozen
     }
 
-    /// Resources that were active on a node that left less than its self-fence time ago: they may
-    /// still be running there until the node has stopped them, so nothing starts them elsewhere yet.
+    /// Resources that were active on a node that left less than its survivor wait ago (`FencingTiming`: its last
+    /// possible watchdog pet + W, or its self-fence time without a watchdog): they may still be running there until
+    /// its watchdog has reset it, so nothing starts them elsewhere yet. `now` and the result: monotonic clock.
     func fencingWait(ledger: ClusterLedger, now: Timestamp) -> [String: Timestamp] {
         var waits: [String: Timestamp] = [:]
-        let timeout = ledger.config.properties.selfFenceTimeout
-        for (node, leftAt) in ledger.departed where !ledger.fenced.contains(node) {
-            let until = leftAt + timeout
+        let timing = FencingTiming(config: ledger.config)
+        for (node, leftAt) in ledger.departedSince where !ledger.fenced.contains(node) {
+            let until = leftAt + timing.survivorWait(for: ledger.config.node(named: node))
             guard until > now else { continue }
             for (resource, perNode) in ledger.resources where perNode[node]?.role.isActive == true {
                 waits[resource] = max(waits[resource] ?? until, until)

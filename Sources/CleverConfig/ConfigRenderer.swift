@@ -17,6 +17,9 @@ enum ConfigRenderer {
         out.add("failure-timeout: \(properties.failureTimeout.map(self.duration) ?? "never")", indent: 2)
         out.add("symmetric: \(properties.symmetric)", indent: 2)
         out.add("self-fence-timeout: \(self.duration(properties.selfFenceTimeout))", indent: 2)
+        if let timeout = properties.watchdogTimeout { out.add("watchdog-timeout: \(self.duration(timeout))", indent: 2) }
+        if let token = properties.token { out.add("token: \(self.duration(token))", indent: 2) }
+        if let consensus = properties.consensus { out.add("consensus: \(self.duration(consensus))", indent: 2) }
 
         out.add("nodes:")
         for node in config.nodes {
@@ -28,6 +31,8 @@ enum ConfigRenderer {
             out.map("attributes", node.attributes, indent: 2)
             if let agent = node.fenceAgent { out.add("fence-agent: \(self.scalar(agent))", indent: 2) }
             out.map("fence-params", node.fenceParameters, indent: 2)
+            if let watchdog = node.watchdog { out.add("watchdog: \(self.scalar(watchdog.description))", indent: 2) }
+            if let timeout = node.watchdogTimeout { out.add("watchdog-timeout: \(self.duration(timeout))", indent: 2) }
         }
 
         if let quorum = config.quorum {
@@ -35,6 +40,8 @@ enum ConfigRenderer {
             if let host = quorum.qdeviceHost { out.add("qdevice: \(self.scalar(host))", indent: 1) }
             out.add("algorithm: \(self.scalar(quorum.algorithm))", indent: 1)
             if !quorum.pingTargets.isEmpty { out.add("ping: \(self.list(quorum.pingTargets))", indent: 1) }
+            if let timeout = quorum.timeout { out.add("timeout: \(self.duration(timeout))", indent: 1) }
+            if let timeout = quorum.syncTimeout { out.add("sync-timeout: \(self.duration(timeout))", indent: 1) }
         }
 
         if !config.resources.isEmpty {

@@ -12,6 +12,7 @@ extension ConfigDecoder {
         self.checkGroups(decoded)
         self.checkConstraints(decoded)
         self.checkOrderCycles(decoded)
+        self.checkFencing(decoded)
     }
 
     // MARK: Names

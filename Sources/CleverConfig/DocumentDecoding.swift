@@ -101,6 +101,7 @@ extension ConfigDecoder {
                 known: [
                     "stickiness", "no-quorum-policy", "migration-threshold", "failure-timeout", "symmetric",
                     "self-fence-timeout",
+                    "watchdog-timeout", "token", "consensus",
                 ])
         else { return properties }
         if let score = self.value(fields, "stickiness", expected: "a score", ValueSyntax.score) {
@@ -121,13 +122,16 @@ extension ConfigDecoder {
         if let timeout = self.value(fields, "self-fence-timeout", expected: "a duration", ValueSyntax.positiveDuration) {
             properties.selfFenceTimeout = timeout
         }
+        properties.watchdogTimeout = self.value(fields, "watchdog-timeout", expected: "a duration", ValueSyntax.watchdogTimeout)
+        properties.token = self.value(fields, "token", expected: "a duration", ValueSyntax.positiveDuration)
+        properties.consensus = self.value(fields, "consensus", expected: "a duration", ValueSyntax.positiveDuration)
         return properties
     }
 
     // MARK: Nodes
 
     mutating func decodeNode(_ node: Node, path: String) -> NodeConfig? {
-        guard let fields = self.fields(node, path: path, known: ["name", "id", "addresses", "attributes", "fence-agent", "fence-params"]) else {
+        guard let fields = self.fields(node, path: path, known: ["name", "id", "addresses", "attributes", "fence-agent", "fence-params", "watchdog", "watchdog-timeout"]) else {
             return nil
         }
         let name = self.value(fields, "name", required: true, expected: "a host name") { text in
@@ -152,15 +156,17 @@ extension ConfigDecoder {
             text.isEmpty || text.contains(" ") ? .failure(ValueProblem("'\(text)' is not a program name", hint: "e.g. fence_ipmilan")) : .success(text)
         }
         let fenceParameters = self.stringMap(fields, "fence-params") ?? [:]
+        let watchdog = self.value(fields, "watchdog", expected: "a watchdog device or none", ValueSyntax.watchdog)
+        let watchdogTimeout = self.value(fields, "watchdog-timeout", expected: "a duration", ValueSyntax.watchdogTimeout)
         guard let name, let id else { return nil }
         return NodeConfig(name: name, id: id, addresses: addresses ?? [], attributes: attributes, fenceAgent: fenceAgent,
-                          fenceParameters: fenceParameters)
+                          fenceParameters: fenceParameters, watchdog: watchdog, watchdogTimeout: watchdogTimeout)
     }
 
     // MARK: Quorum
 
     mutating func decodeQuorum(_ node: Node, path: String) -> QuorumConfig? {
-        guard let fields = self.fields(node, path: path, known: ["qdevice", "algorithm", "ping"]) else { return nil }
+        guard let fields = self.fields(node, path: path, known: ["qdevice", "algorithm", "ping", "timeout", "sync-timeout"]) else { return nil }
         var quorum = QuorumConfig(qdeviceHost: nil)
         quorum.qdeviceHost = self.value(fields, "qdevice", expected: "a host", ValueSyntax.host)
         if let algorithm = self.value(fields, "algorithm", expected: "an algorithm", { text in
@@ -171,6 +177,8 @@ extension ConfigDecoder {
             quorum.algorithm = algorithm
         }
         quorum.pingTargets = self.scalarList(fields, "ping", expected: "a host", ValueSyntax.host) ?? []
+        quorum.timeout = self.value(fields, "timeout", expected: "a duration", ValueSyntax.qdeviceTimeout)
+        quorum.syncTimeout = self.value(fields, "sync-timeout", expected: "a duration", ValueSyntax.qdeviceTimeout)
         if !quorum.pingTargets.isEmpty, quorum.qdeviceHost == nil, !fields.has("qdevice") {
             self.report(
                 "ping heuristics need a qdevice", path: KeyPath.child(path, "ping"),

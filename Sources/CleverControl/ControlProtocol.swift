@@ -50,6 +50,8 @@ public struct StatusReport: Hashable, Sendable, Codable {
         public var attributes: [String: String]
         /// Corosync runs there but the agent does not (crashed, restarting): what runs there is left alone.
         public var agentDown: Bool?
+        /// The node's watchdog as configured: a device path, "none", or nil when not configured (then it runs nothing).
+        public var watchdog: String?
 
         public init(name: String, id: Int, online: Bool, standby: Bool, unfit: Bool, unfitUntil: Timestamp?, attributes: [String: String]) {
             self.name = name

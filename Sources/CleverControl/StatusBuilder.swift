@@ -15,6 +15,7 @@ extension StatusReport {
         let nodes = config.nodes.map { node in
             var entry = Self.node(node, state: state, marks: activeMarks)
             if agentless.contains(node.name) { entry.agentDown = true }
+            entry.watchdog = node.watchdog?.description
             return entry
         }
         let resources = config.resources.map { resource in
@@ -79,6 +80,7 @@ extension StatusReport {
                     + "nothing of it moves until the agent is back (`systemctl start clevervm` on \(node.name))"
                 : "node \(node.name) is OFFLINE")
         }
+        problems += self.watchdogProblems
         for resource in self.resources {
             for (node, count) in resource.failCounts.sorted(by: { $0.key < $1.key }) {
                 problems.append("\(resource.id) failed \(count)× on \(node) (`clevervm cleanup \(resource.id)` once fixed)")

@@ -119,6 +119,7 @@ public struct Lab: Sendable {
             state.holders[host.name] = try self.startHolder(namespace: layout.namespace(of: host), hostName: host.name, directory: layout.directory(of: host), isGateway: false)
         }
         try state.save()
+        try LabWatchdog.startAll(self, config: clusterConfig, layout: layout, progress: progress)  // watchdog (issue 11)
 
         if state.usesQdevice {
             progress("qdevice TLS: a CA on qnetd, the cluster's certificate signed by it and imported on every host")
@@ -205,6 +206,7 @@ public struct Lab: Sendable {
             let result = Subprocess.run(["ip", "link", "delete", link])
             if !result.succeeded, Self.links().contains(link) { problems.append("ip link delete \(link): \(result.output)") }
         }
+        LabWatchdog.stopAll(self)  // watchdog (issue 11): the watchers live outside the namespaces
         if FileManager.default.fileExists(atPath: self.stateDirectory) {
             progress("state \(self.stateDirectory): removing")
             do { try FileManager.default.removeItem(atPath: self.stateDirectory) } catch {
@@ -337,6 +339,7 @@ public struct Lab: Sendable {
             state.holders[host] = try self.startHolder(namespace: state.layout.namespace(of: entry), hostName: host, directory: directory, isGateway: false)
             state.poweredOff.remove(host)
             try state.save()
+            try LabWatchdog.restart(self, host: host)  // watchdog (issue 11): /run was wiped; a fresh FIFO and watcher
             progress("\(host): \(state.services[host, default: []].map(\.name).joined(separator: ", "))")
             try self.startServices(of: host, in: &state)
             try state.save()

@@ -48,8 +48,16 @@ public struct ClusterProperties: Hashable, Sendable, Codable {
     public var failureTimeout: Seconds?
     /// false: resources run only where a location constraint allows them (Pacemaker's opt-in cluster).
     public var symmetric: Bool
-    /// A host that loses quorum stops its resources within this time; survivors wait this long.
+    /// A host that loses quorum stops its resources within this time; survivors of a host without a watchdog
+    /// (`watchdog: none`) count this in their wait (`FencingTiming`).
     public var selfFenceTimeout: Seconds
+    /// W: a host whose agent stops petting its watchdog is reset this long after the last pet. nil: 5 s
+    /// (`FencingTiming.defaultWatchdogTimeout`); a node may override it.
+    public var watchdogTimeout: Seconds?
+    /// Corosync's totem token timeout (corosync.conf `totem.token`); nil: 1 s.
+    public var token: Seconds?
+    /// Corosync's consensus timeout; nil: 1.2 × token (Corosync's own rule).
+    public var consensus: Seconds?
 
     public init(
         defaultStickiness: Score = 100,
@@ -57,8 +65,14 @@ public struct ClusterProperties: Hashable, Sendable, Codable {
         migrationThreshold: Int = 3,
         failureTimeout: Seconds? = Seconds(600),
         symmetric: Bool = true,
-        selfFenceTimeout: Seconds = Seconds(2)
+        selfFenceTimeout: Seconds = Seconds(2),
+        watchdogTimeout: Seconds? = nil,
+        token: Seconds? = nil,
+        consensus: Seconds? = nil
     ) {
+        self.watchdogTimeout = watchdogTimeout
+        self.token = token
+        self.consensus = consensus
         self.defaultStickiness = defaultStickiness
         self.noQuorumPolicy = noQuorumPolicy
         self.migrationThreshold = migrationThreshold
@@ -89,9 +103,15 @@ public struct NodeConfig: Hashable, Sendable, Codable {
     /// node off; nil: the cluster relies on the node fencing itself within the self-fence time.
     public var fenceAgent: String?
     public var fenceParameters: [String: String]
+    /// The host's watchdog; nil: not configured, and the agent there runs no resources (it says so in status).
+    public var watchdog: WatchdogSetting?
+    /// This host's W, overriding the cluster's `watchdog-timeout` (e.g. a hardware watchdog with a fixed timeout).
+    public var watchdogTimeout: Seconds?
 
     public init(name: String, id: Int, addresses: [String], attributes: [String: String] = [:], fenceAgent: String? = nil,
-                fenceParameters: [String: String] = [:]) {
+                fenceParameters: [String: String] = [:], watchdog: WatchdogSetting? = nil, watchdogTimeout: Seconds? = nil) {
+        self.watchdog = watchdog
+        self.watchdogTimeout = watchdogTimeout
         self.name = name
         self.id = id
         self.addresses = addresses
@@ -107,8 +127,15 @@ public struct QuorumConfig: Hashable, Sendable, Codable {
     public var algorithm: String
     /// Heuristics: hosts pinged by qdevice; the partition that still reaches them keeps quorum.
     public var pingTargets: [String]
+    /// quorum.device.timeout: how long votequorum keeps a qdevice vote that is not renewed. nil: 3 s.
+    public var timeout: Seconds?
+    /// quorum.device.sync_timeout: the same during a membership change. nil: 5 s.
+    public var syncTimeout: Seconds?
 
-    public init(qdeviceHost: String?, algorithm: String = "ffsplit", pingTargets: [String] = []) {
+    public init(qdeviceHost: String?, algorithm: String = "ffsplit", pingTargets: [String] = [], timeout: Seconds? = nil,
+                syncTimeout: Seconds? = nil) {
+        self.timeout = timeout
+        self.syncTimeout = syncTimeout
         self.qdeviceHost = qdeviceHost
         self.algorithm = algorithm
         self.pingTargets = pingTargets

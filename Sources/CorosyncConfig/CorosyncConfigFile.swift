@@ -34,13 +34,13 @@ public enum CorosyncConfigFile {
         }
 
         public init(
-            tokenMilliseconds: Int = 1000,
+            tokenMilliseconds: Int = CorosyncConfigFile.milliseconds(FencingTiming.defaultToken),
             consensusMilliseconds: Int? = nil,
             crypto: Bool = true,
             qdeviceTLS: Bool = true,
             logging: Logging = .syslog,
-            qdeviceTimeoutMilliseconds: Int? = 3000,
-            qdeviceSyncTimeoutMilliseconds: Int? = 5000,
+            qdeviceTimeoutMilliseconds: Int? = CorosyncConfigFile.milliseconds(FencingTiming.defaultQdeviceTimeout),
+            qdeviceSyncTimeoutMilliseconds: Int? = CorosyncConfigFile.milliseconds(FencingTiming.defaultQdeviceSyncTimeout),
             pingCommand: String = "/bin/ping"
         ) {
             self.qdeviceTimeoutMilliseconds = qdeviceTimeoutMilliseconds
@@ -76,8 +76,10 @@ public enum CorosyncConfigFile {
                 totem.line("crypto_cipher", "none")
                 totem.line("crypto_hash", "none")
             }
-            totem.line("token", String(options.tokenMilliseconds))
-            totem.line("consensus", String(options.consensusMilliseconds ?? options.tokenMilliseconds * 6 / 5))
+            // The cluster config's timeouts win over the options' defaults: survivors derive their wait from them.
+            let token = config.properties.token.map(Self.milliseconds) ?? options.tokenMilliseconds
+            totem.line("token", String(token))
+            totem.line("consensus", String(config.properties.consensus.map(Self.milliseconds) ?? options.consensusMilliseconds ?? token * 6 / 5))
         }
         text.blank()
         text.section("nodelist") { nodelist in
@@ -98,8 +100,12 @@ public enum CorosyncConfigFile {
                 quorum.section("device") { section in
                     section.line("model", "net")
                     section.line("votes", "1")
-                    if let timeout = options.qdeviceTimeoutMilliseconds { section.line("timeout", String(timeout)) }
-                    if let timeout = options.qdeviceSyncTimeoutMilliseconds { section.line("sync_timeout", String(timeout)) }
+                    if let timeout = device.timeout.map(Self.milliseconds) ?? options.qdeviceTimeoutMilliseconds {
+                        section.line("timeout", String(timeout))
+                    }
+                    if let timeout = device.syncTimeout.map(Self.milliseconds) ?? options.qdeviceSyncTimeoutMilliseconds {
+                        section.line("sync_timeout", String(timeout))
+                    }
                     section.section("net") { net in
                         net.line("host", host)
                         net.line("algorithm", device.algorithm)
@@ -126,6 +132,8 @@ public enum CorosyncConfigFile {
         }
         return text.text
     }
+
+    public static func milliseconds(_ duration: Seconds) -> Int { Int((duration.value * 1000).rounded()) }
 
     /// Everything wrong with `config` for corosync, in a stable order; empty when it can be rendered.
     public static func validate(_ config: ClusterConfig, options: Options = Options()) -> [String] {

@@ -280,13 +280,17 @@ enum RichConfig {
             name: "lab-1",
             epoch: 42,
             properties: ClusterProperties(
-                defaultStickiness: .minusInfinity, noQuorumPolicy: .ignore, migrationThreshold: 0, failureTimeout: nil,
-                symmetric: false, selfFenceTimeout: Seconds(1.5)),
+                // stop: freeze and ignore are refused with a volume (it would run twice).
+                defaultStickiness: .minusInfinity, noQuorumPolicy: .stop, migrationThreshold: 0, failureTimeout: nil,
+                symmetric: false, selfFenceTimeout: Seconds(1.5), watchdogTimeout: Seconds(4), token: Seconds(0.5),
+                consensus: Seconds(0.75)),
             nodes: [
-                NodeConfig(name: "alpha", id: 1, addresses: ["198.51.100.11", "fe80::1"], attributes: ["rack": "a b", "#weird": "x: y"]),
-                NodeConfig(name: "beta", id: 7, addresses: ["198.51.100.12", "::1"]),
+                NodeConfig(name: "alpha", id: 1, addresses: ["198.51.100.11", "fe80::1"], attributes: ["rack": "a b", "#weird": "x: y"],
+                           watchdog: .device("/dev/watchdog0"), watchdogTimeout: Seconds(6)),
+                NodeConfig(name: "beta", id: 7, addresses: ["198.51.100.12", "::1"], watchdog: .disabled),
             ],
-            quorum: QuorumConfig(qdeviceHost: "qnetd.example", algorithm: "lms", pingTargets: ["198.51.100.1", "gw"]),
+            quorum: QuorumConfig(qdeviceHost: "qnetd.example", algorithm: "lms", pingTargets: ["198.51.100.1", "gw"],
+                                 timeout: Seconds(2), syncTimeout: Seconds(4)),
             resources: [
                 ResourceConfig(
                     id: "disk0",

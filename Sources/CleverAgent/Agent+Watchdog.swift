@@ -1,0 +1,87 @@
+import CleverCluster
+import CleverModel
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The agent's side of watchdog fencing (issue 11): opening the host's watchdog, the heartbeat of the agent loop,
+/// what runs here, and refusing resources on a host whose watchdog is not configured. Agent.swift calls these from
+/// lines marked `watchdog (issue 11)`.
+extension Agent {
+    /// Arms the host's watchdog as its node config says: a device is opened (a clear error when it cannot be),
+    /// `none` runs without (a warning), nothing configured runs no resources (see `refusalWithoutWatchdog`).
+    static func openWatchdog(node: NodeConfig, config: ClusterConfig) throws(AgentStop) -> WatchdogPetter? {
+        let say: @Sendable (String) -> Void = { text in
+            FileHandle.standardError.write(Data("\(Agent.stamp(Timestamp(seconds: Date().timeIntervalSince1970))) \(node.name): \(text)\n".utf8))
+        }
+        switch node.watchdog {
+        case .device(let path):
+            do {
+                let petter = try WatchdogPetter(path: path, timing: FencingTiming(config: config), node: node, log: say)
+                Self.stopWatchdogOnSignals(petter)
+                return petter
+            } catch {
+                throw AgentStop.watchdogUnavailable(error.description)
+            }
+        case .disabled:
+            say("warning: node \(node.name) runs without a watchdog (watchdog: none): a hung host is not reset")
+            return nil
+        case nil:
+            say("node \(node.name) has no watchdog configured: this host runs no resources (set `watchdog: /dev/watchdog` "
+                + "or `watchdog: none` in its node config)")
+            return nil
+        }
+    }
+
+    /// SIGTERM/SIGINT (systemctl stop): end the petting cleanly, disarming the watchdog only when nothing runs here,
+    /// then exit. Without this the kernel would take the default exit for a crash and reset the host.
+    private static func stopWatchdogOnSignals(_ petter: WatchdogPetter) {
+        for number in [SIGTERM, SIGINT] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                petter.stop()
+                exit(0)
+            }
+            source.resume()
+            Self.signalSources.append(source)
+        }
+    }
+
+    nonisolated(unsafe) private static var signalSources: [any DispatchSourceSignal] = []
+
+    /// The agent loop's heartbeat: a beat every tenth of a second from the actor itself, so a stuck actor stops it.
+    func startWatchdogHeartbeat() -> Task<Void, Never>? {
+        guard self.watchdog != nil else { return nil }
+        return Task {
+            while !Task.isCancelled {
+                self.watchdogBeat()
+                try? await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+
+    func watchdogBeat() { self.watchdog?.agentBeat() }
+
+    /// What runs here changed (a probe, a result, a self-fence).
+    func watchdogNote(_ roles: [String: ResourceRole]) {
+        self.watchdog?.localResourcesChanged(runsSomething: roles.values.contains { $0.isActive })
+    }
+
+    /// Before an action that may start something here: from now on something may run.
+    func watchdogNoteStarting(_ request: ActionRequest) {
+        if [.start, .promote, .migrateFrom].contains(request.action) { self.watchdog?.localResourcesChanged(runsSomething: true) }
+    }
+
+    /// A start on a host whose node config names no watchdog (neither a device nor `none`) is refused: nothing
+    /// would reset the host if it hung with the resource running.
+    static func refusalWithoutWatchdog(_ request: ActionRequest, node: NodeConfig?, now: Timestamp) -> OperationResult? {
+        guard [.start, .promote, .migrateFrom, .migrateTo].contains(request.action), let node, node.watchdog == nil else { return nil }
+        return OperationResult(
+            request: request.id, resource: request.resource, node: request.node, action: request.action,
+            exitCode: OCFExit.notConfigured, migrationTarget: request.migrationTarget, at: now,
+            output: "node \(node.name) has no watchdog configured: set `watchdog: /dev/watchdog` or `watchdog: none` in its node config")
+    }
+}
