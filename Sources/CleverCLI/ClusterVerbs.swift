@@ -135,7 +135,7 @@ struct Migrate: IntentVerb {
             }
             expires = Timestamp(seconds: Date().timeIntervalSince1970) + duration
         }
-        return .migrate(node: self.node ?? "", to: self.to, expires: expires)
+        return .migrate(node: self.node ?? OperatorIntent.thisHost, to: self.to, expires: expires)
     }
 }
 
@@ -145,7 +145,7 @@ struct Unmigrate: IntentVerb {
     @Option(name: .long, help: "The host (default: this host).") var node: String?
     @OptionGroup var agent: AgentOptions
     @OptionGroup var output: OutputOptions
-    func intent() -> OperatorIntent { .unmigrate(node: self.node ?? "") }
+    func intent() -> OperatorIntent { .unmigrate(node: self.node ?? OperatorIntent.thisHost) }
 }
 
 struct Standby: IntentVerb {

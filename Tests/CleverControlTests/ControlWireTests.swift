@@ -25,6 +25,7 @@ enum ControlSamples {
         var ledger = ClusterLedger(localNode: "alpha", document: ClusterDocument(config: config, origin: 1))
         _ = ledger.onQuorum(true)
         _ = ledger.onView(memberIDs: [1, 2], now: Self.at)
+        for member in ["alpha", "beta"] { _ = ledger.onDeliver(Envelope(from: member, message: .sync(ledger.document)), now: Self.at) }
         return [
             ("status", .status(StatusReport(ledger: ledger, pendingActions: [], now: Self.at))),
             ("done", .done("standby beta: applied cluster-wide")),
