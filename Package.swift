@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Pure: the cluster model (config and state types, scores, rules). No I/O.
@@ -25,13 +27,13 @@ let package = Package(
         // Pure: the replicated cluster state machine, its message format, and the coordinator.
         .target(name: "CleverCluster", dependencies: ["CleverModel", "CleverScheduler"]),
         // I/O helpers shared by the shells: subprocesses, daemons, atomic files.
-        .target(name: "CleverSystem", dependencies: ["CSpawn"]),
+        .target(name: "CleverSystem", dependencies: ["CSpawn", .product(name: "Logging", package: "swift-log")]),
         // The local resource manager: resource agents (process, ip, ping, ocf, lsb) and recurring monitors.
         .target(name: "CleverExecutor", dependencies: ["CleverModel", "CleverCluster", "CleverSystem"]),
         // VMs on QEMU: QMP client, command line, the `vm` resource agent (start/stop/monitor/migrate, hibernate).
         .target(name: "CleverQEMU", dependencies: ["CleverModel", "CleverExecutor", "CleverCluster", "CleverSystem"]),
         // The control socket's protocol, client and server, and the status report.
-        .target(name: "CleverControl", dependencies: ["CleverModel", "CleverCluster", "CleverScheduler"]),
+        .target(name: "CleverControl", dependencies: ["CleverModel", "CleverCluster", "CleverScheduler", "CleverSystem"]),
         // Pure: every decision the agent makes (ledger and coordinator wiring, verdict pause, timers, control calls).
         .target(name: "CleverAgentCore", dependencies: ["CleverModel", "CleverCluster", "CleverControl"]),
         // The agent daemon: Corosync in, ledger and coordinator, executor, control socket.
@@ -39,6 +41,8 @@ let package = Package(
             "CleverModel", "CleverCluster", "CleverConfig", "CleverControl", "CleverExecutor", "CleverSystem", "Corosync",
             "CleverVolume", "CleverQEMU",
             "CleverAgentCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // Pacemaker CIB (XML) import into the model.
         .target(name: "CleverCIB", dependencies: ["CleverModel"]),
@@ -49,6 +53,7 @@ let package = Package(
                 "CleverModel", "CleverConfig", "CleverScheduler", "CleverCIB", "CleverCluster", "CleverControl", "CleverAgent",
                 "CleverLab", "CleverSystem", "CleverVolume",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The Corosync client libraries (C; Debian libcpg-dev libvotequorum-dev libcmap-dev libquorum-dev). Headers
