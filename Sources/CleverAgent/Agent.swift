@@ -10,7 +10,6 @@ import Corosync
 import Foundation
 import Logging
 import ServiceLifecycle
-import Synchronization
 
 /// The daemon every host runs: the shell around `AgentCore`. It feeds the core Corosync's views, messages and
 /// quorum, the control socket's requests and the executor's results, and performs the core's directives one after
@@ -107,34 +106,6 @@ public actor Agent {
         } onGracefulShutdown: {
             logger.notice("shutting down: leaving the group; what runs here keeps running")
             if let agent = current.stop() { Task { await agent.shutDown() } }
-        }
-    }
-
-    /// The agent instance running now, for the graceful-shutdown handler (which is called from a signal task).
-    final class CurrentInstance: Sendable {
-        private struct State {
-            var agent: Agent?
-            var stopping = false
-        }
-
-        private let state = Mutex(State())
-
-        var isStopping: Bool { self.state.withLock { $0.stopping } }
-
-        /// Records the instance about to start; false when a shutdown came first.
-        func begin(_ agent: Agent) -> Bool {
-            self.state.withLock { state in
-                guard !state.stopping else { return false }
-                state.agent = agent
-                return true
-            }
-        }
-
-        func stop() -> Agent? {
-            self.state.withLock { state in
-                state.stopping = true
-                return state.agent
-            }
         }
     }
 
@@ -408,15 +379,5 @@ public actor Agent {
         if let resource = entry.resource { metadata["resource"] = "\(resource)" }
         if let op = entry.op { metadata["op"] = "\(op.rawValue)" }
         self.logger.log(level: Self.level(entry.level), "\(entry.text)", metadata: metadata.isEmpty ? nil : metadata)
-    }
-
-    static func level(_ level: AgentLogLevel) -> Logger.Level {
-        switch level {
-        case .debug: .debug
-        case .info: .info
-        case .notice: .notice
-        case .warning: .warning
-        case .error: .error
-        }
     }
 }
