@@ -106,7 +106,7 @@ let package = Package(
         .testTarget(name: "CleverClusterTests", dependencies: ["CleverCluster", "CleverTesting", "CleverAgentCore", "CleverControl"], exclude: ["Golden"]),
         .testTarget(name: "CleverExecutorTests", dependencies: ["CleverExecutor", "CleverCluster", "CleverModel", "CleverSystem"]),
         // The control protocol's golden bytes and the control socket (in-process, no root).
-        .testTarget(name: "CleverControlTests", dependencies: ["CleverControl", "CleverCluster", "CleverModel", "CleverTesting"], exclude: ["Golden"]),
+        .testTarget(name: "CleverControlTests", dependencies: ["CleverControl", "CleverCluster", "CleverModel", "CleverTesting", "CleverSystem", .product(name: "Logging", package: "swift-log")], exclude: ["Golden"]),
         .testTarget(name: "CleverCIBTests", dependencies: ["CleverCIB", "CleverScheduler", "CleverTesting"]),
         .testTarget(name: "CleverCLITests", dependencies: ["CleverCLI", "CleverTesting"]),
         .testTarget(name: "CorosyncTests", dependencies: ["Corosync"]),

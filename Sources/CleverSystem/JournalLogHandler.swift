@@ -26,11 +26,16 @@ public struct JournalLogHandler: LogHandler {
         var merged = self.metadata
         if let provided = self.metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         if let own = event.metadata { merged.merge(own) { _, new in new } }
-        // `node` names the line's host up front; the rest follow as key=value, sorted.
-        let node = merged.removeValue(forKey: "node").map { " \($0):" } ?? ":"
-        let rest = merged.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
-        let line = "<\(Self.priority(event.level))>\(Self.timeOfDay()) \(event.level)\(node) \(event.message)\(rest)\n"
-        FileHandle.standardError.write(Data(line.utf8))
+        let line = Self.line(level: event.level, message: "\(event.message)", metadata: merged, time: Self.timeOfDay())
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    /// One record as written: `node` names the line's host up front; the rest follow as key=value, sorted.
+    public static func line(level: Logger.Level, message: String, metadata: Logger.Metadata, time: String) -> String {
+        var metadata = metadata
+        let node = metadata.removeValue(forKey: "node").map { " \($0):" } ?? ":"
+        let rest = metadata.sorted { $0.key < $1.key }.map { " \($0.key)=\($0.value)" }.joined()
+        return "<\(Self.priority(level))>\(time) \(level)\(node) \(message)\(rest)"
     }
 
     /// syslog priorities (sd-daemon(3)).
