@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Pure: the cluster model (config and state types, scores, rules). No I/O.
@@ -31,13 +33,13 @@ let package = Package(
         // Pure: the replicated cluster state machine, its message format, and the coordinator.
         .target(name: "CleverCluster", dependencies: ["CleverModel", "CleverScheduler"]),
         // I/O helpers shared by the shells: subprocesses, daemons, atomic files.
-        .target(name: "CleverSystem", dependencies: ["CSpawn"]),
+        .target(name: "CleverSystem", dependencies: ["CSpawn", .product(name: "Logging", package: "swift-log")]),
         // The local resource manager: resource agents (process, ip, ping, ocf, lsb) and recurring monitors.
         .target(name: "CleverExecutor", dependencies: ["CleverModel", "CleverCluster", "CleverSystem"]),
         // VMs on QEMU: QMP client, command line, the `vm` resource agent (start/stop/monitor/migrate, hibernate).
         .target(name: "CleverQEMU", dependencies: ["CleverModel", "CleverExecutor", "CleverCluster", "CleverSystem"]),
         // The control socket's protocol, client and server, and the status report.
-        .target(name: "CleverControl", dependencies: ["CleverModel", "CleverCluster", "CleverScheduler"]),
+        .target(name: "CleverControl", dependencies: ["CleverModel", "CleverCluster", "CleverScheduler", "CleverSystem"]),
         // Pure: every decision the agent makes (ledger and coordinator wiring, verdict pause, timers, control calls).
         .target(name: "CleverAgentCore", dependencies: ["CleverModel", "CleverCluster", "CleverControl"]),
         // The agent daemon: Corosync in, ledger and coordinator, executor, control socket.
@@ -45,6 +47,8 @@ let package = Package(
             "CleverModel", "CleverCluster", "CleverConfig", "CleverControl", "CleverExecutor", "CleverSystem", "Corosync",
             "CleverVolume", "CleverQEMU",
             "CleverAgentCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // Host set-up (init, join, qdevice setup, remove): pure plans of what to write, and the join token.
         .target(name: "CleverSetup", dependencies: ["CleverModel", "CleverConfig", "CorosyncConfig"]),
@@ -58,6 +62,7 @@ let package = Package(
                 "CleverLab", "CleverSystem", "CleverVolume",
                 "CleverSetup",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The Corosync client libraries (C; Debian libcpg-dev libvotequorum-dev libcmap-dev libquorum-dev). Headers
@@ -134,7 +139,7 @@ let package = Package(
         .testTarget(name: "CleverClusterTests", dependencies: ["CleverCluster", "CleverTesting", "CleverAgentCore", "CleverControl"], exclude: ["Golden"]),
         .testTarget(name: "CleverExecutorTests", dependencies: ["CleverExecutor", "CleverCluster", "CleverModel", "CleverSystem"]),
         // The control protocol's golden bytes and the control socket (in-process, no root).
-        .testTarget(name: "CleverControlTests", dependencies: ["CleverControl", "CleverCluster", "CleverModel", "CleverTesting"], exclude: ["Golden"]),
+        .testTarget(name: "CleverControlTests", dependencies: ["CleverControl", "CleverCluster", "CleverModel", "CleverTesting", "CleverSystem", .product(name: "Logging", package: "swift-log")], exclude: ["Golden"]),
         .testTarget(name: "CleverCIBTests", dependencies: ["CleverCIB", "CleverScheduler", "CleverTesting"]),
         .testTarget(name: "CleverCLITests", dependencies: ["CleverCLI", "CleverTesting"]),
         .testTarget(name: "CorosyncTests", dependencies: ["Corosync"]),

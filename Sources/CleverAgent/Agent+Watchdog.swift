@@ -1,3 +1,4 @@
+import CleverAgentCore
 import CleverCluster
 import CleverModel
 import Foundation
@@ -20,7 +21,6 @@ extension Agent {
         case .device(let path):
             do {
                 let petter = try WatchdogPetter(path: path, timing: FencingTiming(config: config), node: node, log: say)
-                Self.stopWatchdogOnSignals(petter)
                 return petter
             } catch {
                 throw AgentStop.watchdogUnavailable(error.description)
@@ -34,23 +34,6 @@ extension Agent {
             return nil
         }
     }
-
-    /// SIGTERM/SIGINT (systemctl stop): end the petting cleanly, disarming the watchdog only when nothing runs here,
-    /// then exit. Without this the kernel would take the default exit for a crash and reset the host.
-    private static func stopWatchdogOnSignals(_ petter: WatchdogPetter) {
-        for number in [SIGTERM, SIGINT] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                petter.stop()
-                exit(0)
-            }
-            source.resume()
-            Self.signalSources.append(source)
-        }
-    }
-
-    nonisolated(unsafe) private static var signalSources: [any DispatchSourceSignal] = []
 
     /// The agent loop's heartbeat: a beat every tenth of a second from the actor itself, so a stuck actor stops it.
     func startWatchdogHeartbeat() -> Task<Void, Never>? {

@@ -8,6 +8,8 @@ import CleverQEMU
 import CleverSystem
 import Corosync
 import Foundation
+import Logging
+import ServiceLifecycle
 
 /// The daemon every host runs: the shell around `AgentCore`. It feeds the core Corosync's views, messages and
 /// quorum, the control socket's requests and the executor's results, and performs the core's directives one after
@@ -33,7 +35,11 @@ public actor Agent {
 
     let options: Options
     let clock: AgentClock
+    /// Carries `node`; lines about a resource add `resource` and `op`.
+    let logger: Logger
     private var core: AgentCore
+    /// A graceful shutdown (SIGTERM, SIGINT) is under way: the group is left on purpose, nothing self-fences.
+    private var stopping = false
     private var executor: Executor!
     private var group: ProcessGroup?
     /// Control calls and live-migration prepares waiting for the core's answer.
@@ -49,18 +55,20 @@ public actor Agent {
     /// Problems met before the agent could log (a damaged cluster.json), logged at start.
     private let startupProblems: [String]
 
-    init(options: Options, document: ClusterDocument, localNode: String, clock: AgentClock, watchdog: WatchdogPetter? = nil,
-         startupProblems: [String] = []) {
+    init(options: Options, document: ClusterDocument, localNode: String, clock: AgentClock, logger: Logger,
+         watchdog: WatchdogPetter? = nil, startupProblems: [String] = []) {
         self.watchdog = watchdog
         self.startupProblems = startupProblems
         self.options = options
         self.clock = clock
+        self.logger = logger
         self.core = AgentCore(localNode: localNode, document: document, localAttributes: Self.savedAttributes(options))
         (self.outgoing, self.outbox) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .unbounded)
     }
 
-    /// Starts the agent and runs until Corosync goes away for good or a start fails.
-    public static func run(options: Options) async throws {
+    /// Starts the agent and runs until a graceful shutdown, or a stop its restart policy does not restart.
+    /// What runs on this host keeps running when the agent stops (it is re-adopted by the next agent's probe).
+    public static func run(options: Options, logger: Logger) async throws {
         // A CLI that hangs up before its answer, or a child whose pipe closed, must cost an EPIPE, not the agent.
         signal(SIGPIPE, SIG_IGN)
         for directory in [options.stateDirectory, options.runDirectory] {
@@ -82,24 +90,43 @@ public actor Agent {
         guard let node = document.config.nodes.first(where: { $0.id == Int(localID) }) else {
             throw AgentStop.notInConfig(nodeID: localID, nodes: document.config.nodes.map { "\($0.name)=\($0.id)" })
         }
+        let logger = {
+            var logger = logger
+            logger[metadataKey: "node"] = "\(node.name)"
+            return logger
+        }()
         // watchdog (issue 11): armed for the whole process; stopped (disarmed only if nothing runs) when it ends.
         let watchdog = try Self.openWatchdog(node: node, config: document.config)
         defer { watchdog?.stop() }
-        while true {
-            let agent = Agent(options: options, document: document, localNode: node.name, clock: clock, watchdog: watchdog,
-                              startupProblems: startupProblems)
-            startupProblems = []
-            do {
-                try await agent.start()
-                return
-            } catch {
-                // Typed: only the stops whose policy says so start a new instance.
-                guard let delay = error.restartDelay else { throw error }
-                try await Task.sleep(for: Duration(delay))
-                // The next instance starts from what the last one persisted.
-                document = try Self.loadDocument(options, problems: &startupProblems)
+        let current = CurrentInstance()
+        try await withGracefulShutdownHandler {
+            while !current.isStopping {
+                let agent = Agent(options: options, document: document, localNode: node.name, clock: clock, logger: logger,
+                                  watchdog: watchdog, startupProblems: startupProblems)
+                startupProblems = []
+                guard current.begin(agent) else { return }
+                do throws(AgentStop) {
+                    try await agent.start()
+                    return
+                } catch {
+                    // Typed: only the stops whose policy says so start a new instance.
+                    guard let delay = error.restartDelay, !current.isStopping else { throw error }
+                    logger.notice("\(error); a new agent instance in \(delay)")
+                    try await Task.sleep(for: Duration(delay))
+                    // The next instance starts from what the last one persisted.
+                    document = try Self.loadDocument(options, problems: &startupProblems)
+                }
             }
+        } onGracefulShutdown: {
+            logger.notice("shutting down: leaving the group; what runs here keeps running")
+            if let agent = current.stop() { Task { await agent.shutDown() } }
         }
+    }
+
+    /// Leaves the Corosync group on purpose: the event stream ends and `start` returns without self-fencing.
+    func shutDown() {
+        self.stopping = true
+        self.group?.close()
     }
 
     static func loadDocument(_ options: Options, problems: inout [String]) throws(AgentStop) -> ClusterDocument {
@@ -173,6 +200,10 @@ public actor Agent {
             case .closed(let failure):
                 quorumTask.cancel()
                 quorum.close()
+                if self.stopping {
+                    await self.performing?.value
+                    return
+                }
                 self.enqueue(self.core.onCorosyncClosed(reason: failure.map { "\($0)" } ?? "shut down", now: self.clock.now()))
                 await self.performing?.value
                 throw .corosyncConnectionLost
@@ -329,7 +360,7 @@ public actor Agent {
                                                     output: outcome.output, roles: roles))
             }
         case .log(let entry):
-            self.write(entry.text)
+            self.write(entry)
         }
     }
 
@@ -372,16 +403,13 @@ public actor Agent {
 
     /// A line of the shell's own, into the core's event history and the log.
     private func log(_ level: AgentLogLevel, _ text: String) {
-        if case .log(let entry) = self.core.log(level, text, now: self.clock.now()) { self.write(entry.text) }
+        if case .log(let entry) = self.core.log(level, text, now: self.clock.now()) { self.write(entry) }
     }
 
-    private func write(_ text: String) {
-        FileHandle.standardError.write(Data("\(Self.stamp(self.clock.now())) \(self.core.localNode): \(text)\n".utf8))
-    }
-
-    static func stamp(_ time: Timestamp) -> String {
-        let seconds = time.seconds
-        let day = Int(seconds) % 86400
-        return String(format: "%02d:%02d:%06.3f", day / 3600, day % 3600 / 60, seconds.truncatingRemainder(dividingBy: 60))
+    private func write(_ entry: AgentLogEntry) {
+        var metadata: Logger.Metadata = [:]
+        if let resource = entry.resource { metadata["resource"] = "\(resource)" }
+        if let op = entry.op { metadata["op"] = "\(op.rawValue)" }
+        self.logger.log(level: Self.level(entry.level), "\(entry.text)", metadata: metadata.isEmpty ? nil : metadata)
     }
 }

@@ -45,12 +45,12 @@ extension AgentCore {
         return self.announce(roles) + [.answer(call, answer)]
     }
 
-    /// The CLI names "this host" with an empty node name (it does not know the host's cluster name).
+    /// The CLI names "this host" `OperatorIntent.thisHost` (it does not know the host's cluster name).
     func resolvingThisHost(_ intent: OperatorIntent) -> OperatorIntent {
         switch intent {
-        case .migrate(let node, let to, let expires) where node.isEmpty:
+        case .migrate(let node, let to, let expires) where node == OperatorIntent.thisHost:
             .migrate(node: self.localNode, to: to, expires: expires)
-        case .unmigrate(let node) where node?.isEmpty == true:
+        case .unmigrate(let node) where node == OperatorIntent.thisHost:
             .unmigrate(node: self.localNode)
         default:
             intent

@@ -4,7 +4,11 @@ import CleverCluster
 import CleverConfig
 import CleverControl
 import CleverModel
+import CleverSystem
 import Foundation
+import Logging
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 /// Shared by the verbs that talk to the local agent.
 struct AgentOptions: ParsableArguments {
@@ -30,15 +34,25 @@ struct Agent: AsyncParsableCommand {
     var runDirectory = "/run/clevervm"
     @Option(name: .long, help: "The control socket.")
     var socket = ControlSocket.defaultPath
+    @Option(name: .long, help: "Least severe log level written to stderr: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
 
     func run() async throws {
         guard getuid() == 0 else {
             Output.printError("the agent must run as root (it manages addresses, processes and VMs)", json: false)
             throw ExitCode(1)
         }
+        let level = self.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = JournalLogHandler(label: label)
+            handler.logLevel = level
+            return handler
+        }
         do {
-            try await CleverAgent.Agent.run(options: .init(
-                configPath: self.config, stateDirectory: self.stateDirectory, runDirectory: self.runDirectory, socketPath: self.socket))
+            try await AgentService.runUntilSignalled(
+                options: .init(configPath: self.config, stateDirectory: self.stateDirectory, runDirectory: self.runDirectory,
+                               socketPath: self.socket),
+                logger: Logger(label: "clevervm.agent"))
         } catch {
             Output.printError(String(describing: error), json: false)
             throw ExitCode(1)
@@ -135,7 +149,7 @@ struct Migrate: IntentVerb {
             }
             expires = Timestamp(seconds: Date().timeIntervalSince1970) + duration
         }
-        return .migrate(node: self.node ?? "", to: self.to, expires: expires)
+        return .migrate(node: self.node ?? OperatorIntent.thisHost, to: self.to, expires: expires)
     }
 }
 
@@ -145,7 +159,7 @@ struct Unmigrate: IntentVerb {
     @Option(name: .long, help: "The host (default: this host).") var node: String?
     @OptionGroup var agent: AgentOptions
     @OptionGroup var output: OutputOptions
-    func intent() -> OperatorIntent { .unmigrate(node: self.node ?? "") }
+    func intent() -> OperatorIntent { .unmigrate(node: self.node ?? OperatorIntent.thisHost) }
 }
 
 struct Standby: IntentVerb {

@@ -79,6 +79,30 @@ public struct ClusterLedger: Sendable {
     }
     public var isSynced: Bool { self.syncPending.isEmpty && self.members.contains(self.localNode) }
 
+    /// The coordinator: the member with the lowest node id, once the partition is quorate and this view's sync is
+    /// complete (before that, nobody acts). The one definition the coordinator, the status and the tests use.
+    public var coordinatorNode: String? {
+        guard self.quorate, self.isSynced else { return nil }
+        return self.members.first
+    }
+
+    /// Resources active on a node whose agent is gone but whose Corosync is in the ring (`agentless`), with what
+    /// belongs to them (their group, their mandatory colocation dependents), each with the node that freezes it: they
+    /// may be running there with nobody to stop them, so nothing starts them elsewhere, without a time limit.
+    public var frozenByAgentless: [String: String] {
+        var frozen: [String: String] = [:]
+        for node in self.agentless.sorted() {
+            for (resource, perNode) in self.resources.sorted(by: { $0.key < $1.key }) where perNode[node]?.role.isActive == true {
+                frozen[resource] = frozen[resource] ?? node
+                for member in self.config.group(containing: resource)?.members ?? [] { frozen[member] = frozen[member] ?? node }
+            }
+        }
+        for case .colocation(let colocation) in self.config.effectiveConstraints where colocation.score.isInfinite {
+            if let node = frozen[colocation.primary] { frozen[colocation.dependent] = frozen[colocation.dependent] ?? node }
+        }
+        return frozen
+    }
+
     func nodeID(_ name: String) -> Int? { self.config.node(named: name)?.id }
 
     /// The state the scheduler sees.
@@ -249,13 +273,9 @@ public struct ClusterLedger: Sendable {
         if let reason = self.refusal(for: request) { return [.requestDone(request, refusal: reason)] }
         switch intent {
         case .migrate(let node, let to, let expires):
-            self.document.marks.removeAll { $0.createdBy == "migrate" && $0.node == node }
-            self.document.marks.append(PlacementMark(kind: .ban, resource: nil, node: node, expires: expires, createdBy: "migrate"))
-            if let to {
-                self.document.marks.append(PlacementMark(kind: .prefer, resource: nil, node: to, expires: expires, createdBy: "migrate"))
-            }
+            self.document.marks.migrate(node: node, to: to, expires: expires)
         case .unmigrate(let node):
-            self.document.marks.removeAll { $0.createdBy == "migrate" && (node == nil || $0.node == node || $0.kind == .prefer) }
+            self.document.marks.unmigrate(node: node)
         case .forceStart(let resource):
             self.document.targetRoles[resource] = .started
         case .forceStop(let resource):

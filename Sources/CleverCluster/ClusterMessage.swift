@@ -49,6 +49,10 @@ public enum OperatorIntent: Hashable, Sendable, CustomStringConvertible {
     case standby(node: String)
     case unstandby(node: String)
 
+    /// The node name the CLI sends for "this host" in `migrate` and `unmigrate` (it does not know its host's cluster
+    /// name); the receiving agent puts its own name in before the intent goes to the group.
+    public static let thisHost = ""
+
     public var description: String {
         switch self {
         case .migrate(let node, let to, let expires):

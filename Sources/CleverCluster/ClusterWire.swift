@@ -30,13 +30,36 @@ extension Decoder {
 }
 
 /// A coding key made from any string: the version 1 shapes name their cases and `_0` payloads.
-struct WireKey: CodingKey, ExpressibleByStringLiteral {
-    var stringValue: String
-    var intValue: Int? { nil }
-    init(_ string: String) { self.stringValue = string }
-    init(stringLiteral value: String) { self.stringValue = value }
-    init?(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
+public struct WireKey: CodingKey, ExpressibleByStringLiteral, Sendable {
+    public var stringValue: String
+    public var intValue: Int? { nil }
+    public init(_ string: String) { self.stringValue = string }
+    public init(stringLiteral value: String) { self.stringValue = value }
+    public init?(stringValue: String) { self.stringValue = stringValue }
+    public init?(intValue: Int) { nil }
+}
+
+/// A tagged union on the wire: its fields beside `"kind": KIND` (version 2 and the control protocol), or, in the
+/// group's version 1, nested under the case name (`{"KIND": {…}}`, synthesized Codable's shape).
+public enum WireUnion {
+    public static func fields<Kind: RawRepresentable<String> & Encodable>(
+        of kind: Kind, in encoder: any Encoder, nested: Bool) throws -> KeyedEncodingContainer<WireKey> {
+        var outer = encoder.container(keyedBy: WireKey.self)
+        if nested { return outer.nestedContainer(keyedBy: WireKey.self, forKey: WireKey(kind.rawValue)) }
+        try outer.encode(kind, forKey: "kind")
+        return outer
+    }
+
+    public static func fields<Kind: RawRepresentable<String> & Decodable>(
+        _ type: Kind.Type, in decoder: any Decoder, nested: Bool, what: String) throws -> (Kind, KeyedDecodingContainer<WireKey>) {
+        let outer = try decoder.container(keyedBy: WireKey.self)
+        guard nested else { return (try outer.decode(Kind.self, forKey: "kind"), outer) }
+        guard outer.allKeys.count == 1, let key = outer.allKeys.first, let kind = Kind(rawValue: key.stringValue) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription:
+                "not one \(what) kind (\(outer.allKeys.map(\.stringValue).sorted().joined(separator: ", ")))"))
+        }
+        return (kind, try outer.nestedContainer(keyedBy: WireKey.self, forKey: key))
+    }
 }
 
 // MARK: - Messages
@@ -64,16 +87,9 @@ extension ClusterMessage: Codable {
     }
 
     public func encode(to encoder: any Encoder) throws {
-        var outer = encoder.container(keyedBy: WireKey.self)
         // Version 2 writes the fields beside `kind`; version 1 nests them under the case name.
-        var fields: KeyedEncodingContainer<WireKey>
         let legacy = encoder.clusterWireVersion == WireVersion.legacy
-        if legacy {
-            fields = outer.nestedContainer(keyedBy: WireKey.self, forKey: WireKey(self.kind.rawValue))
-        } else {
-            try outer.encode(self.kind, forKey: "kind")
-            fields = outer
-        }
+        var fields = try WireUnion.fields(of: self.kind, in: encoder, nested: legacy)
         switch self {
         case .sync(let document):
             try fields.encode(document, forKey: legacy ? "_0" : "document")
@@ -102,21 +118,8 @@ extension ClusterMessage: Codable {
     }
 
     public init(from decoder: any Decoder) throws {
-        let outer = try decoder.container(keyedBy: WireKey.self)
         let legacy = decoder.clusterWireVersion == WireVersion.legacy
-        let kind: Kind
-        let fields: KeyedDecodingContainer<WireKey>
-        if legacy {
-            guard outer.allKeys.count == 1, let key = outer.allKeys.first, let known = Kind(rawValue: key.stringValue) else {
-                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription:
-                    "not one message kind (\(outer.allKeys.map(\.stringValue).sorted().joined(separator: ", ")))"))
-            }
-            kind = known
-            fields = try outer.nestedContainer(keyedBy: WireKey.self, forKey: key)
-        } else {
-            kind = try outer.decode(Kind.self, forKey: "kind")
-            fields = outer
-        }
+        let (kind, fields) = try WireUnion.fields(Kind.self, in: decoder, nested: legacy, what: "message")
         switch kind {
         case .sync:
             self = .sync(try fields.decode(ClusterDocument.self, forKey: legacy ? "_0" : "document"))
@@ -166,14 +169,7 @@ extension OperatorIntent: Codable {
     }
 
     public func encode(to encoder: any Encoder) throws {
-        var outer = encoder.container(keyedBy: WireKey.self)
-        var fields: KeyedEncodingContainer<WireKey>
-        if encoder.clusterWireVersion == WireVersion.legacy {
-            fields = outer.nestedContainer(keyedBy: WireKey.self, forKey: WireKey(self.kind.rawValue))
-        } else {
-            try outer.encode(self.kind, forKey: "kind")
-            fields = outer
-        }
+        var fields = try WireUnion.fields(of: self.kind, in: encoder, nested: encoder.clusterWireVersion == WireVersion.legacy)
         switch self {
         case .migrate(let node, let to, let expires):
             try fields.encode(node, forKey: "node")
@@ -192,20 +188,7 @@ extension OperatorIntent: Codable {
     }
 
     public init(from decoder: any Decoder) throws {
-        let outer = try decoder.container(keyedBy: WireKey.self)
-        let kind: Kind
-        let fields: KeyedDecodingContainer<WireKey>
-        if decoder.clusterWireVersion == WireVersion.legacy {
-            guard outer.allKeys.count == 1, let key = outer.allKeys.first, let known = Kind(rawValue: key.stringValue) else {
-                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription:
-                    "not one intent kind (\(outer.allKeys.map(\.stringValue).sorted().joined(separator: ", ")))"))
-            }
-            kind = known
-            fields = try outer.nestedContainer(keyedBy: WireKey.self, forKey: key)
-        } else {
-            kind = try outer.decode(Kind.self, forKey: "kind")
-            fields = outer
-        }
+        let (kind, fields) = try WireUnion.fields(Kind.self, in: decoder, nested: decoder.clusterWireVersion == WireVersion.legacy, what: "intent")
         switch kind {
         case .migrate:
             self = .migrate(node: try fields.decode(String.self, forKey: "node"), to: try fields.decodeIfPresent(String.self, forKey: "to"),

@@ -22,12 +22,17 @@ public struct Coordinator: Sendable {
     }
 
     public let localNode: String
-    /// Requests sent and not yet answered, by "resource@node".
-    private(set) var inFlight: [String: InFlight] = [:]
+    /// Requests sent and not yet answered, by resource and node (a live migration holds both ends).
+    private(set) var inFlight: [ResourceOnNode: InFlight] = [:]
     private var serial = 0
     private var wakeUps: Set<Timestamp> = []
-    /// Departures already handed to a fence agent (node and the time it left).
-    private var fencingStarted: Set<String> = []
+    /// Departures already handed to a fence agent: the node and when it left (a later departure is fenced again).
+    private var fencingStarted: Set<Departure> = []
+
+    struct Departure: Hashable, Sendable {
+        var node: String
+        var leftAt: Timestamp
+    }
     /// Slack on top of an action's own timeout before the coordinator gives up waiting for its result.
     public static let resultGrace = Seconds(5)
     public static let debounce = Seconds(0.05)
@@ -36,9 +41,7 @@ public struct Coordinator: Sendable {
         self.localNode = localNode
     }
 
-    public func isCoordinator(_ ledger: ClusterLedger) -> Bool {
-        ledger.quorate && ledger.isSynced && ledger.members.first == self.localNode
-    }
+    public func isCoordinator(_ ledger: ClusterLedger) -> Bool { ledger.coordinatorNode == self.localNode }
 
     public var pendingActions: [ActionRequest] { self.inFlight.values.map(\.request).sorted { $0.id.serial < $1.id.serial } }
 
@@ -52,8 +55,8 @@ public struct Coordinator: Sendable {
 
     /// An operation result arrived (already applied to the ledger).
     public mutating func onResult(_ result: OperationResult, now: Timestamp) -> [Directive] {
-        self.inFlight["\(result.resource)@\(result.node)"] = nil
-        if let target = result.migrationTarget { self.inFlight["\(result.resource)@\(target)"] = nil }
+        self.inFlight[ResourceOnNode(result.resource, on: result.node)] = nil
+        if let target = result.migrationTarget { self.inFlight[ResourceOnNode(result.resource, on: target)] = nil }
         return self.onChange(now: now)
     }
 
@@ -74,7 +77,7 @@ public struct Coordinator: Sendable {
         let config = ledger.config
         for (node, leftAt) in ledger.departed where !ledger.fenced.contains(node) {
             guard let device = config.node(named: node), device.fenceAgent != nil,
-                self.fencingStarted.insert("\(node)@\(leftAt.seconds)").inserted
+                self.fencingStarted.insert(Departure(node: node, leftAt: leftAt)).inserted
             else { continue }
             directives.append(.fence(device))
         }
@@ -83,20 +86,21 @@ public struct Coordinator: Sendable {
         // Fencing waits end on the monotonic clock; wake-ups are on `now`'s clock.
         let monotonicNow = monotonic ?? now
         let fenceWait = self.fencingWait(ledger: ledger, now: monotonicNow).mapValues { now + Seconds($0.seconds - monotonicNow.seconds) }
-        let frozen = self.frozenByAgentlessNodes(ledger: ledger)
+        let frozen = ledger.frozenByAgentless
         let waiting = Self.waitingForAbsentAgents(transition, ledger: ledger)
         var nextWake: Timestamp? = fenceWait.values.min()
 
         for action in transition.actions where action.action != .monitor && action.after.isEmpty {
             if action.action == .migrateFrom || (action.action == .stop && self.isMigrationCleanup(action, transition)) { continue }
-            let key = "\(action.resource)@\(action.node)"
-            guard self.inFlight[key] == nil, !self.inFlight.keys.contains(where: { $0.hasPrefix("\(action.resource)@") && !(config.resource(named: action.resource)?.isClone ?? false) })
-            else { continue }
+            let key = ResourceOnNode(action.resource, on: action.node)
+            // One action per resource at a time, except for clones (one per instance, i.e. per node).
+            let isClone = config.resource(named: action.resource)?.isClone ?? false
+            guard self.inFlight[key] == nil, isClone || !self.inFlight.keys.contains(where: { $0.resource == action.resource }) else { continue }
             if [.start, .promote, .migrateTo].contains(action.action), let until = fenceWait[action.resource] {
                 nextWake = min(nextWake ?? until, until)
                 continue
             }
-            if [.start, .promote, .migrateTo].contains(action.action), frozen.contains(action.resource) { continue }
+            if [.start, .promote, .migrateTo].contains(action.action), frozen[action.resource] != nil { continue }
             if waiting.contains(action.id) { continue }
             // A stop that failed is not retried in a loop: the resource is blocked there until `cleanup`.
             if ledger.resources[action.resource]?[action.node]?.stopFailed == true { continue }
@@ -114,7 +118,7 @@ public struct Coordinator: Sendable {
             }
             let deadline = now + Seconds(timeout.value + Self.resultGrace.value)
             self.inFlight[key] = InFlight(request: request, deadline: deadline)
-            if let migrationTarget { self.inFlight["\(action.resource)@\(migrationTarget)"] = InFlight(request: request, deadline: deadline) }
+            if let migrationTarget { self.inFlight[ResourceOnNode(action.resource, on: migrationTarget)] = InFlight(request: request, deadline: deadline) }
             directives.append(.send(request))
             nextWake = min(nextWake ?? deadline, deadline)
         }
@@ -154,24 +158,6 @@ public struct Coordinator: Sendable {
             }
         }
         return waiting
-    }
-
-    /// Resources active on a node whose agent is gone but whose Corosync is in the ring (`ClusterLedger.agentless`),
-    /// and what depends on them: they may be running there with nobody to stop them, so nothing starts them
-    /// elsewhere, without a time limit.
-    func frozenByAgentlessNodes(ledger: ClusterLedger) -> Set<String> {
-        var frozen: Set<String> = []
-        for node in ledger.agentless {
-            for (resource, perNode) in ledger.resources where perNode[node]?.role.isActive == true {
-                frozen.insert(resource)
-                if let group = ledger.config.group(containing: resource) { frozen.formUnion(group.members) }
-            }
-        }
-        for case .colocation(let colocation) in ledger.config.effectiveConstraints
-        where colocation.score.isInfinite && frozen.contains(colocation.primary) {
-            frozen.insert(colocation.dependent)
-        }
-        return frozen
     }
 
     /// Resources that were active on a node that left less than its survivor wait ago (`FencingTiming`: its last

@@ -1,3 +1,4 @@
+import CleverSystem
 import Foundation
 
 #if canImport(Glibc)
@@ -14,15 +15,8 @@ public enum ControlSocket {
         public init(_ description: String) { self.description = description }
     }
 
-    static func address(_ path: String) throws(Failure) -> sockaddr_un {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { throw Failure("socket path too long: \(path)") }
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            for (index, byte) in bytes.enumerated() { buffer[index] = byte }
-        }
-        return address
+    static func address(_ path: String) throws(Failure) -> UnixSocketAddress {
+        do { return try UnixSocketAddress(path: path) } catch { throw Failure("\(error)") }
     }
 
     /// Sends one request and waits for the response (the CLI side).
@@ -30,11 +24,7 @@ public enum ControlSocket {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure("socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        var address = try Self.address(path)
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard connected == 0 else {
+        guard try Self.address(path).connect(fd) == 0 else {
             switch errno {
             case ENOENT, ECONNREFUSED:
                 throw Failure("the clevervm agent is not running on this host (nothing listens on \(path)); start it with `clevervm agent` or `service clevervm start`")
@@ -96,11 +86,7 @@ public enum ControlSocket {
         unlink(path)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure("socket: \(String(cString: strerror(errno)))") }
-        var address = try Self.address(path)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard bound == 0 else { throw Failure("bind \(path): \(String(cString: strerror(errno)))") }
+        guard try Self.address(path).bind(fd) == 0 else { throw Failure("bind \(path): \(String(cString: strerror(errno)))") }
         chmod(path, 0o600)
         guard listen(fd, 16) == 0 else { throw Failure("listen \(path): \(String(cString: strerror(errno)))") }
         let acceptor = Thread {

@@ -77,15 +77,6 @@ public enum ControlWire {
     }
 }
 
-/// A coding key made from any string.
-struct WireKey: CodingKey, ExpressibleByStringLiteral {
-    var stringValue: String
-    var intValue: Int? { nil }
-    init(stringLiteral value: String) { self.stringValue = value }
-    init?(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
-}
-
 extension ControlRequest: Codable {
     public enum Kind: String, Codable, CaseIterable, Sendable { case status, intent, applyConfig, showConfig, events, snapshot, direct }
 
@@ -102,8 +93,7 @@ extension ControlRequest: Codable {
     }
 
     public func encode(to encoder: any Encoder) throws {
-        var fields = encoder.container(keyedBy: WireKey.self)
-        try fields.encode(self.kind, forKey: "kind")
+        var fields = try WireUnion.fields(of: self.kind, in: encoder, nested: false)
         switch self {
         case .status, .showConfig, .snapshot: break
         case .intent(let intent): try fields.encode(intent, forKey: "intent")
@@ -116,8 +106,8 @@ extension ControlRequest: Codable {
     }
 
     public init(from decoder: any Decoder) throws {
-        let fields = try decoder.container(keyedBy: WireKey.self)
-        switch try fields.decode(Kind.self, forKey: "kind") {
+        let (kind, fields) = try WireUnion.fields(Kind.self, in: decoder, nested: false, what: "control")
+        switch kind {
         case .status: self = .status
         case .showConfig: self = .showConfig
         case .snapshot: self = .snapshot
@@ -145,8 +135,7 @@ extension ControlResponse: Codable {
     }
 
     public func encode(to encoder: any Encoder) throws {
-        var fields = encoder.container(keyedBy: WireKey.self)
-        try fields.encode(self.kind, forKey: "kind")
+        var fields = try WireUnion.fields(of: self.kind, in: encoder, nested: false)
         switch self {
         case .status(let report): try fields.encode(report, forKey: "report")
         case .done(let text): try fields.encode(text, forKey: "text")
@@ -161,8 +150,8 @@ extension ControlResponse: Codable {
     }
 
     public init(from decoder: any Decoder) throws {
-        let fields = try decoder.container(keyedBy: WireKey.self)
-        switch try fields.decode(Kind.self, forKey: "kind") {
+        let (kind, fields) = try WireUnion.fields(Kind.self, in: decoder, nested: false, what: "control")
+        switch kind {
         case .status: self = .status(try fields.decode(StatusReport.self, forKey: "report"))
         case .done: self = .done(try fields.decode(String.self, forKey: "text"))
         case .config: self = .config(try fields.decode(ClusterConfig.self, forKey: "config"))

@@ -12,6 +12,7 @@ extension StatusReport {
         let transition = Scheduler(config: config).schedule(state: state, now: now)
         let activeMarks = state.marks.filter { $0.isActive(at: now) }
         let agentless = ledger.agentless
+        let frozen = ledger.frozenByAgentless
         let nodes = config.nodes.map { node in
             var entry = Self.node(node, state: state, marks: activeMarks)
             if agentless.contains(node.name) { entry.agentDown = true }
@@ -21,10 +22,8 @@ extension StatusReport {
         let resources = config.resources.map { resource in
             var entry = Self.resource(resource, state: state, transition: transition)
             // What runs on a host whose agent is down (online in the scheduler's view, so among the roles) stays
-            // there until the agent is back: the scheduler's target for it is not what happens now.
-            for node in agentless.sorted() where state.resources[resource.id]?[node]?.role.isActive == true {
-                entry.frozenBy = entry.frozenBy ?? node
-            }
+            // there until the agent is back, with its group and dependents: the scheduler's target is not what happens now.
+            entry.frozenBy = frozen[resource.id]
             if entry.frozenBy != nil { entry.target = [:] }
             let stopFailed = (state.resources[resource.id] ?? [:]).filter { $0.value.stopFailed }.keys.sorted()
             if !stopFailed.isEmpty { entry.stopFailedOn = stopFailed }
@@ -34,7 +33,7 @@ extension StatusReport {
         }
         self.init(
             cluster: config.name, localNode: ledger.localNode,
-            coordinator: ledger.quorate ? ledger.members.first : nil, quorate: ledger.quorate, configEpoch: config.epoch,
+            coordinator: ledger.coordinatorNode, quorate: ledger.quorate, configEpoch: config.epoch,
             nodes: nodes, resources: resources, marks: activeMarks,
             pendingActions: pendingActions.map(\.description), now: now)
     }

@@ -111,10 +111,21 @@ public enum ResourceRole: String, Hashable, Sendable, Codable, CaseIterable {
     /// Not probed yet.
     case unknown = "Unknown"
 
+    /// May be running here: what must be stopped before the resource runs elsewhere, what self-fencing stops, what
+    /// survivors wait for. A failed resource counts (its state is unknown).
     public var isActive: Bool {
         switch self {
         case .started, .promoted, .unpromoted, .failed: true
         case .stopped, .unknown: false
+        }
+    }
+
+    /// Running in a state an action put it in (started, promoted, unpromoted): where stickiness holds it. A failed
+    /// resource is active (it may run) but not running cleanly.
+    public var isRunningCleanly: Bool {
+        switch self {
+        case .started, .promoted, .unpromoted: true
+        case .stopped, .unknown, .failed: false
         }
     }
 }
@@ -185,4 +196,40 @@ public struct PlacementMark: Hashable, Sendable, Codable {
         case .prefer: "cli-prefer-\(self.resource ?? "*")"
         }
     }
+}
+
+extension PlacementMark {
+    /// The `createdBy` of the marks `migrate` writes: the ones `unmigrate` removes.
+    public static let madeByMigrate = "migrate"
+    public var isMadeByMigrate: Bool { self.createdBy == Self.madeByMigrate }
+}
+
+extension [PlacementMark] {
+    /// `migrate NODE [--to TO]`: NODE is unfit (and TO preferred) until `expires`; replaces an earlier migrate of NODE.
+    /// The one definition the ledger and the simulator apply.
+    public mutating func migrate(node: String, to: String?, expires: Timestamp?) {
+        self.removeAll { $0.isMadeByMigrate && $0.node == node }
+        self.append(PlacementMark(kind: .ban, resource: nil, node: node, expires: expires, createdBy: PlacementMark.madeByMigrate))
+        if let to {
+            self.append(PlacementMark(kind: .prefer, resource: nil, node: to, expires: expires, createdBy: PlacementMark.madeByMigrate))
+        }
+    }
+
+    /// `unmigrate [NODE]`: removes migrate's marks on NODE (every node when nil), and every preference it set.
+    public mutating func unmigrate(node: String?) {
+        self.removeAll { $0.isMadeByMigrate && (node == nil || $0.node == node || $0.kind == .prefer) }
+    }
+}
+
+/// One resource on one node: the key of per-node bookkeeping (in-flight actions), instead of a `"res@node"` string.
+public struct ResourceOnNode: Hashable, Sendable, CustomStringConvertible {
+    public var resource: String
+    public var node: String
+
+    public init(_ resource: String, on node: String) {
+        self.resource = resource
+        self.node = node
+    }
+
+    public var description: String { "\(self.resource)@\(self.node)" }
 }

@@ -11,6 +11,15 @@ public struct Rule: Hashable, Sendable, Codable {
         self.expression = expression
     }
 
+    /// The score this rule gives a node with these attributes: nil where the expression does not hold, or where the
+    /// score comes from an attribute (`score-attribute`) the node lacks or that is no score.
+    public func score(on attributes: [String: String]) -> Score? {
+        guard self.expression.evaluate(attributes) else { return nil }
+        guard let attribute = self.scoreAttribute else { return self.score }
+        // Pacemaker: a node without the attribute (or with a value that is no score) gets -INFINITY from the rule.
+        return attributes[attribute].flatMap { Score(parsing: $0) } ?? .minusInfinity
+    }
+
     public indirect enum Expression: Hashable, Sendable, Codable {
         case compare(attribute: String, op: Comparison, value: String, type: ValueType)
         case defined(String)

@@ -84,9 +84,7 @@ struct Allocator {
 
     // MARK: - Node scores
 
-    func roleIsActive(_ role: ResourceRole) -> Bool {
-        role == .started || role == .promoted || role == .unpromoted
-    }
+    func roleIsActive(_ role: ResourceRole) -> Bool { role.isRunningCleanly }
 
     /// A unit's own preferences: availability, location constraints and rules, operator marks,
     /// failures, stickiness; and, when `withDependents`, the advisory preferences of resources that
@@ -117,15 +115,7 @@ struct Allocator {
                 sheet.add(score, on: node, because: "location constraint \(location.id)")
             case .rule(let rule):
                 for node in self.nodeNames {
-                    let attributes = self.state.ruleAttributes(of: node)
-                    guard rule.expression.evaluate(attributes) else { continue }
-                    let score: Score
-                    if let attribute = rule.scoreAttribute {
-                        // Pacemaker: a node without the attribute gets -INFINITY from the rule.
-                        score = attributes[attribute].flatMap { Score(parsing: $0) } ?? .minusInfinity
-                    } else {
-                        score = rule.score
-                    }
+                    guard let score = rule.score(on: self.state.ruleAttributes(of: node)) else { continue }
                     mentioned.insert(node)
                     sheet.add(score, on: node, because: "location rule \(location.id) (\(rule.expression))")
                 }
@@ -400,8 +390,9 @@ struct Allocator {
             case .node(let node, let score):
                 sheet.add(score, on: node, because: "location constraint \(location.id) (Promoted)")
             case .rule(let rule):
-                for node in self.nodeNames where rule.expression.evaluate(self.state.ruleAttributes(of: node)) {
-                    sheet.add(rule.score, on: node, because: "location rule \(location.id) (Promoted)")
+                for node in self.nodeNames {
+                    guard let score = rule.score(on: self.state.ruleAttributes(of: node)) else { continue }
+                    sheet.add(score, on: node, because: "location rule \(location.id) (Promoted)")
                 }
             }
         }

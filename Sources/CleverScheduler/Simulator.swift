@@ -88,14 +88,9 @@ public struct Simulator: Sendable {
             }
         case .migrate(let node, let to, let lifetime):
             let expires = lifetime.map { self.now + $0 }
-            self.state.marks.append(PlacementMark(kind: .ban, resource: nil, node: node, expires: expires, createdBy: "migrate"))
-            if let to {
-                self.state.marks.append(PlacementMark(kind: .prefer, resource: nil, node: to, expires: expires, createdBy: "migrate"))
-            }
+            self.state.marks.migrate(node: node, to: to, expires: expires)
         case .unmigrate(let node):
-            self.state.marks.removeAll { mark in
-                mark.createdBy == "migrate" && (node == nil || mark.node == node || mark.kind == .prefer)
-            }
+            self.state.marks.unmigrate(node: node)
         case .cleanup(let resource, let node):
             for (id, perNode) in self.state.resources where resource == nil || id == resource
                 || self.config.group(named: resource!)?.members.contains(id) == true

@@ -5,12 +5,17 @@ import Glibc
 #endif
 
 /// Files that must survive a crash whole or not at all: write a temporary file, fsync it, rename it
-/// over the old one, fsync the directory.
+/// over the old one, fsync the directory. The one durable-write helper of the shells (CleverVolume's
+/// `DurableFile.replace` is the same and moves here).
 public enum AtomicFile {
     public struct WriteError: Error, Hashable, Sendable, CustomStringConvertible {
         public var path: String
         public var reason: String
         public var description: String { "cannot write \(self.path): \(self.reason)" }
+    }
+
+    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws(WriteError) {
+        try Self.write(Data(bytes), to: path, mode: mode)
     }
 
     public static func write(_ data: Data, to path: String, mode: mode_t = 0o600) throws(WriteError) {

@@ -278,3 +278,41 @@ import Testing
         #expect(cluster.running("mba7") == ["beta"])
     }
 }
+
+/// The status says what the coordinator does: one definition of "coordinator" and of "frozen".
+@Suite struct StatusAgreesWithTheCoordinatorTests {
+    func status(_ cluster: InMemoryCluster, on node: String) throws -> StatusReport {
+        let call = cluster.control(on: node, .status)
+        guard case .status(let report) = try #require(cluster.answer(to: call)) else {
+            Issue.record("not a status: \(String(describing: cluster.answer(to: call)))")
+            throw CancellationError()
+        }
+        return report
+    }
+
+    @Test func theStatusNamesTheCoordinatorOnlyOnceItCoordinates() throws {
+        let cluster = InMemoryCluster(config: Fixtures.twoHost(), now: Fixtures.epoch)
+        cluster.start()
+        // The view changed, no sync offer delivered yet: nobody coordinates, and the status says so.
+        #expect(cluster.coordinator() == nil)
+        #expect(try self.status(cluster, on: "beta").coordinator == nil)
+        cluster.settle()
+        #expect(try self.status(cluster, on: "beta").coordinator == cluster.coordinator())
+        #expect(cluster.coordinator() == "alpha")
+    }
+
+    @Test func whatTheCoordinatorHoldsForAnAgentlessHostTheStatusShowsFrozen() throws {
+        let cluster = InMemoryCluster(config: Fixtures.twoHost(), now: Fixtures.epoch)
+        cluster.start()
+        cluster.settle()
+        cluster.killAgent("alpha")
+        cluster.settle(for: Seconds(10))
+        let ledger = cluster.hosts["beta"]!.ledger
+        let report = try self.status(cluster, on: "beta")
+        #expect(!ledger.frozenByAgentless.isEmpty)
+        for resource in report.resources {
+            #expect(resource.frozenBy == ledger.frozenByAgentless[resource.id], "\(resource.id)")
+        }
+        #expect(report.resources.first { $0.id == "mba7" }?.frozenBy == "alpha")
+    }
+}

@@ -51,16 +51,10 @@ enum WireSamples {
 
     static let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden")
 
-    /// Compares `bytes` with the checked-in file; `CLEVERVM_WRITE_GOLDEN=1` writes it instead (then review the diff).
+    /// Compares `bytes` with the checked-in file (`CLEVERVM_WRITE_GOLDEN=1` rewrites it).
     static func check(_ bytes: [UInt8], file name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let url = Self.golden.appendingPathComponent(name)
-        if ProcessInfo.processInfo.environment["CLEVERVM_WRITE_GOLDEN"] == "1" {
-            try Data(bytes + [0x0A]).write(to: url)
-            return
-        }
-        let stored = try #require(FileManager.default.contents(atPath: url.path), "golden file \(name) is missing", sourceLocation: sourceLocation)
-        #expect(String(decoding: bytes, as: UTF8.self) == String(decoding: stored.dropLast(), as: UTF8.self),
-                "\(name) changed: a rename altered what goes between hosts", sourceLocation: sourceLocation)
+        let (stored, actual) = try GoldenFile.stored(bytes, name: name, in: Self.golden)
+        #expect(actual == stored, "\(name) changed: a rename altered what goes between hosts", sourceLocation: sourceLocation)
     }
 }
 

@@ -5,9 +5,12 @@ import Testing
 
 /// Damaged versions of the example must give a config or located diagnostics, never a crash.
 @Suite struct RobustnessTests {
-    private let example: String = {
-        (try? String(contentsOfFile: TestFiles.mba7Example, encoding: .utf8)) ?? ""
-    }()
+    /// The example file, or a failed test: a missing example must not turn every check below into a no-op.
+    private func example(sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        let text = try String(contentsOfFile: TestFiles.mba7Example, encoding: .utf8)
+        try #require(text.count > 1000, "the example \(TestFiles.mba7Example) is missing or truncated", sourceLocation: sourceLocation)
+        return text
+    }
 
     private func check(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) {
         do {
@@ -21,8 +24,8 @@ import Testing
         }
     }
 
-    @Test func everyLineLeftOut() {
-        let lines = self.example.split(separator: "\n", omittingEmptySubsequences: false)
+    @Test func everyLineLeftOut() throws {
+        let lines = try self.example().split(separator: "\n", omittingEmptySubsequences: false)
         #expect(lines.count > 40)
         for index in lines.indices {
             var damaged = lines
@@ -31,8 +34,8 @@ import Testing
         }
     }
 
-    @Test func everyPrefix() {
-        let scalars = Array(self.example.unicodeScalars)
+    @Test func everyPrefix() throws {
+        let scalars = Array(try self.example().unicodeScalars)
         for length in stride(from: 0, to: scalars.count, by: 7) {
             var prefix = String.UnicodeScalarView()
             prefix.append(contentsOf: scalars[..<length])
@@ -40,8 +43,8 @@ import Testing
         }
     }
 
-    @Test func everyValueReplacedByOddValues() {
-        let lines = self.example.split(separator: "\n", omittingEmptySubsequences: false)
+    @Test func everyValueReplacedByOddValues() throws {
+        let lines = try self.example().split(separator: "\n", omittingEmptySubsequences: false)
         let oddValues = ["", "~", "[]", "{}", "[a, [b]]", "-1", "99999999999999999999999", "\"\"", "'x'", "!!binary AA==", "&a x", "*a"]
         for index in lines.indices {
             guard let colon = lines[index].firstIndex(of: ":") else { continue }

@@ -25,6 +25,7 @@ enum ControlSamples {
         var ledger = ClusterLedger(localNode: "alpha", document: ClusterDocument(config: config, origin: 1))
         _ = ledger.onQuorum(true)
         _ = ledger.onView(memberIDs: [1, 2], now: Self.at)
+        for member in ["alpha", "beta"] { _ = ledger.onDeliver(Envelope(from: member, message: .sync(ledger.document)), now: Self.at) }
         return [
             ("status", .status(StatusReport(ledger: ledger, pendingActions: [], now: Self.at))),
             ("done", .done("standby beta: applied cluster-wide")),
@@ -38,14 +39,8 @@ enum ControlSamples {
     static let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden")
 
     static func check(_ bytes: [UInt8], file name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let url = Self.golden.appendingPathComponent(name)
-        if ProcessInfo.processInfo.environment["CLEVERVM_WRITE_GOLDEN"] == "1" {
-            try Data(bytes + [0x0A]).write(to: url)
-            return
-        }
-        let stored = try #require(FileManager.default.contents(atPath: url.path), "golden file \(name) is missing", sourceLocation: sourceLocation)
-        #expect(String(decoding: bytes, as: UTF8.self) == String(decoding: stored.dropLast(), as: UTF8.self),
-                "\(name) changed: a rename altered the control protocol", sourceLocation: sourceLocation)
+        let (stored, actual) = try GoldenFile.stored(bytes, name: name, in: Self.golden)
+        #expect(actual == stored, "\(name) changed: a rename altered the control protocol", sourceLocation: sourceLocation)
     }
 }
 
