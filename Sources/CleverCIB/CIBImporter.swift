@@ -16,6 +16,8 @@ struct CIBImporter {
     var now: Timestamp?
     /// Whether rsc_defaults or crm_config set a stickiness, which clone instances then inherit.
     var defaultStickinessConfigured = false
+    /// Ids of the promotable resources imported so far (the model's lookups by id are linear).
+    var promotableIDs: Set<String> = []
 
     init(file: String, root: XMLNode) {
         self.file = file

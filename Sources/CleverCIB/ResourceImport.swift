@@ -38,6 +38,7 @@ extension CIBImporter {
 
     private mutating func add(_ resource: ResourceConfig, pacemakerIDs: [String]) {
         self.config.resources.append(resource)
+        if resource.isPromotable { self.promotableIDs.insert(resource.id) }
         for id in pacemakerIDs { self.resourceIDs[id] = resource.id }
     }
 
