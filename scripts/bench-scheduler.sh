@@ -6,8 +6,9 @@
 # CIBs: NODES x N primitives (16 x 250, 500, 1000, 2000 and 32 x 4000; BENCH_SIZES="16x250 ..." picks others),
 # every node online and nothing running yet; each primitive has a location score, chains of four follow one
 # another by INFINITY colocations and mandatory orders, and every tenth carries the ping rule (-INFINITY where
-# pingd is not defined or 0). Per size: CleverVM's whole `simulate --cib` run (import, schedule, plan) and the
-# time of one schedule inside it (median of 5, from --timing), Pacemaker's crm_simulate computing its
+# pingd is not defined or 0). Per size, in CPU seconds (user + system, so a busy machine skews it less): CleverVM's
+# whole `simulate --cib` run (import, schedule, plan) and the
+# wall time of one schedule inside it (median of 5, from --timing), Pacemaker's crm_simulate computing its
 # transition graph, and each side's peak memory (GNU time's maximum resident set). BENCH_PACEMAKER_TIMEOUT
 # (seconds, default 900) bounds each crm_simulate run; a run cut off prints "> limit".
 # Then the two-host installation (Tests/Corpus/pacemaker/two-host-healthy.xml): one reschedule, median of 5.
@@ -25,11 +26,12 @@ command -v crm_simulate >/dev/null || have_pacemaker=no
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-# Seconds and peak KiB of a command, from GNU time: "SECONDS KIB"; "timeout" if cut off.
+# CPU seconds (user + system: the machine may be shared) and peak KiB of a command, from GNU time:
+# "SECONDS KIB"; "timeout" if cut off.
 measure() {
     local out="$1"; shift
-    if /usr/bin/time -f '%e %M' -o "$work/time" "$@" >"$out" 2>"$work/stderr"; then
-        cat "$work/time"
+    if /usr/bin/time -f '%U %S %M' -o "$work/time" "$@" >"$out" 2>"$work/stderr"; then
+        awk '{ printf "%.2f %d\n", $1 + $2, $3 }' "$work/time"
     elif [ "$?" = 124 ]; then
         echo timeout
     else

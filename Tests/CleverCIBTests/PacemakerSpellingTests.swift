@@ -34,3 +34,22 @@ import Testing
         #expect(throws: CIBError.self) { try CIBImport.parse(xml, file: "x.xml") }
     }
 }
+
+@Suite struct NodeIDRuleTests {
+    @Test func ruleOnNodeIDNamesThatNode() throws {
+        let xml = cib("""
+            <resources><primitive id="a" class="ocf" provider="pacemaker" type="Dummy"/></resources>
+            <constraints>
+              <rsc_location id="a-on-2" rsc="a">
+                <rule id="r" score="100"><expression id="e" attribute="#id" operation="eq" value="2"/></rule>
+              </rsc_location>
+            </constraints>
+            """)
+        let result = try CIBImport.parse(xml, file: "x.xml")
+        #expect(result.unsupported.isEmpty)
+        guard case .location(let location) = try #require(result.config.constraints.first),
+            case .rule(let rule) = location.placement
+        else { Issue.record("no location rule"); return }
+        #expect(rule.expression == .compare(attribute: "#uname", op: .eq, value: "node2", type: .string))
+    }
+}
