@@ -322,10 +322,13 @@ struct Allocator {
             for node in self.nodeNames { sheet.add(.minusInfinity, on: node, because: "no quorum (no-quorum-policy stop)") }
             return "the partition has no quorum (no-quorum-policy stop)"
         case .freeze:
-            for node in self.nodeNames where !activeNodes.contains(node) {
+            // Pacemaker: nothing is elevated from its role (a stopped resource stays stopped), but what runs
+            // may still move within the partition.
+            guard activeNodes.isEmpty else { return nil }
+            for node in self.nodeNames {
                 sheet.add(.minusInfinity, on: node, because: "no quorum (no-quorum-policy freeze): nothing new starts")
             }
-            return nil
+            return "the partition has no quorum (no-quorum-policy freeze): nothing new starts"
         }
     }
 
@@ -398,6 +401,12 @@ struct Allocator {
         var sheet = self.ownScores(of: unit, withDependents: true)
         self.applyPrimaries(to: &sheet, of: unit, dependentRole: nil)
         let current = Set(self.state.activeNodes(of: resource.id))
+        // Pacemaker (can_run_instance): no instance runs where the clone's own score (without any instance's
+        // stickiness) is negative.
+        let own = self.ownScores(of: unit, withDependents: true, withStickiness: false)
+        for node in self.nodeNames where !own.total(on: node).allowsPlacement && sheet.total(on: node).allowsPlacement {
+            sheet.add(.minusInfinity, on: node, because: "\(resource.id)'s own score on \(node) is \(own.total(on: node)): no instance runs there")
+        }
         if resource.isPromotable {
             // Pacemaker (pcmk__add_promotion_scores) adds a positive promotion score to where instances go.
             for node in self.nodeNames where self.isAvailable(node) {
@@ -422,7 +431,10 @@ struct Allocator {
         case .clone(let max): (maxInstances, promotedMax) = (max ?? self.nodeNames.count, 0)
         case .promotable(let max, let promoted): (maxInstances, promotedMax) = (max ?? self.nodeNames.count, promoted)
         }
-        let chosen = Array(self.best(sheet, current: current).prefix(maxInstances))
+        let frozen = !self.state.hasQuorum && self.config.properties.noQuorumPolicy == .freeze
+        // Frozen without quorum: no new instance starts, and no instance is newly promoted.
+        let instanceLimit = frozen ? min(maxInstances, current.filter(self.isAvailable).count) : maxInstances
+        let chosen = Array(self.best(sheet, current: current).prefix(instanceLimit))
         guard !chosen.isEmpty else {
             self.blocked[resource.id] = quorumReason ?? "no node can run it (see `clevervm explain \(resource.id)`)"
             return
@@ -437,7 +449,8 @@ struct Allocator {
             self.promotionSheets[resource.id] = promotion
             if targetRole != .unpromoted, promotedMax > 0 {
                 let currentlyPromoted = Set(self.nodeNames.filter { self.state.state(of: resource.id, on: $0).role == .promoted })
-                for node in self.best(promotion, current: currentlyPromoted, among: chosen).prefix(promotedMax) {
+                let promotable = frozen ? chosen.filter(currentlyPromoted.contains) : chosen
+                for node in self.best(promotion, current: currentlyPromoted, among: promotable).prefix(promotedMax) {
                     target.roles[node] = .promoted
                 }
             }
