@@ -54,6 +54,11 @@ PLACEMENT_NEUTRAL = [
     r"alerts are not imported",
     r"fencing topology is not imported",
     r"instance attributes on a clone are not supported",
+    r"cluster property (stop-orphan-resources|stop-orphan-actions|transition-idle-timeout|start-failure-is-fatal|"
+    r"remove-after-stop|enable-startup-probes|shutdown-lock\S*|node-health-\S+|concurrent-fencing|"
+    r"fence-reaction|priority-fencing-delay|stonith-max-attempts|stonith-watchdog-timeout) is not supported",
+    r"meta attribute (collocated|ordered|resource_stickiness|target_role)\b.*ignored",
+    r"CleverVM fences by quorum and self-fencing, not with STONITH devices",
 ]
 
 

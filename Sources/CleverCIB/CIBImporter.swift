@@ -16,6 +16,10 @@ struct CIBImporter {
     var now: Timestamp?
     /// Whether rsc_defaults or crm_config set a stickiness, which clone instances then inherit.
     var defaultStickinessConfigured = false
+    /// Ids of the promotable resources imported so far (the model's lookups by id are linear).
+    var promotableIDs: Set<String> = []
+    /// Node id as the CIB spells it -> uname, for rules on `#id`.
+    var unameOfNodeID: [String: String] = [:]
 
     init(file: String, root: XMLNode) {
         self.file = file
@@ -238,6 +242,7 @@ struct CIBImporter {
                 while self.config.nodes.contains(where: { $0.id == nextID }) { nextID += 1 }
                 id = nextID
             }
+            if let cibID = node["id"] { self.unameOfNodeID[cibID] = uname }
             var attributes: [String: String] = [:]
             for pair in self.nvpairs(of: node, sets: ["instance_attributes"], path: nodePath) {
                 attributes[pair.name] = pair.value

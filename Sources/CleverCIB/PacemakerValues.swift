@@ -77,6 +77,13 @@ enum PacemakerValues {
         Score(parsing: text)?.value
     }
 
+    /// The integer a decimal starts with (`2.0`, `-3.5`), as strtol reads it; nil without one.
+    static func leadingInteger(_ text: String) -> Int? {
+        let trimmed = text.trimmingWhitespace()
+        guard let dot = trimmed.firstIndex(of: "."), trimmed[trimmed.index(after: dot)...].allSatisfy(\.isNumber) else { return nil }
+        return Int(trimmed[..<dot])
+    }
+
     /// `2026-11-24 21:00:00Z`, `2026-11-24T21:00:00+01:00`, `2026-11-24 21:00:00 +00:00`, `2026-11-24`.
     static func date(_ text: String) -> Timestamp? {
         let trimmed = text.trimmingWhitespace()

@@ -38,6 +38,7 @@ extension CIBImporter {
 
     private mutating func add(_ resource: ResourceConfig, pacemakerIDs: [String]) {
         self.config.resources.append(resource)
+        if resource.isPromotable { self.promotableIDs.insert(resource.id) }
         for id in pacemakerIDs { self.resourceIDs[id] = resource.id }
     }
 
@@ -200,6 +201,8 @@ extension CIBImporter {
                 // Pacemaker: 0 disables expiry; the model's nil means "inherit", so keep a huge timeout.
                 let value = try self.failureTimeout(pair.value, path: pair.path)
                 meta.failureTimeout = value ?? Seconds(Double(Int32.max))
+            case "target-role" where pair.value.trimmingWhitespace().lowercased() == "#default":
+                break  // Pacemaker: the default role, as if unset
             case "target-role":
                 guard let role = PacemakerValues.targetRole(pair.value) else {
                     throw CIBError(file: self.file, element: pair.path, message: "target-role \"\(pair.value)\" is not a role (Stopped, Started, Unpromoted/Slave, Promoted/Master)")
@@ -211,7 +214,8 @@ extension CIBImporter {
                 }
                 meta.allowMigrate = value
             case "priority":
-                guard let value = PacemakerValues.integer(pair.value) else {
+                // Pacemaker reads a priority as a score, by its leading integer ("2.0" is 2).
+                guard let value = PacemakerValues.integer(pair.value) ?? PacemakerValues.leadingInteger(pair.value) else {
                     throw CIBError(file: self.file, element: pair.path, message: "priority \"\(pair.value)\" is not an integer")
                 }
                 meta.priority = value

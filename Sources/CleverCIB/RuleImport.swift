@@ -55,8 +55,14 @@ extension CIBImporter {
             self.report(path, "value-source \(source) is not supported; constraint skipped")
             return nil
         }
+        if attribute == "#id", operation == "eq" || operation == "ne", let value = element["value"],
+            let uname = self.unameOfNodeID[value]
+        {
+            // A node's id names one node, as its uname does.
+            return .compare(attribute: "#uname", op: operation == "eq" ? .eq : .ne, value: uname, type: .string)
+        }
         if attribute.hasPrefix("#"), attribute != "#uname" {
-            self.report(path, "special attribute \(attribute) is not supported (only #uname); constraint skipped")
+            self.report(path, "special attribute \(attribute) is not supported (only #uname, and #id eq/ne a configured node); constraint skipped")
             return nil
         }
         switch operation {

@@ -68,7 +68,7 @@ extension CIBImporter {
                     }
                     continue
                 }
-                let promotable = self.config.resource(named: resource)?.isPromotable ?? false
+                let promotable = self.promotableIDs.contains(resource)
                 let (role, operations) = try self.role(from: history, path: historyPath, promotable: promotable)
                 state.update(resource, on: uname) { entry in
                     // Two instances of one clone on a node cannot happen with clone-node-max 1; keep the active one.
@@ -92,7 +92,7 @@ extension CIBImporter {
         for (name, value) in attributes.sorted(by: { $0.key < $1.key }) where name.hasPrefix("master-") {
             let primitive = String(name.dropFirst("master-".count))
             guard let clone = self.modelID(ofInstance: primitive), "master-\(clone)" != name,
-                self.config.resource(named: clone)?.isPromotable == true, attributes["master-\(clone)"] == nil
+                self.promotableIDs.contains(clone), attributes["master-\(clone)"] == nil
             else { continue }
             attributes["master-\(clone)"] = value
         }

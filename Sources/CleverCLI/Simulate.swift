@@ -25,12 +25,33 @@ struct Simulate: ParsableCommand {
     @Option(name: .long, help: "Write the resulting state (JSON) here, for a later --state.")
     var saveState: String?
 
+    @Flag(name: .long, help: "Also report the time of one schedule of the given state (median of 5; for scripts/bench-scheduler.sh).")
+    var timing = false
+
     struct Report: Encodable {
         var placement: [Placement]
         var actions: [Action]
         var blocked: [String: String]
         var rounds: [RoundReport]
         var notImported: [String]?
+        var timing: Timing?
+    }
+
+    struct Timing: Encodable {
+        var scheduleSeconds: Double
+        var rounds: Int
+    }
+
+    /// One schedule of the loaded state, timed on the monotonic clock; the median of five.
+    static func timeSchedule(_ loaded: ClusterInputOptions.Loaded) -> Timing {
+        let scheduler = Scheduler(config: loaded.config)
+        let clock = ContinuousClock()
+        var samples: [Double] = []
+        for _ in 0..<5 {
+            let elapsed = clock.measure { _ = scheduler.schedule(state: loaded.state, now: loaded.now) }
+            samples.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        }
+        return Timing(scheduleSeconds: samples.sorted()[samples.count / 2], rounds: samples.count)
     }
 
     struct RoundReport: Encodable {
@@ -60,8 +81,13 @@ struct Simulate: ParsableCommand {
                     placement: last.placement, actions: rounds.last!.actions, blocked: last.blocked,
                     rounds: rounds.map { RoundReport(event: $0.event?.description, actions: $0.actions,
                                                      placement: $0.transition.placement, blocked: $0.transition.blocked) },
-                    notImported: loaded.warnings.isEmpty ? nil : loaded.warnings))
+                    notImported: loaded.warnings.isEmpty ? nil : loaded.warnings,
+                    timing: self.timing ? Self.timeSchedule(loaded) : nil))
                 return
+            }
+            if self.timing {
+                let timing = Self.timeSchedule(loaded)
+                print("one schedule: \(timing.scheduleSeconds * 1000) ms (median of \(timing.rounds))")
             }
             for warning in loaded.warnings { Output.warn(warning) }
             for (index, round) in rounds.enumerated() {

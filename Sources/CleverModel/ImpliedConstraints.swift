@@ -45,8 +45,12 @@ extension ClusterConfig {
     /// Meta values with the cluster defaults filled in; a group's meta applies to its members.
     public func effectiveMeta(of resourceID: String) -> EffectiveMeta {
         let own = self.resource(named: resourceID)?.meta ?? self.group(named: resourceID)?.meta ?? ResourceMeta()
-        let group = self.group(containing: resourceID)?.meta
-        return EffectiveMeta(
+        return self.effectiveMeta(own: own, group: self.group(containing: resourceID)?.meta)
+    }
+
+    /// Meta values of a resource (or group) whose own meta and group's meta the caller has looked up.
+    public func effectiveMeta(own: ResourceMeta, group: ResourceMeta?) -> EffectiveMeta {
+        EffectiveMeta(
             stickiness: own.stickiness ?? group?.stickiness ?? self.properties.defaultStickiness,
             migrationThreshold: own.migrationThreshold ?? group?.migrationThreshold ?? self.properties.migrationThreshold,
             failureTimeout: own.failureTimeout ?? group?.failureTimeout ?? self.properties.failureTimeout,

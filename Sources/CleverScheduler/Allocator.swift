@@ -10,6 +10,15 @@ struct Allocator {
     let units: [Unit]
     let nodeNames: [String]
     private let unitOfResource: [String: String]
+    let index: ConfigIndex
+    let unitsByID: [String: Unit]
+    let colocations: [ColocationConstraint]
+    /// Constraints by the unit they name (a group member's constraints under its group).
+    let locationsByUnit: [String: [LocationConstraint]]
+    let colocationsByPrimaryUnit: [String: [ColocationConstraint]]
+    let colocationsByDependentUnit: [String: [ColocationConstraint]]
+    /// Each node's attributes as rules see them.
+    let ruleAttributes: [String: [String: String]]
 
     var targets: [String: Target] = [:]
     private(set) var sheets: [String: ScoreSheet] = [:]
@@ -23,22 +32,43 @@ struct Allocator {
         self.state = state
         self.now = now
         self.constraints = config.effectiveConstraints
-        self.units = Unit.units(of: config)
+        self.index = ConfigIndex(config)
+        self.units = Unit.units(of: config, index: self.index)
         self.nodeNames = config.nodes.map(\.name).sorted()
         var unitOfResource: [String: String] = [:]
+        var unitsByID: [String: Unit] = [:]
         for unit in self.units {
             for name in unit.names { unitOfResource[name] = unit.id }
+            if unitsByID[unit.id] == nil { unitsByID[unit.id] = unit }
         }
         self.unitOfResource = unitOfResource
+        self.unitsByID = unitsByID
+        var colocations: [ColocationConstraint] = []
+        var locationsByUnit: [String: [LocationConstraint]] = [:]
+        var byPrimary: [String: [ColocationConstraint]] = [:]
+        var byDependent: [String: [ColocationConstraint]] = [:]
+        for constraint in self.constraints {
+            switch constraint {
+            case .location(let location):
+                if let unit = unitOfResource[location.resource] { locationsByUnit[unit, default: []].append(location) }
+            case .colocation(let colocation):
+                colocations.append(colocation)
+                if let unit = unitOfResource[colocation.primary] { byPrimary[unit, default: []].append(colocation) }
+                if let unit = unitOfResource[colocation.dependent] { byDependent[unit, default: []].append(colocation) }
+            case .order:
+                break
+            }
+        }
+        self.colocations = colocations
+        self.locationsByUnit = locationsByUnit
+        self.colocationsByPrimaryUnit = byPrimary
+        self.colocationsByDependentUnit = byDependent
+        var ruleAttributes: [String: [String: String]] = [:]
+        for node in self.nodeNames { ruleAttributes[node] = state.ruleAttributes(of: node) }
+        self.ruleAttributes = ruleAttributes
     }
 
-    var colocations: [ColocationConstraint] {
-        self.constraints.compactMap { if case .colocation(let c) = $0 { c } else { nil } }
-    }
-
-    var locations: [LocationConstraint] {
-        self.constraints.compactMap { if case .location(let c) = $0 { c } else { nil } }
-    }
+    func meta(of id: String) -> EffectiveMeta { self.index.meta(of: id, in: self.config) }
 
     func unitID(of resource: String) -> String? { self.unitOfResource[resource] }
 
@@ -53,21 +83,44 @@ struct Allocator {
             else { continue }
             dependsOn[dependent, default: []].insert(primary)
         }
-        let rank = Dictionary(uniqueKeysWithValues: self.units.enumerated().map { ($1.id, $0) })
-        func priority(_ unit: Unit) -> Int { self.config.effectiveMeta(of: unit.id).priority }
-        var remaining = self.units.sorted {
+        var rank: [String: Int] = [:]
+        for (position, unit) in self.units.enumerated() where rank[unit.id] == nil { rank[unit.id] = position }
+        func priority(_ unit: Unit) -> Int { self.meta(of: unit.id).priority }
+        let sorted = self.units.sorted {
             priority($0) != priority($1) ? priority($0) > priority($1) : rank[$0.id]! < rank[$1.id]!
         }
+        // The first unit (in that order) whose primaries are all placed; on a colocation cycle, the first unit
+        // left. Kahn's algorithm with the ready units in a heap by position: linear but for the heap.
+        var position: [String: Int] = [:]
+        for (index, unit) in sorted.enumerated() where position[unit.id] == nil { position[unit.id] = index }
+        var waitingOn: [Int: Int] = [:]
+        var dependentsOf: [Int: [Int]] = [:]
+        for (dependent, primaries) in dependsOn {
+            guard let d = position[dependent] else { continue }
+            let known = primaries.compactMap { position[$0] }
+            waitingOn[d] = known.count
+            for p in known { dependentsOf[p, default: []].append(d) }
+        }
+        var ready = MinHeap<Int>()
+        for index in sorted.indices where (waitingOn[index] ?? 0) == 0 { ready.push(index) }
+        var done = [Bool](repeating: false, count: sorted.count)
         var ordered: [Unit] = []
-        var done: Set<String> = []
-        while !remaining.isEmpty {
-            // The first unit whose primaries are all placed; on a colocation cycle, the first unit.
-            let index = remaining.firstIndex { unit in
-                (dependsOn[unit.id] ?? []).allSatisfy { done.contains($0) }
-            } ?? 0
-            let unit = remaining.remove(at: index)
-            ordered.append(unit)
-            done.insert(unit.id)
+        var nextLeft = 0
+        while ordered.count < sorted.count {
+            var next: Int
+            if let candidate = ready.pop() {
+                next = candidate
+                if done[next] { continue }
+            } else {
+                while done[nextLeft] { nextLeft += 1 }
+                next = nextLeft
+            }
+            done[next] = true
+            ordered.append(sorted[next])
+            for dependent in dependentsOf[next] ?? [] where !done[dependent] {
+                waitingOn[dependent, default: 0] -= 1
+                if waitingOn[dependent] == 0 { ready.push(dependent) }
+            }
         }
         return ordered
     }
@@ -89,7 +142,7 @@ struct Allocator {
     /// A unit's own preferences: availability, location constraints and rules, operator marks,
     /// failures, stickiness; and, when `withDependents`, the advisory preferences of resources that
     /// want to run with it and are not placed yet.
-    func ownScores(of unit: Unit, withDependents: Bool, visited: Set<String> = []) -> ScoreSheet {
+    func ownScores(of unit: Unit, withDependents: Bool, visited: Set<String> = [], withStickiness: Bool = true) -> ScoreSheet {
         var sheet = ScoreSheet(nodes: self.nodeNames)
         var mentioned: Set<String> = []
         let isClone = if case .clone = unit { true } else { false }
@@ -104,7 +157,7 @@ struct Allocator {
             }
         }
 
-        for location in self.locations where unit.names.contains(location.resource) {
+        for location in self.locationsByUnit[unit.id] ?? [] {
             // A Promoted location counts for the promotion only; an Unpromoted one for every role (Pacemaker:
             // an instance is unpromoted before it can be promoted).
             if location.role == .promoted { continue }
@@ -115,7 +168,7 @@ struct Allocator {
                 sheet.add(score, on: node, because: "location constraint \(location.id)")
             case .rule(let rule):
                 for node in self.nodeNames {
-                    guard let score = rule.score(on: self.state.ruleAttributes(of: node)) else { continue }
+                    guard let score = rule.score(on: self.ruleAttributes[node] ?? [:]) else { continue }
                     mentioned.insert(node)
                     sheet.add(score, on: node, because: "location rule \(location.id) (\(rule.expression))")
                 }
@@ -146,7 +199,7 @@ struct Allocator {
         }
 
         for member in unit.members {
-            let meta = self.config.effectiveMeta(of: member.id)
+            let meta = self.meta(of: member.id)
             for node in self.nodeNames {
                 let resourceState = self.state.state(of: member.id, on: node)
                 let failures = self.activeFailCount(resourceState, meta: meta)
@@ -155,7 +208,7 @@ struct Allocator {
                               because: "\(member.id) failed \(failures) time(s) on \(node) (migration-threshold \(meta.migrationThreshold))")
                 }
                 // Pacemaker: only a positive stickiness counts (apply_stickiness ignores less than 1).
-                if self.roleIsActive(resourceState.role), meta.stickiness.value > 0 {
+                if withStickiness, self.roleIsActive(resourceState.role), meta.stickiness.value > 0 {
                     sheet.add(meta.stickiness, on: node, because: "stickiness of \(member.id), running on \(node)")
                 }
             }
@@ -172,11 +225,10 @@ struct Allocator {
     /// score, rolled back if they would leave no node allowed; then, if kept, the dependents of that
     /// dependent at their own colocation's score (negated below an anti-colocation).
     func mergeDependents(of unit: Unit, into sheet: inout ScoreSheet, negated: Bool, nonNegative: Bool, visited: Set<String>) {
-        let myNames = unit.names
-        for colocation in self.colocations where myNames.contains(colocation.primary) {
+        for colocation in self.colocationsByPrimaryUnit[unit.id] ?? [] {
             guard let dependentID = self.unitID(of: colocation.dependent), dependentID != unit.id,
                 !self.allocated.contains(dependentID), !visited.contains(dependentID),
-                let dependent = self.units.first(where: { $0.id == dependentID })
+                let dependent = self.unitsByID[dependentID]
             else { continue }
             let factor = negated ? Score(-colocation.score.value) : colocation.score
             var work = sheet
@@ -188,6 +240,16 @@ struct Allocator {
                                  visited: visited.union([dependentID]))
             sheet = work
         }
+    }
+
+    func isAvailable(_ node: String) -> Bool {
+        guard let nodeState = self.state.nodes[node] else { return false }
+        return nodeState.status == .online && !nodeState.standby
+    }
+
+    /// The node's promotion score for a promotable resource (`master-ID`), if set.
+    func promotionAttribute(of resource: ResourceConfig, on node: String) -> Score? {
+        self.state.nodes[node]?.attributes["master-\(resource.id)"].flatMap { Score(parsing: $0) }
     }
 
     func activeFailCount(_ resourceState: ResourceNodeState, meta: EffectiveMeta) -> Int {
@@ -202,7 +264,7 @@ struct Allocator {
 
     /// Applies colocations in which this unit is the dependent and the primary is already placed.
     func applyPrimaries(to sheet: inout ScoreSheet, of unit: Unit, dependentRole: ConstraintRole?) {
-        for colocation in self.colocations where unit.names.contains(colocation.dependent) {
+        for colocation in self.colocationsByDependentUnit[unit.id] ?? [] {
             guard (colocation.dependentRole ?? .started) == (dependentRole ?? .started) else { continue }
             guard let primaryUnit = self.unitID(of: colocation.primary), primaryUnit != unit.id,
                 self.allocated.contains(primaryUnit)
@@ -250,10 +312,13 @@ struct Allocator {
             for node in self.nodeNames { sheet.add(.minusInfinity, on: node, because: "no quorum (no-quorum-policy stop)") }
             return "the partition has no quorum (no-quorum-policy stop)"
         case .freeze:
-            for node in self.nodeNames where !activeNodes.contains(node) {
+            // Pacemaker: nothing is elevated from its role (a stopped resource stays stopped), but what runs
+            // may still move within the partition.
+            guard activeNodes.isEmpty else { return nil }
+            for node in self.nodeNames {
                 sheet.add(.minusInfinity, on: node, because: "no quorum (no-quorum-policy freeze): nothing new starts")
             }
-            return nil
+            return "the partition has no quorum (no-quorum-policy freeze): nothing new starts"
         }
     }
 
@@ -290,7 +355,7 @@ struct Allocator {
         let quorumReason = self.quorumRestriction(on: &sheet, activeNodes: current)
         self.sheets[unit.id] = sheet
 
-        let meta = self.config.effectiveMeta(of: unit.id)
+        let meta = self.meta(of: unit.id)
         let stoppedByRole = self.state.targetRoles[unit.id] == .stopped || (self.state.targetRoles[unit.id] == nil && meta.targetRole == .stopped)
         guard !stoppedByRole else {
             self.blocked[unit.id] = "target-role is Stopped"
@@ -304,7 +369,7 @@ struct Allocator {
             self.targets[unit.id] = Target(roles: [node: .started])
         }
         for member in unit.members {
-            let memberMeta = self.config.effectiveMeta(of: member.id)
+            let memberMeta = self.meta(of: member.id)
             let memberTarget = self.state.targetRoles[member.id] ?? memberMeta.targetRole
             let failures = self.activeFailCount(self.state.state(of: member.id, on: node), meta: memberMeta)
             if memberTarget == .stopped {
@@ -326,10 +391,24 @@ struct Allocator {
         var sheet = self.ownScores(of: unit, withDependents: true)
         self.applyPrimaries(to: &sheet, of: unit, dependentRole: nil)
         let current = Set(self.state.activeNodes(of: resource.id))
+        // Pacemaker (can_run_instance): no instance runs where the clone's own score (without any instance's
+        // stickiness) is negative.
+        let own = self.ownScores(of: unit, withDependents: true, withStickiness: false)
+        for node in self.nodeNames where !own.total(on: node).allowsPlacement && sheet.total(on: node).allowsPlacement {
+            sheet.add(.minusInfinity, on: node, because: "\(resource.id)'s own score on \(node) is \(own.total(on: node)): no instance runs there")
+        }
+        if resource.isPromotable {
+            // Pacemaker (pcmk__add_promotion_scores) adds a positive promotion score to where instances go.
+            for node in self.nodeNames where self.isAvailable(node) {
+                if let score = self.promotionAttribute(of: resource, on: node), score.value > 0 {
+                    sheet.add(score, on: node, because: "promotion score master-\(resource.id) draws an instance to \(node)")
+                }
+            }
+        }
         let quorumReason = self.quorumRestriction(on: &sheet, activeNodes: current)
         self.sheets[resource.id] = sheet
 
-        let meta = self.config.effectiveMeta(of: resource.id)
+        let meta = self.meta(of: resource.id)
         let targetRole = self.state.targetRoles[resource.id] ?? meta.targetRole
         guard targetRole != .stopped else {
             self.blocked[resource.id] = "target-role is Stopped"
@@ -342,7 +421,10 @@ struct Allocator {
         case .clone(let max): (maxInstances, promotedMax) = (max ?? self.nodeNames.count, 0)
         case .promotable(let max, let promoted): (maxInstances, promotedMax) = (max ?? self.nodeNames.count, promoted)
         }
-        let chosen = Array(self.best(sheet, current: current).prefix(maxInstances))
+        let frozen = !self.state.hasQuorum && self.config.properties.noQuorumPolicy == .freeze
+        // Frozen without quorum: no new instance starts, and no instance is newly promoted.
+        let instanceLimit = frozen ? min(maxInstances, current.filter(self.isAvailable).count) : maxInstances
+        let chosen = Array(self.best(sheet, current: current).prefix(instanceLimit))
         guard !chosen.isEmpty else {
             self.blocked[resource.id] = quorumReason ?? "no node can run it (see `clevervm explain \(resource.id)`)"
             return
@@ -357,7 +439,8 @@ struct Allocator {
             self.promotionSheets[resource.id] = promotion
             if targetRole != .unpromoted, promotedMax > 0 {
                 let currentlyPromoted = Set(self.nodeNames.filter { self.state.state(of: resource.id, on: $0).role == .promoted })
-                for node in self.best(promotion, current: currentlyPromoted, among: chosen).prefix(promotedMax) {
+                let promotable = frozen ? chosen.filter(currentlyPromoted.contains) : chosen
+                for node in self.best(promotion, current: currentlyPromoted, among: promotable).prefix(promotedMax) {
                     target.roles[node] = .promoted
                 }
             }
@@ -376,22 +459,22 @@ struct Allocator {
             sheet.add(.minusInfinity, on: node, because: "no instance of \(resource.id) will run on \(node)")
         }
         for node in candidates {
-            let attributes = self.state.ruleAttributes(of: node)
-            if let raw = attributes["master-\(resource.id)"], let score = Score(parsing: raw) {
-                sheet.add(score, on: node, because: "promotion score master-\(resource.id)=\(raw)")
+            if let score = self.promotionAttribute(of: resource, on: node) {
+                sheet.add(score, on: node, because: "promotion score master-\(resource.id)=\(score)")
             } else if case .volume = resource.kind {
                 sheet.add(1, on: node, because: "volume data on \(node) assumed UpToDate (no master-\(resource.id) attribute)")
             } else {
-                sheet.add(.minusInfinity, on: node, because: "no promotion score (master-\(resource.id) not set on \(node))")
+                // Pacemaker: -1, so a Promoted location alone can still promote.
+                sheet.add(-1, on: node, because: "no promotion score (master-\(resource.id) not set on \(node))")
             }
         }
-        for location in self.locations where location.resource == resource.id && location.role == .promoted {
+        for location in self.locationsByUnit[resource.id] ?? [] where location.resource == resource.id && location.role == .promoted {
             switch location.placement {
             case .node(let node, let score):
                 sheet.add(score, on: node, because: "location constraint \(location.id) (Promoted)")
             case .rule(let rule):
                 for node in self.nodeNames {
-                    guard let score = rule.score(on: self.state.ruleAttributes(of: node)) else { continue }
+                    guard let score = rule.score(on: self.ruleAttributes[node] ?? [:]) else { continue }
                     sheet.add(score, on: node, because: "location rule \(location.id) (Promoted)")
                 }
             }
@@ -400,10 +483,19 @@ struct Allocator {
             sheet.add(.minusInfinity, on: mark.node, because: "host \(mark.node) marked unfit (\(mark.createdBy))")
         }
         self.applyPrimaries(to: &sheet, of: unit, dependentRole: .promoted)
-        for colocation in self.colocations where colocation.primary == resource.id && colocation.primaryRole == .promoted {
+        // Pacemaker (sort_promotable_instances): an instance whose priority is not negative adds the clone's
+        // own score for its node (locations, colocations; not stickiness) before the instances are ranked.
+        var placement = self.ownScores(of: unit, withDependents: true, withStickiness: false)
+        self.applyPrimaries(to: &placement, of: unit, dependentRole: nil)
+        for node in candidates where sheet.total(on: node).allowsPlacement {
+            let weight = placement.total(on: node)
+            if weight != .zero { sheet.add(weight, on: node, because: "placement score of \(resource.id) on \(node)") }
+        }
+        for colocation in self.colocationsByPrimaryUnit[resource.id] ?? []
+        where colocation.primary == resource.id && colocation.primaryRole == .promoted {
             guard let dependentID = self.unitID(of: colocation.dependent), dependentID != resource.id,
                 !self.allocated.contains(dependentID),
-                let dependent = self.units.first(where: { $0.id == dependentID })
+                let dependent = self.unitsByID[dependentID]
             else { continue }
             let theirs = self.ownScores(of: dependent, withDependents: true, visited: [resource.id])
             sheet.merge(theirs, factor: colocation.score,

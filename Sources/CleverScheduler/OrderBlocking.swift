@@ -29,14 +29,14 @@ extension Allocator {
                        colocationsByPrimary: colocationsByPrimary, changed: &changed)
             for id in changed {
                 worklist += ordersByFirst[id] ?? []
-                if let group = self.config.group(containing: id) { worklist += ordersByFirst[group.id] ?? [] }
+                if let group = self.index.groupOfMember[id] { worklist += ordersByFirst[group.id] ?? [] }
             }
         }
     }
 
     /// The resources a name stands for: a group's members, or the resource itself.
     private func resources(named id: String) -> [String] {
-        self.config.group(named: id)?.members ?? [id]
+        self.index.groups[id]?.members ?? [id]
     }
 
     /// Whether the resource (any member of a group, any instance of a clone) will be in the action's role.
@@ -64,7 +64,7 @@ extension Allocator {
             }
             changed.append(member)
             // What must run with it cannot reach its role either.
-            for colocation in (colocationsByPrimary[member] ?? []) + (self.config.group(containing: member).map { colocationsByPrimary[$0.id] ?? [] } ?? []) {
+            for colocation in (colocationsByPrimary[member] ?? []) + (self.index.groupOfMember[member].map { colocationsByPrimary[$0.id] ?? [] } ?? []) {
                 if action == .promote, colocation.primaryRole != .promoted { continue }
                 let dependentAction: ResourceAction = colocation.dependentRole == .promoted ? .promote : .start
                 self.block(colocation.dependent, dependentAction, because: "must run with \(member) (\(colocation.id)), which cannot \(action == .promote ? "be promoted" : "start")",

@@ -15,7 +15,8 @@ public struct Scheduler: Sendable {
         allocator.allocateAll()
         allocator.applyMandatoryOrders()
         let planner = TransitionPlanner(
-            config: self.config, state: state, constraints: allocator.constraints, targets: allocator.targets)
+            config: self.config, state: state, constraints: allocator.constraints, targets: allocator.targets,
+            index: allocator.index)
         var transition = Transition(
             placement: allocator.placements(),
             actions: planner.plan(),

@@ -121,9 +121,11 @@ public struct Simulator: Sendable {
     /// Every action succeeds. A ping resource that starts reports every host reachable, unless an
     /// event already set its attribute; one that stops removes it.
     public mutating func execute(_ transition: Transition) {
+        var resources: [String: ResourceConfig] = [:]
+        for resource in self.config.resources where resources[resource.id] == nil { resources[resource.id] = resource }
         for action in transition.actions {
             let id = action.resource
-            if self.synthesizesPingAttributes, case .ping(let ping) = self.config.resource(named: id)?.kind {
+            if self.synthesizesPingAttributes, case .ping(let ping) = resources[id]?.kind {
                 switch action.action {
                 case .start where self.state.nodes[action.node]?.attributes[ping.attribute] == nil:
                     self.state.nodes[action.node]?.attributes[ping.attribute] = String(ping.hosts.count * ping.multiplier)
@@ -135,7 +137,7 @@ public struct Simulator: Sendable {
             }
             switch action.action {
             case .start, .migrateFrom:
-                let promotable = self.config.resource(named: id)?.isPromotable ?? false
+                let promotable = resources[id]?.isPromotable ?? false
                 self.state.update(id, on: action.node) { $0.role = promotable ? .unpromoted : .started }
             case .stop, .migrateTo:
                 self.state.update(id, on: action.node) { $0.role = .stopped }

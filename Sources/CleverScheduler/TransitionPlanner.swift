@@ -8,6 +8,7 @@ struct TransitionPlanner {
     let state: ClusterState
     let constraints: [Constraint]
     let targets: [String: Target]
+    let index: ConfigIndex
 
     private struct Draft {
         var resource: String
@@ -30,18 +31,24 @@ struct TransitionPlanner {
         var handles: [String: Handles] = [:]
         var liveMigrations: Set<String> = []
         var dualPrimaryAllowed: Set<String> = []
+        var resourcesWithDrafts: Set<String> = []
 
         func add(_ resource: String, _ node: String, _ action: ResourceAction, _ reason: String, after: [Int] = []) -> Int {
             drafts.append(Draft(resource: resource, node: node, action: action, reason: reason, after: Set(after)))
+            resourcesWithDrafts.insert(resource)
             return drafts.count - 1
         }
 
+        var colocationsByDependent: [String: [ColocationConstraint]] = [:]
+        for case .colocation(let colocation) in self.constraints {
+            colocationsByDependent[colocation.dependent, default: []].append(colocation)
+        }
         // Live migrations first: they decide which promotable volumes may be dual-primary briefly.
         for resource in self.config.resources where !resource.isClone {
             if self.migration(of: resource) != nil {
                 liveMigrations.insert(resource.id)
-                for case .colocation(let colocation) in self.constraints
-                where colocation.dependent == resource.id && colocation.primaryRole == .promoted && colocation.score.isInfinite {
+                for colocation in colocationsByDependent[resource.id] ?? []
+                where colocation.primaryRole == .promoted && colocation.score.isInfinite {
                     dualPrimaryAllowed.insert(colocation.primary)
                 }
             }
@@ -66,8 +73,8 @@ struct TransitionPlanner {
         while restarted {
             restarted = false
             for case .order(let order) in self.constraints where order.kind == .mandatory && order.symmetrical {
-                guard let then = self.config.resource(named: order.then), !then.isClone, handles[then.id] != nil,
-                    !drafts.contains(where: { $0.resource == then.id })
+                guard let then = self.index.resources[order.then], !then.isClone, handles[then.id] != nil,
+                    !resourcesWithDrafts.contains(then.id)
                 else { continue }
                 let interrupted = Set(((handles[order.first]?.asThen[.stop] ?? []) + (handles[order.first]?.asThen[.demote] ?? []))
                     .map { drafts[$0].node })
@@ -116,7 +123,7 @@ struct TransitionPlanner {
 
     /// (source, target) when the resource can move live instead of stop + start.
     private func migration(of resource: ResourceConfig) -> (String, String)? {
-        let meta = self.config.effectiveMeta(of: resource.id)
+        let meta = self.index.meta(of: resource.id, in: self.config)
         guard meta.allowMigrate ?? resource.kind.supportsLiveMigration else { return nil }
         let active = self.currentRoles(of: resource.id)
         guard active.count == 1, let (source, role) = active.first, role == .started, self.isOnline(source),
@@ -251,21 +258,48 @@ struct TransitionPlanner {
 
     /// Kahn's algorithm; among ready actions the earliest phase, then creation order, goes first.
     /// A cycle (possible only with contradictory constraints) is broken at the lowest-ranked action.
+    /// Ready actions wait in a heap and every edge is counted once: O((n + edges) log n).
     static func sorted(_ drafts: [(String, String, ResourceAction, String, Set<Int>)]) -> [Action] {
-        var remaining = Set(drafts.indices)
-        var placedID: [Int: Int] = [:]
+        struct Key: Comparable {
+            var phase: Int
+            var index: Int
+            static func < (a: Key, b: Key) -> Bool { (a.phase, a.index) < (b.phase, b.index) }
+        }
+        func key(_ index: Int) -> Key { Key(phase: Self.phase(drafts[index].2), index: index) }
+        var waiting = [Int](repeating: 0, count: drafts.count)
+        var successors = [[Int]](repeating: [], count: drafts.count)
+        for (index, draft) in drafts.enumerated() {
+            for before in draft.4 where before != index && drafts.indices.contains(before) {
+                waiting[index] += 1
+                successors[before].append(index)
+            }
+        }
+        var ready = MinHeap<Key>()
+        for index in drafts.indices where waiting[index] == 0 { ready.push(key(index)) }
+        // For breaking cycles: every action by rank, and a cursor past the placed ones.
+        let byRank = drafts.indices.sorted { key($0) < key($1) }
+        var cursor = 0
+        var placedID = [Int?](repeating: nil, count: drafts.count)
         var result: [Action] = []
-        func key(_ index: Int) -> (Int, Int) { (Self.phase(drafts[index].2), index) }
-        while !remaining.isEmpty {
-            let ready = remaining.filter { drafts[$0].4.allSatisfy { !remaining.contains($0) } }
-            let pool = ready.isEmpty ? remaining : ready
-            let next = pool.min { key($0) < key($1) }!
-            remaining.remove(next)
+        result.reserveCapacity(drafts.count)
+        while result.count < drafts.count {
+            var next: Int
+            if let candidate = ready.pop() {
+                next = candidate.index
+                if placedID[next] != nil { continue }
+            } else {
+                while placedID[byRank[cursor]] != nil { cursor += 1 }
+                next = byRank[cursor]
+            }
             let (resource, node, action, reason, after) = drafts[next]
             let id = result.count
             placedID[next] = id
             result.append(Action(id: id, resource: resource, node: node, action: action, reason: reason,
                                  after: after.compactMap { placedID[$0] }.sorted()))
+            for successor in successors[next] where placedID[successor] == nil {
+                waiting[successor] -= 1
+                if waiting[successor] == 0 { ready.push(key(successor)) }
+            }
         }
         return result
     }

@@ -23,13 +23,13 @@ enum Unit: Hashable, Sendable {
     /// Ids a constraint may name to mean this unit or a part of it.
     var names: Set<String> { Set([self.id] + self.members.map(\.id)) }
 
-    static func units(of config: ClusterConfig) -> [Unit] {
+    static func units(of config: ClusterConfig, index: ConfigIndex) -> [Unit] {
         var units: [Unit] = []
         var seenGroups: Set<String> = []
         for resource in config.resources {
-            if let group = config.group(containing: resource.id) {
+            if let group = index.groupOfMember[resource.id] {
                 guard seenGroups.insert(group.id).inserted else { continue }
-                let members = group.members.compactMap { config.resource(named: $0) }
+                let members = group.members.compactMap { index.resources[$0] }
                 units.append(.group(group, members))
             } else if resource.isClone {
                 units.append(.clone(resource))
