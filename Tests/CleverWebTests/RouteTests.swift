@@ -3,6 +3,7 @@ import CleverControl
 import CleverModel
 import CleverWeb
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
