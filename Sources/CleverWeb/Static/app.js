@@ -170,7 +170,11 @@
   // VM page: the actions follow the VM to its new host.
   document.addEventListener("clevervm:refreshed", () => {
     const facts = $("#vm-facts"), section = $("#vm-actions");
-    if (facts && section && facts.dataset.host) section.dataset.host = facts.dataset.host;
+    if (facts && section && facts.dataset.host) {
+      section.dataset.host = facts.dataset.host;
+      $("#migrate-host").textContent = facts.dataset.host;
+      for (const option of $("#migrate-target").options) option.disabled = option.value === facts.dataset.host;
+    }
   });
 
   // Volumes: the hosts one may discard are this host and the volume's peer.
