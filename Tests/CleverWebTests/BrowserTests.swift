@@ -54,5 +54,7 @@ import Testing
             #expect(result.status == 0, "the browser checks: \(result.output)")
         }
         #expect(harness.agent.running("mba7") == ["beta"])
+        #expect(harness.agent.volume?.resolved == true)
+        #expect(harness.agent.volume?.requests.contains { $0.command == .resolve && $0.dryRun == true && $0.discard == "beta" } == true)
     }
 }
