@@ -1,6 +1,7 @@
 import CleverCluster
 import CleverControl
 import CleverModel
+import CleverTesting
 import CleverWeb
 import Foundation
 import HTTPTypes
@@ -45,8 +46,8 @@ import Testing
         func advance(_ by: Duration) { self.lock.withLock { self.value += by } }
     }
 
-    static func harness(agentRunning: Bool = true) async throws -> Harness {
-        let agent = try TestAgent()
+    static func harness(agentRunning: Bool = true, config: ClusterConfig = Fixtures.twoHost()) async throws -> Harness {
+        let agent = try TestAgent(config: config)
         let usersPath = agent.directory + "/users.json"
         var file = AccountFile(path: usersPath)
         try file.set(name: "olga", role: .operator, password: Self.operatorPassword, replace: false, cost: 4)

@@ -18,11 +18,11 @@ final class TestAgent: @unchecked Sendable {
     /// disk0's control socket, in a split brain until resolved.
     private(set) var volume: TestVolume?
 
-    init() throws {
+    init(config: ClusterConfig = Fixtures.twoHost()) throws {
         self.directory = "/tmp/cvw-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
         self.socketPath = self.directory + "/agent.sock"
-        self.cluster = InMemoryCluster(config: Fixtures.twoHost(), now: Fixtures.epoch)
+        self.cluster = InMemoryCluster(config: config, now: Fixtures.epoch)
         self.cluster.start()
         self.cluster.settle()
         self.events = [
