@@ -83,10 +83,7 @@ struct PageRoutes {
         let token = SessionStore.randomToken()
         let next = Self.safeNext(request.uri.queryParameters.get("next")?.removingPercentEncoding)
         let view = LoginView(csrf: token, next: next, error: error, noAccounts: await self.accounts.isEmpty())
-        var headers = HTTPFields()
-        headers[.contentType] = "text/html; charset=utf-8"
-        headers[.cacheControl] = "no-store"
-        var response = Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: try self.templates.render(view, "login"))))
+        var response = Response(status: .ok, headers: Templates.htmlHeaders, body: .init(byteBuffer: ByteBuffer(string: try self.templates.render(view, "login"))))
         response.setCookie(Cookie(name: AccessMiddleware.loginCookie, value: token, maxAge: 3600, path: "/login",
                                   secure: self.cookieSecure, httpOnly: true, sameSite: .strict))
         return response

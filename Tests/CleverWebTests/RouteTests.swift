@@ -141,6 +141,7 @@ import Testing
             let loginCookie = try await client.execute(uri: "/login", method: .get) { response in
                 #expect(response.status == .ok)
                 #expect(String(buffer: response.body).contains("name=\"password\""))
+                #expect(response.headers[.contentSecurityPolicy]?.contains("script-src 'self'") == true)
                 return try #require(response.headers[.setCookie]?.split(separator: ";").first.map(String.init))
             }
             let value = String(loginCookie.split(separator: "=", maxSplits: 1)[1])
