@@ -10,6 +10,7 @@ cluster) it runs Chromium directly and skips the steps that need a lab (the ping
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -32,7 +33,8 @@ def ping_cut(page, alpha, target, back, check):
     page.evaluate("window.__noReload = true")
     lab("cut-ping", target)
     row = page.locator(f'tr[data-resource="{VM}"]')
-    expect(row.locator("td.cell").nth(0 if back == "alpha" else 1)).to_contain_text("Started", timeout=120_000)
+    # Exactly "Started": not "→ Started", the scheduler's target while the move is still under way.
+    expect(row.locator("td.cell").nth(0 if back == "alpha" else 1)).to_have_text(re.compile(r"^\s*Started\s*$"), timeout=120_000)
     check("the overview followed the ping loss without a reload", page.evaluate("window.__noReload === true"))
     page.screenshot(path=os.path.join(OUT, "04-ping-cut.png"), full_page=True)
     lab("restore-ping", target)

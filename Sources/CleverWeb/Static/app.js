@@ -173,7 +173,12 @@
     if (facts && section && facts.dataset.host) {
       section.dataset.host = facts.dataset.host;
       $("#migrate-host").textContent = facts.dataset.host;
-      for (const option of $("#migrate-target").options) option.disabled = option.value === facts.dataset.host;
+      const select = $("#migrate-target");
+      for (const option of select.options) option.disabled = option.value === facts.dataset.host;
+      if (select.selectedOptions[0] && select.selectedOptions[0].disabled) {
+        const other = [...select.options].find((option) => !option.disabled);
+        if (other) select.value = other.value;
+      }
     }
   });
 
