@@ -3,8 +3,14 @@
 # session, median of 30) beside the agent's own status answer (`clevervm status --json`), and event latency
 # (an action through the API -> the SSE stream's status showing it) beside the CLI polling for the same change.
 # Needs root and a build; holds the machine-wide lab lock.
+#   bash scripts/bench-web.sh --local   the same figures without a lab: the console live on loopback over the
+#                                       in-memory cluster (CleverWebTests' WebBenchmark; needs `swift build --build-tests`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--local" ]; then
+    CLEVERVM_WEB_BENCH=1 swift test --skip-build --filter WebBenchmark 2>&1 | grep -E "^(page load|event latency)|✘|error"
+    exit "${PIPESTATUS[0]}"
+fi
 C=${CLEVERVM:-.build/debug/clevervm}
 count=${VMS:-50}
 config=$(mktemp --suffix=.yaml)

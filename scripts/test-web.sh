@@ -33,6 +33,8 @@ echo "$vm runs on $from; clevervm migrate --node $from --to $to"
 for _ in $(seq 1 240); do [ "$(host_of)" = "$to" ] && break; sleep 0.5; done
 expect_metric "clevervm_vm_host{vm=\"$vm\",node=\"$to\"} 1.0"
 expect_metric "clevervm_node_unfit{node=\"$from\"} 1.0"
+# Settled: the VM's state series says running (not moving) once the move is over.
+for _ in $(seq 1 120); do metrics | grep -qF "clevervm_vm_state{vm=\"$vm\",state=\"running\"} 1.0" && break; sleep 0.5; done
 expect_metric "clevervm_vm_state{vm=\"$vm\",state=\"running\"} 1.0"
 metrics | grep -E "^clevervm_vm_(last_migration|migrations)" || true
 "$C" lab exec alpha -- clevervm unmigrate --node "$from" >/dev/null

@@ -23,6 +23,9 @@ if command -v crm_simulate >/dev/null; then
     python3 scripts/differential-pacemaker.py --seeds 500 --quiet 2>&1 | tee -a "$log" || status=1
 fi
 
+echo "==> web console on a lab: /metrics after a move, the browser tests (Chromium)"
+bash scripts/test-web.sh 2>&1 | tee -a "$log" || status=1
+
 total=$(grep -Eo 'Test run with [0-9]+ tests?' "$log" | grep -Eo '[0-9]+' | tail -1 || true)
 failed=$(grep -Ec '^✘ Test [^ ]+\(.*\) failed after' "$log" || true)
 compare=$(grep -Eo '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1 || true)

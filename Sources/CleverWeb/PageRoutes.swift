@@ -38,15 +38,13 @@ struct PageRoutes {
         }
         router.get("/") { request, context -> Response in
             let frame = await self.feed.frame
-            let qdevice = try? await self.link.snapshot().config.quorum
             return try self.templates.page(request: request, context: context, name: "overview", title: "Overview",
-                                           live: Views.overview(frame, qdevice: qdevice), version: frame.version)
+                                           live: Views.overview(frame, qdevice: frame.config?.quorum), version: frame.version)
         }
         router.get("vm/:id") { request, context -> Response in
             let id = try context.parameters.require("id")
             let frame = await self.feed.frame
-            let config = try? await self.link.snapshot().config
-            let view = Views.vm(id, frame: frame, config: config)
+            let view = Views.vm(id, frame: frame, config: frame.config)
             guard view.found || frame.status == nil else { throw WebError(.notFound, "no VM named '\(id)'") }
             return try self.templates.page(request: request, context: context, name: "vm", title: "VM \(id)", live: view,
                                            controls: view, version: frame.version)
@@ -85,10 +83,7 @@ struct PageRoutes {
         let token = SessionStore.randomToken()
         let next = Self.safeNext(request.uri.queryParameters.get("next")?.removingPercentEncoding)
         let view = LoginView(csrf: token, next: next, error: error, noAccounts: await self.accounts.isEmpty())
-        var headers = HTTPFields()
-        headers[.contentType] = "text/html; charset=utf-8"
-        headers[.cacheControl] = "no-store"
-        var response = Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: try self.templates.render(view, "login"))))
+        var response = Response(status: .ok, headers: Templates.htmlHeaders, body: .init(byteBuffer: ByteBuffer(string: try self.templates.render(view, "login"))))
         response.setCookie(Cookie(name: AccessMiddleware.loginCookie, value: token, maxAge: 3600, path: "/login",
                                   secure: self.cookieSecure, httpOnly: true, sameSite: .strict))
         return response

@@ -14,10 +14,12 @@ public struct Frame: Sendable {
     public var agentError: String?
     public var events: [EventRecord]
     public var volumes: [VolumeStatus]
+    /// The cluster config (fetched again when its epoch changes): a VM's disks, the qdevice.
+    public var config: ClusterConfig?
     /// Wall-clock seconds of the last successful fetch.
     public var fetchedAt: Double?
 
-    public static let empty = Frame(version: 0, status: nil, agentError: "not asked yet", events: [], volumes: [], fetchedAt: nil)
+    public static let empty = Frame(version: 0, status: nil, agentError: "not asked yet", events: [], volumes: [], config: nil, fetchedAt: nil)
 }
 
 extension EventRecord {
@@ -70,6 +72,7 @@ public actor StatusFeed {
                     volumes.append(volume)
                 }
             }
+            if next.config?.epoch != status.configEpoch { next.config = try? await self.link.snapshot().config }
             next.status = status
             next.events = events
             next.volumes = volumes

@@ -26,6 +26,16 @@ public struct Templates: Sendable {
         var version: Int
     }
 
+    /// Every HTML answer: no caching, no inline script or style, no framing, no type sniffing.
+    static var htmlHeaders: HTTPFields {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/html; charset=utf-8"
+        headers[.cacheControl] = "no-store"
+        headers[.contentSecurityPolicy] = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
+        headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        return headers
+    }
+
     func render(_ object: Any, _ template: String) throws -> String {
         guard let text = self.library.render(object, withTemplate: template) else {
             throw WebError(.internalServerError, "no template named \(template)")
@@ -37,11 +47,7 @@ public struct Templates: Sendable {
     /// then its controls, which stay as the user left them.
     func page(request: Request, context: WebContext, name: String, title: String, live: Any, controls: Any? = nil, version: Int) throws -> Response {
         let content = try self.render(live, name)
-        var headers = HTTPFields()
-        headers[.contentType] = "text/html; charset=utf-8"
-        headers[.cacheControl] = "no-store"
-        headers[.contentSecurityPolicy] = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
-        headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        let headers = Self.htmlHeaders
         if request.headers[HTTPField.Name("X-Fragment")!] != nil {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: content)))
         }

@@ -92,7 +92,7 @@ enum Views {
 
     static func cell(_ resource: StatusReport.Resource, node: String) -> Cell {
         var parts: [String] = []
-        var style = "secondary"
+        var style = "light"
         if let role = resource.roles[node] {
             parts.append(role)
             style = role == "Promoted" ? "primary" : "success"

@@ -68,11 +68,10 @@ public struct WebConsole: Sendable {
         router.get("metrics") { _, _ -> Response in
             let frame = await self.feed.refresh()
             let moves = await self.feed.moveCounts
-            let qdevice = try? await self.options.link.snapshot().config.quorum
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers,
-                            body: .init(byteBuffer: ByteBuffer(string: MetricsReport.render(frame: frame, moves: moves, qdevice: qdevice))))
+                            body: .init(byteBuffer: ByteBuffer(string: MetricsReport.render(frame: frame, moves: moves, qdevice: frame.config?.quorum))))
         }
         return router
     }

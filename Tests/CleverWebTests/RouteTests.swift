@@ -1,8 +1,10 @@
 import CleverCluster
 import CleverControl
 import CleverModel
+import CleverTesting
 import CleverWeb
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
@@ -44,8 +46,8 @@ import Testing
         func advance(_ by: Duration) { self.lock.withLock { self.value += by } }
     }
 
-    static func harness(agentRunning: Bool = true) async throws -> Harness {
-        let agent = try TestAgent()
+    static func harness(agentRunning: Bool = true, config: ClusterConfig = Fixtures.twoHost()) async throws -> Harness {
+        let agent = try TestAgent(config: config)
         let usersPath = agent.directory + "/users.json"
         var file = AccountFile(path: usersPath)
         try file.set(name: "olga", role: .operator, password: Self.operatorPassword, replace: false, cost: 4)
@@ -139,6 +141,7 @@ import Testing
             let loginCookie = try await client.execute(uri: "/login", method: .get) { response in
                 #expect(response.status == .ok)
                 #expect(String(buffer: response.body).contains("name=\"password\""))
+                #expect(response.headers[.contentSecurityPolicy]?.contains("script-src 'self'") == true)
                 return try #require(response.headers[.setCookie]?.split(separator: ";").first.map(String.init))
             }
             let value = String(loginCookie.split(separator: "=", maxSplits: 1)[1])

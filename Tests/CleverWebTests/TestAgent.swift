@@ -15,18 +15,21 @@ final class TestAgent: @unchecked Sendable {
     let directory: String
     let socketPath: String
     let localNode = "alpha"
+    /// disk0's control socket, in a split brain until resolved.
+    private(set) var volume: TestVolume?
 
-    init() throws {
+    init(config: ClusterConfig = Fixtures.twoHost()) throws {
         self.directory = "/tmp/cvw-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: self.directory, withIntermediateDirectories: true)
         self.socketPath = self.directory + "/agent.sock"
-        self.cluster = InMemoryCluster(config: Fixtures.twoHost(), now: Fixtures.epoch)
+        self.cluster = InMemoryCluster(config: config, now: Fixtures.epoch)
         self.cluster.start()
         self.cluster.settle()
         self.events = [
             EventRecord(at: Fixtures.epoch, node: "alpha", text: "started mba7 on alpha"),
             EventRecord(at: Fixtures.epoch + Seconds(1), node: "beta", text: "gw-ping started on beta"),
         ]
+        self.volume = try TestVolume(name: "disk0", directory: self.directory)
         try ControlSocket.serve(path: self.socketPath) { [self] request in self.answer(request) }
     }
 

@@ -170,7 +170,16 @@
   // VM page: the actions follow the VM to its new host.
   document.addEventListener("clevervm:refreshed", () => {
     const facts = $("#vm-facts"), section = $("#vm-actions");
-    if (facts && section && facts.dataset.host) section.dataset.host = facts.dataset.host;
+    if (facts && section && facts.dataset.host) {
+      section.dataset.host = facts.dataset.host;
+      $("#migrate-host").textContent = facts.dataset.host;
+      const select = $("#migrate-target");
+      for (const option of select.options) option.disabled = option.value === facts.dataset.host;
+      if (select.selectedOptions[0] && select.selectedOptions[0].disabled) {
+        const other = [...select.options].find((option) => !option.disabled);
+        if (other) select.value = other.value;
+      }
+    }
   });
 
   // Volumes: the hosts one may discard are this host and the volume's peer.
