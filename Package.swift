@@ -44,7 +44,7 @@ let package = Package(
             name: "CleverCLI",
             dependencies: [
                 "CleverModel", "CleverConfig", "CleverScheduler", "CleverCIB", "CleverCluster", "CleverControl", "CleverAgent",
-                "CleverLab", "CleverSystem", "CleverVolume",
+                "CleverLab", "CleverSystem", "CleverVolume", "CleverQEMU",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -12,6 +12,7 @@ struct CleverVMCommand: AsyncParsableCommand {
         subcommands: [
             Status.self, Start.self, Stop.self, ForceStart.self, ForceStop.self, Cleanup.self, Migrate.self, Unmigrate.self,
             Standby.self, Unstandby.self, Explain.self, Simulate.self, Config.self, Events.self, VolumeVerbs.self, Agent.self, LabCommand.self,
+            Console.self, Screenshot.self,
         ]
     )
 }
