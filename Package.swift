@@ -29,7 +29,8 @@ let package = Package(
         // The local resource manager: resource agents (process, ip, ping, ocf, lsb) and recurring monitors.
         .target(name: "CleverExecutor", dependencies: ["CleverModel", "CleverCluster", "CleverSystem"]),
         // VMs on QEMU: QMP client, command line, the `vm` resource agent (start/stop/monitor/migrate, hibernate).
-        .target(name: "CleverQEMU", dependencies: ["CleverModel", "CleverExecutor", "CleverCluster", "CleverSystem"]),
+        .target(name: "CleverQEMU", dependencies: ["CleverModel", "CleverExecutor", "CleverCluster", "CleverSystem",
+                                                   .product(name: "Crypto", package: "swift-crypto")]),
         // The control socket's protocol, client and server, and the status report.
         .target(name: "CleverControl", dependencies: ["CleverModel", "CleverCluster", "CleverScheduler"]),
         // The agent daemon: Corosync in, ledger and coordinator, executor, control socket.

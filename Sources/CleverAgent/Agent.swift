@@ -38,6 +38,8 @@ public actor Agent {
     private var ledger: ClusterLedger
     private var coordinator: Coordinator
     private var executor: Executor!
+    /// Serves this host's VM consoles to `clevervm console` on the other hosts.
+    private var consoleRelay: ConsoleRelay.Server?
     private var group: ProcessGroup?
     private var events: [EventRecord] = []
     private var waiting: [RequestID: CheckedContinuation<String?, Never>] = [:]
@@ -130,6 +132,13 @@ public actor Agent {
                 accelerator: .tcg, volumeSocket: { "\(runDirectory)/\($0).nbd" }, stateDirectory: "\(stateDirectory)/vm-state",
                 migrationAddress: config.node(named: node)?.addresses.first ?? "127.0.0.1"),
             prepareTarget: { context in await self.prepareRemote(context) })
+        // `clevervm console` from other hosts reaches this host's VM consoles through the relay (issue 12).
+        if let address = config.node(named: node)?.addresses.first, let key = try? ConsoleRelay.key() {
+            self.consoleRelay = try? ConsoleRelay.Server(address: address, port: ConsoleRelay.defaultPort, key: key) { vm in
+                let socket = VMAgent.Paths(vm: vm, runDirectory: runDirectory, stateDirectory: "").consoleSocket
+                return FileManager.default.fileExists(atPath: socket) ? socket : nil
+            }
+        }
         self.executor = Executor(
             node: node, config: config, runDirectory: runDirectory, pingLoops: pingLoops, now: Agent.wallClock,
             extraAgents: { resource in

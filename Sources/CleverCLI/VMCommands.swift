@@ -1,6 +1,7 @@
 import ArgumentParser
 import CleverCIB
 import CleverConfig
+import CleverControl
 import CleverModel
 import CleverQEMU
 import CleverSystem
@@ -186,27 +187,59 @@ extension Config {
 
 // MARK: - console and screenshot
 
-/// `clevervm console VM`: the VM's serial console, interactive, on the host that runs it.
+/// `clevervm console VM`: the VM's serial console, interactive, from any host: the local socket where the VM runs
+/// here, else through the console relay of the host that runs it; after a live move it reconnects there.
 struct Console: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Attach to a VM's serial console (detach with Ctrl-]).",
-        discussion: "Runs on the host that runs the VM; the console is the root-only socket RUN/VM.console.")
+        abstract: "Attach to a VM's serial console from any host (detach with Ctrl-]).",
+        discussion: "Here: the root-only socket RUN/VM.console. Elsewhere: the console relay (TCP 7788) of the host that runs the VM, authenticated with the cluster's Corosync authkey.")
 
     @Argument(help: "The VM (its resource id).") var vm: String
     @Option(name: .long, help: "The agent's run directory.") var runDirectory = "/run/clevervm"
+    @Option(name: .long, help: "The cluster key file (every host's).") var keyFile = ConsoleRelay.defaultKeyFile
+    @Option(name: .long, help: "Seconds to wait for the VM to run again after its console closed (a move); 0: never.")
+    var reconnect = 30
+    @OptionGroup var agent: AgentOptions
     @OptionGroup var output: OutputOptions
+
+    /// A console connection to the VM wherever it runs, and where that is.
+    func open() throws -> (fd: Int32, host: String) {
+        let socket = VMAgent.Paths(vm: self.vm, runDirectory: self.runDirectory, stateDirectory: "").consoleSocket
+        if FileManager.default.fileExists(atPath: socket), let fd = try? ConsoleSession.connect(socket) { return (fd, "this host") }
+        guard case .snapshot(let config, let state, _) = try self.agent.call(.snapshot) else { throw CLIError("unexpected answer from the agent") }
+        guard config.resource(named: self.vm).map({ $0.kind.typeName == "vm" }) == true else { throw CLIError("\(self.vm) is not a vm resource") }
+        guard let node = state.activeNodes(of: self.vm).first else {
+            throw CLIError("\(self.vm) runs nowhere")
+        }
+        guard let address = config.node(named: node)?.addresses.first else { throw CLIError("node \(node) has no address") }
+        let fd = try ConsoleRelay.connect(address: address, port: ConsoleRelay.defaultPort, vm: self.vm, key: try ConsoleRelay.key(file: self.keyFile))
+        return (fd, node)
+    }
 
     func run() throws {
         try Output.run(json: self.output.json) {
-            let socket = VMAgent.Paths(vm: self.vm, runDirectory: self.runDirectory, stateDirectory: "").consoleSocket
-            guard FileManager.default.fileExists(atPath: socket) else {
-                throw CLIError("\(self.vm) does not run on this host (no console socket \(socket))")
-            }
             let interactive = isatty(STDIN_FILENO) == 1
-            if interactive { FileHandle.standardError.write(Data("connected to \(self.vm)'s console; Ctrl-] detaches\r\n".utf8)) }
-            let ended = try ConsoleSession.attach(socket: socket, input: STDIN_FILENO, output: STDOUT_FILENO, rawTerminal: interactive)
-            if interactive { FileHandle.standardError.write(Data("\r\n\(ended == .detached ? "detached" : "console closed")\r\n".utf8)) }
-            if self.output.json { try Output.printJSON(["vm": self.vm, "ended": ended == .detached ? "detached" : "closed"]) }
+            var (fd, host) = try self.open()
+            while true {
+                if interactive { FileHandle.standardError.write(Data("connected to \(self.vm)'s console on \(host); Ctrl-] detaches\r\n".utf8)) }
+                let ended = try ConsoleSession.attach(fd: fd, name: "\(self.vm) on \(host)", input: STDIN_FILENO, output: STDOUT_FILENO,
+                                                      rawTerminal: interactive)
+                close(fd)
+                if ended == .detached || self.reconnect == 0 {
+                    if interactive { FileHandle.standardError.write(Data("\r\n\(ended == .detached ? "detached" : "console closed")\r\n".utf8)) }
+                    if self.output.json { try Output.printJSON(["vm": self.vm, "ended": ended == .detached ? "detached" : "closed"]) }
+                    return
+                }
+                // The console closed: the VM stopped or moved. Follow it for a while.
+                let deadline = Date().addingTimeInterval(Double(self.reconnect))
+                var next: (fd: Int32, host: String)?
+                while next == nil, Date() < deadline {
+                    next = try? self.open()
+                    if next == nil { Thread.sleep(forTimeInterval: 0.5) }
+                }
+                guard let found = next else { throw CLIError("\(self.vm)'s console closed and the VM did not run again within \(self.reconnect) s") }
+                (fd, host) = found
+            }
         }
     }
 }

@@ -24,8 +24,8 @@ public enum ConsoleSession {
     /// Ctrl-] detaches, as in telnet and virsh console.
     public static let detachKey: UInt8 = 0x1d
 
-    /// Connects to the console socket (non-blocking).
-    static func connect(_ socket: String) throws(Failure) -> Int32 {
+    /// Connects to the console socket (a blocking descriptor; the caller closes it).
+    public static func connect(_ socket: String) throws(Failure) -> Int32 {
         let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(socket: socket, reason: String(cString: strerror(errno))) }
         var address = sockaddr_un()
@@ -56,6 +56,12 @@ public enum ConsoleSession {
     public static func attach(socket: String, input: Int32, output: Int32, rawTerminal: Bool) throws(Failure) -> Ending {
         let fd = try Self.connect(socket)
         defer { Glibc.close(fd) }
+        return try Self.attach(fd: fd, name: socket, input: input, output: output, rawTerminal: rawTerminal)
+    }
+
+    /// The same over an already connected console (a relay's connection from another host).
+    public static func attach(fd: Int32, name: String, input: Int32, output: Int32, rawTerminal: Bool) throws(Failure) -> Ending {
+        let socket = name
         var saved = termios()
         let restore = rawTerminal && tcgetattr(input, &saved) == 0
         if restore {

@@ -70,5 +70,44 @@ struct ConsoleLabTests {
         let height = data[20..<24].reduce(0) { $0 << 8 | Int($1) }
         #expect(width >= 320 && height >= 200, "\(width)x\(height)")
         print("screenshot \(width)x\(height), \(bytes) bytes")
+
+        // From the host that does not run the VM: through the relay of the host that does. Each "host" has its
+        // relay; a wrong key is refused; after a live move the client reconnects to the new host's relay.
+        let key = Array("cluster-key-of-this-test".utf8)
+        let relays = try ["a", "b"].map { host in
+            let socket = lab.paths(host).consoleSocket
+            return try ConsoleRelay.Server(address: "127.0.0.1", port: 0, key: key) { vm in
+                vm == "vm1" && FileManager.default.fileExists(atPath: socket) ? socket : nil
+            }
+        }
+        defer { relays.forEach { $0.stop() } }
+        #expect(throws: ConsoleRelay.Failure.self) { try ConsoleRelay.connect(address: "127.0.0.1", port: relays[0].port, vm: "vm1", key: Array("wrong".utf8)) }
+        #expect(throws: ConsoleRelay.Failure.self) { try ConsoleRelay.connect(address: "127.0.0.1", port: relays[1].port, vm: "vm1", key: key) }
+        #expect(try await Self.ask(relayPort: relays[0].port, key: key, "echo RELAYED-$((20 + 1))", expect: "RELAYED-21"))
+
+        let moved = await lab.agent(on: "a", prepareTarget: "b").perform(.migrateTo, lab.context("a", migrationTarget: "b"))
+        #expect(moved.exitCode == OCFExit.success, "\(moved)")
+        #expect(try await Self.ask(relayPort: relays[1].port, key: key, "echo MOVED-$((40 + 2))", expect: "MOVED-42"),
+                "the same shell answers on the new host")
+    }
+
+    /// Connects through a relay, types `command`, and waits up to 20 s for `expect` in the console's output.
+    static func ask(relayPort: Int, key: [UInt8], _ command: String, expect: String) async throws -> Bool {
+        let fd = try ConsoleRelay.connect(address: "127.0.0.1", port: relayPort, vm: "vm1", key: key)
+        defer { close(fd) }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        var seen = ""
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let until = ContinuousClock.now + .seconds(20)
+        var sent = ContinuousClock.now - .seconds(10)
+        while !seen.contains(expect), ContinuousClock.now < until {
+            if ContinuousClock.now - sent > .seconds(3) {
+                ConsoleSession.writeAll(fd, Array("\(command)\n".utf8)[...])
+                sent = ContinuousClock.now
+            }
+            let count = read(fd, &buffer, buffer.count)
+            if count > 0 { seen += String(decoding: buffer[..<count], as: UTF8.self) } else { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        return seen.contains(expect)
     }
 }

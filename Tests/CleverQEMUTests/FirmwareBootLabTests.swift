@@ -29,6 +29,45 @@ struct FirmwareBootLabTests {
         #expect(lab.efiBoots("b") == [2], "\(lab.console("b").suffix(5))")
     }
 
+    /// `volume import`'s core: a qcow2 image converted into a blank volume's NBD export, zeros skipped; the VM then
+    /// boots from it through SeaBIOS.
+    @Test func aQcow2ImageImportedIntoABlankVolumeBoots() async throws {
+        let lab = try GuestLab(firmware: .bios)
+        defer { lab.tearDown() }
+        let volumeFile = "\(lab.directory)/os0.img"
+        let qcow2 = "\(lab.directory)/installed.qcow2"
+        let converted = await Subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", volumeFile, qcow2], timeout: .seconds(60))
+        #expect(converted.succeeded, "\(converted.output)")
+        // The volume becomes blank (nbdkit serves the same file).
+        let emptied = await Subprocess.run(["truncate", "-s", "0", volumeFile])
+        let sized = await Subprocess.run(["truncate", "-s", "64M", volumeFile])
+        #expect(emptied.succeeded && sized.succeeded)
+        let uri = VMAgent.volumeURI(socket: "\(lab.directory)/os0.sock", volume: "os0")
+        let infoOutput = await Subprocess.run(["qemu-img", "info", "--output=json", qcow2]).output
+        let info = try DiskImport.ImageInfo.parse(json: infoOutput, image: qcow2)
+        #expect(info.format == "qcow2" && info.virtualSize == 64 << 20)
+        let blank = await Subprocess.run(DiskImport.zeroCheckCommand(uri: uri, size: 64 << 20), timeout: .seconds(60))
+        #expect(blank.status == 0, "blank: \(blank.output)")
+        let command = try DiskImport.convertCommand(image: qcow2, info: info, volume: "os0", volumeSize: 64 << 20, uri: uri,
+                                                    volumeIsZero: true, overwrite: false)
+        let imported = await Subprocess.run(command, timeout: .seconds(120))
+        #expect(imported.succeeded, "\(imported.output)")
+        // Zeros were not written: the volume's file stays sparse (the image holds ~16 MiB of kernel and initramfs).
+        var status = stat()
+        #expect(stat(volumeFile, &status) == 0)
+        #expect(Int(status.st_blocks) * 512 < 40 << 20, "\(Int(status.st_blocks) * 512) bytes allocated")
+        // Now it holds data: a second import is refused unless asked to overwrite.
+        let holdsData = await Subprocess.run(DiskImport.zeroCheckCommand(uri: uri, size: 64 << 20), timeout: .seconds(60))
+        #expect(holdsData.status != 0)
+        #expect(throws: DiskImport.Failure.self) {
+            try DiskImport.convertCommand(image: qcow2, info: info, volume: "os0", volumeSize: 64 << 20, uri: uri, volumeIsZero: false, overwrite: false)
+        }
+        let agent = lab.agent()
+        let started = await agent.perform(.start, lab.context("a"))
+        #expect(started.exitCode == OCFExit.success, "\(started)")
+        try await lab.waitForAck("a", above: 2, timeout: .seconds(120))
+    }
+
     @discardableResult
     func lifecycle(_ firmware: VMSpec.Firmware) async throws -> GuestLab {
         let lab = try GuestLab(withStateVolume: true, firmware: firmware)

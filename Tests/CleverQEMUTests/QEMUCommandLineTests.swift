@@ -203,3 +203,38 @@ import Testing
         #expect(long.hasPrefix("cv-plant-c") && long != other)
     }
 }
+
+@Suite struct DiskImportTests {
+    let info = DiskImport.ImageInfo(format: "qcow2", virtualSize: 10 << 30)
+
+    @Test func convertsIntoTheExportWithoutWritingZerosOnABlankVolume() throws {
+        let command = try DiskImport.convertCommand(image: "/srv/vm.qcow2", info: self.info, volume: "vm-vda", volumeSize: 10 << 30,
+                                                    uri: "nbd+unix:///vm-vda?socket=/run/clevervm/vm-vda.nbd", volumeIsZero: true, overwrite: false)
+        #expect(command == ["qemu-img", "convert", "-p", "-n", "-f", "qcow2", "-O", "raw", "--target-is-zero", "/srv/vm.qcow2",
+                            "nbd+unix:///vm-vda?socket=/run/clevervm/vm-vda.nbd"])
+        let overwriting = try DiskImport.convertCommand(image: "/srv/vm.qcow2", info: self.info, volume: "vm-vda", volumeSize: 20 << 30,
+                                                        uri: "u", volumeIsZero: false, overwrite: true)
+        #expect(!overwriting.contains("--target-is-zero"))
+    }
+
+    @Test func refusesASmallVolumeAnUnknownFormatAndOldDataWithoutOverwrite() throws {
+        do {
+            _ = try DiskImport.convertCommand(image: "/srv/vm.qcow2", info: self.info, volume: "vm-vda", volumeSize: 8 << 30, uri: "u",
+                                              volumeIsZero: true, overwrite: false)
+            Issue.record("a small volume was accepted")
+        } catch {
+            #expect(error.description.contains("vm-vda") && error.description.contains("10240MiB"))
+        }
+        #expect(throws: DiskImport.Failure.self) {
+            try DiskImport.convertCommand(image: "/srv/x.iso", info: DiskImport.ImageInfo(format: "dmg", virtualSize: 1), volume: "v",
+                                          volumeSize: 1 << 20, uri: "u", volumeIsZero: true, overwrite: false)
+        }
+        #expect(throws: DiskImport.Failure.self) {
+            try DiskImport.convertCommand(image: "/srv/vm.qcow2", info: self.info, volume: "v", volumeSize: 10 << 30, uri: "u",
+                                          volumeIsZero: false, overwrite: false)
+        }
+        #expect(throws: DiskImport.Failure.self) { try DiskImport.ImageInfo.parse(json: "qemu-img: Could not open", image: "x") }
+        #expect(try DiskImport.ImageInfo.parse(json: #"{"format": "vmdk", "virtual-size": 1048576}"#, image: "x")
+            == DiskImport.ImageInfo(format: "vmdk", virtualSize: 1 << 20))
+    }
+}
