@@ -19,6 +19,9 @@ for tool in sfdisk mformat mcopy mmd; do
 done
 [ -s "$GUEST/vmlinuz" ] && [ -s "$GUEST/initrd" ] || { echo "build-boot-disk: $GUEST has no vmlinuz and initrd" >&2; exit 1; }
 
+mkdir -p "$(dirname "$OUT")"
+exec 9>"$OUT.lock"
+flock 9
 STAMP=$( (cat "$0" "$GUEST/vmlinuz" "$GUEST/initrd"; echo "$FIRMWARE $ARGS") | sha256sum | cut -d' ' -f1)
 if [ -s "$OUT" ] && [ "$(cat "$OUT.stamp" 2>/dev/null)" = "$STAMP" ]; then exit 0; fi
 

@@ -9,6 +9,9 @@ mkdir -p "$OUTDIR/cache"
 OUTDIR=$(cd "$OUTDIR" && pwd)
 CACHE=$OUTDIR/cache
 
+# One build at a time per OUTDIR (test suites run in parallel and each asks for the guest).
+exec 9>"$OUTDIR/.build.lock"
+flock 9
 # Rebuilt when its sources' contents differ from the last build's (not their times: several checkouts may share
 # OUTDIR, and each must get the guest its own sources describe).
 STAMP=$(cat "$HERE/test-guest/init" "$HERE/test-guest/diskwriter.c" "$HERE/test-guest/dirtier.c" "$0" | sha256sum | cut -d' ' -f1)
