@@ -101,7 +101,10 @@ public enum ConsoleRelay {
             }
             timeout = timeval(tv_sec: 0, tv_usec: 0)
             setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            guard let path = self.consoleSocket(words[0]), let console = try? ConsoleSession.connect(path) else {
+            // A VM id names a file in the run directory: nothing that could point elsewhere.
+            guard !words[0].contains("/"), !words[0].hasPrefix("."), let path = self.consoleSocket(words[0]),
+                let console = try? ConsoleSession.connect(path)
+            else {
                 ConsoleSession.writeAll(client, Array("ERR \(words[0]) does not run on this host\n".utf8)[...])
                 return
             }
