@@ -110,7 +110,10 @@ struct VMBenchmark {
             defer { lab.tearDown() }
             #expect(await lab.agent().perform(.start, lab.context("a")).exitCode == OCFExit.success)
             try await lab.waitForAck("a", above: 3, timeout: .seconds(120))
-            if dirty != nil { try await Task.sleep(for: .seconds(3)) }  // the dirtier has filled its buffer
+            if dirty != nil {
+                try await Task.sleep(for: .seconds(3))  // the dirtier has filled its buffer
+                try #require(lab.console("a").contains { $0.hasPrefix("DIRTIER") }, "the guest runs no dirtier: \(lab.console("a").suffix(5))")
+            }
             var downtimes: [Double] = []
             var totals: [Double] = []
             var host = "a"
