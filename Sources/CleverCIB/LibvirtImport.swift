@@ -268,7 +268,14 @@ struct LibvirtImporter {
                 if child["secure"] == "yes" { self.report("\(childPath)/@secure", "Secure Boot is not offered: the VM boots OVMF without it") }
             case "nvram":
                 let file = child.text.trimmingCharacters(in: .whitespacesAndNewlines)
-                if !file.isEmpty { variables = file }
+                let loader = os.child(named: "loader")?.text ?? ""
+                // OVMF_CODE_4M needs the 4 MiB build's variables layout (540672 bytes); a 2 MiB build's store
+                // (OVMF_VARS.fd, 128 KiB) would not fit it, so the VM then starts with fresh variables.
+                if !file.isEmpty, (child["template"] ?? loader).contains("4M") || (child["template"] == nil && loader.isEmpty) {
+                    variables = file
+                } else if !file.isEmpty {
+                    self.report(childPath, "\(file) is in the 2 MiB OVMF layout; the VM starts with fresh UEFI variables (re-create boot entries if the disk has no EFI/BOOT/BOOTX64.EFI)")
+                }
                 if let template = child["template"] { self.report("\(childPath)/@template", "the template is OVMF_VARS_4M.fd, not \(template)") }
             case "boot": if let device = child["dev"] { bootDevices.append(device) }
             case "firmware":
