@@ -37,7 +37,8 @@ let package = Package(
         // The local resource manager: resource agents (process, ip, ping, ocf, lsb) and recurring monitors.
         .target(name: "CleverExecutor", dependencies: ["CleverModel", "CleverCluster", "CleverSystem"]),
         // VMs on QEMU: QMP client, command line, the `vm` resource agent (start/stop/monitor/migrate, hibernate).
-        .target(name: "CleverQEMU", dependencies: ["CleverModel", "CleverExecutor", "CleverCluster", "CleverSystem"]),
+        .target(name: "CleverQEMU", dependencies: ["CleverModel", "CleverExecutor", "CleverCluster", "CleverSystem",
+                                                   .product(name: "Crypto", package: "swift-crypto")]),
         // The control socket's protocol, client and server, and the status report.
         .target(name: "CleverControl", dependencies: ["CleverModel", "CleverCluster", "CleverScheduler", "CleverSystem"]),
         // Pure: every decision the agent makes (ledger and coordinator wiring, verdict pause, timers, control calls).
@@ -59,7 +60,7 @@ let package = Package(
             name: "CleverCLI",
             dependencies: [
                 "CleverModel", "CleverConfig", "CleverScheduler", "CleverCIB", "CleverCluster", "CleverControl", "CleverAgent",
-                "CleverLab", "CleverSystem", "CleverVolume",
+                "CleverLab", "CleverSystem", "CleverVolume", "CleverQEMU",
                 "CleverSetup",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -9,9 +9,12 @@ mkdir -p "$OUTDIR/cache"
 OUTDIR=$(cd "$OUTDIR" && pwd)
 CACHE=$OUTDIR/cache
 
+# One build at a time per OUTDIR (test suites run in parallel and each asks for the guest).
+exec 9>"$OUTDIR/.build.lock"
+flock 9
 # Rebuilt when its sources' contents differ from the last build's (not their times: several checkouts may share
 # OUTDIR, and each must get the guest its own sources describe).
-STAMP=$(cat "$HERE/test-guest/init" "$HERE/test-guest/diskwriter.c" "$0" | sha256sum | cut -d' ' -f1)
+STAMP=$(cat "$HERE/test-guest/init" "$HERE/test-guest/diskwriter.c" "$HERE/test-guest/dirtier.c" "$0" | sha256sum | cut -d' ' -f1)
 if [ -s "$OUTDIR/vmlinuz" ] && [ -s "$OUTDIR/initrd" ] && [ "$(cat "$OUTDIR/stamp" 2>/dev/null)" = "$STAMP" ]; then
     exit 0
 fi
@@ -30,10 +33,11 @@ ROOT=$CACHE/root
 mkdir -p "$ROOT/bin" "$ROOT/proc" "$ROOT/sys" "$ROOT/dev" "$ROOT/tmp"
 cp "$CACHE/busybox/bin/busybox" "$ROOT/bin/busybox"
 gcc -static -O2 -Wall -o "$ROOT/bin/diskwriter" "$HERE/test-guest/diskwriter.c"
+gcc -static -O2 -Wall -o "$ROOT/bin/dirtier" "$HERE/test-guest/dirtier.c"
 cp "$HERE/test-guest/init" "$ROOT/init"
 chmod 755 "$ROOT/init"
 KVER=$(ls "$CACHE/kernel/lib/modules" | head -n 1)
-for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk failover net_failover virtio_net; do
+for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk failover net_failover virtio_net efivarfs; do
     f=$(find "$CACHE/kernel/lib/modules/$KVER" -name "$m.ko*" | head -n 1)
     [ -n "$f" ] || continue # built in
     mkdir -p "$ROOT/lib/modules/$KVER"

@@ -10,6 +10,8 @@ packages=(
     # lab networking, resources, VMs and NBD clients
     iproute2 nftables iputils-ping arping resource-agents
     qemu-system-x86 qemu-utils nbdkit libnbd-bin fio busybox-static
+    # real VMs: OVMF (UEFI), and the tools that build the test boot disks without mounting (sfdisk, mtools)
+    ovmf fdisk mtools
     python3 bc
     # the web console: Bootstrap 5 served locally, openssl for its first self-signed certificate, chromium for
     # its browser tests

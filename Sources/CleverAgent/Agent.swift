@@ -41,6 +41,8 @@ public actor Agent {
     /// A graceful shutdown (SIGTERM, SIGINT) is under way: the group is left on purpose, nothing self-fences.
     private var stopping = false
     private var executor: Executor!
+    /// Serves this host's VM consoles to `clevervm console` on the other hosts.
+    private var consoleRelay: ConsoleRelay.Server?
     private var group: ProcessGroup?
     /// Control calls and live-migration prepares waiting for the core's answer.
     private var calls: [ControlCall: CheckedContinuation<ControlResponse, Never>] = [:]
@@ -224,6 +226,13 @@ public actor Agent {
                 accelerator: .tcg, volumeSocket: { "\(runDirectory)/\($0).nbd" }, stateDirectory: "\(stateDirectory)/vm-state",
                 migrationAddress: config.node(named: node)?.addresses.first ?? "127.0.0.1"),
             prepareTarget: { context in await self.prepareRemote(context) })
+        // `clevervm console` from other hosts reaches this host's VM consoles through the relay (issue 12).
+        if let address = config.node(named: node)?.addresses.first, let key = try? ConsoleRelay.key() {
+            self.consoleRelay = try? ConsoleRelay.Server(address: address, port: ConsoleRelay.defaultPort, key: key) { vm in
+                let socket = VMAgent.Paths(vm: vm, runDirectory: runDirectory, stateDirectory: "").consoleSocket
+                return FileManager.default.fileExists(atPath: socket) ? socket : nil
+            }
+        }
         let clock = self.clock
         return Executor(
             node: node, config: config, runDirectory: runDirectory, pingLoops: pingLoops, now: { clock.now() },

@@ -40,7 +40,7 @@ struct VolumeAgent: ResourceAgent {
         // Both primary only for a live migration that the cluster starts (and asks for in the promote).
         volume.allowTwoPrimaries = self.config.resources.contains { resource in
             guard case .vm(let vm) = resource.kind, vm.migration == .live else { return false }
-            return vm.volumes.contains(id) || vm.stateVolume == id
+            return vm.allVolumes.contains(id)
         }
         return volume
     }

@@ -7,6 +7,11 @@ import Foundation
 public enum CIBImport {
     /// Reads and imports the CIB in the file at `path`.
     public static func load(path: String) throws(CIBError) -> CIBImportResult {
+        try self.parse(try self.readText(path), file: path)
+    }
+
+    /// An XML file's text; unreadable or non-UTF-8 files are a `CIBError` naming the file.
+    static func readText(_ path: String) throws(CIBError) -> String {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -16,7 +21,7 @@ public enum CIBImport {
         guard let text = String(data: data, encoding: .utf8) else {
             throw CIBError(file: path, element: nil, message: "the file is not UTF-8 text")
         }
-        return try self.parse(text, file: path)
+        return text
     }
 
     /// Imports the CIB in `xml`; `file` names it in errors and in the default cluster name.

@@ -9,6 +9,8 @@ struct XMLNode: Sendable {
     var attributes: [String: String]
     var children: [XMLNode]
     var line: Int
+    /// The element's own character data (libvirt writes values as text: `<memory unit='KiB'>4194304</memory>`).
+    var text: String = ""
 
     subscript(attribute: String) -> String? { self.attributes[attribute] }
 
@@ -71,6 +73,11 @@ private final class TreeBuilder: NSObject, XMLParserDelegate {
             return
         }
         self.stack.append(XMLNode(name: elementName, attributes: attributeDict, children: [], line: parser.lineNumber))
+    }
+
+    func parser(_ parser: XMLParser, foundCharacters string: String) {
+        guard !self.stack.isEmpty else { return }
+        self.stack[self.stack.count - 1].text += string
     }
 
     func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName qName: String?) {

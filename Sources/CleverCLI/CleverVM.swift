@@ -13,6 +13,7 @@ struct CleverVMCommand: AsyncParsableCommand {
             Status.self, Start.self, Stop.self, ForceStart.self, ForceStop.self, Cleanup.self, Migrate.self, Unmigrate.self,
             Standby.self, Unstandby.self, Explain.self, Simulate.self, Config.self, Events.self, VolumeVerbs.self, Agent.self, LabCommand.self,
             Init.self, Join.self, JoinServe.self, Qdevice.self, Remove.self,
+            Console.self, Screenshot.self,
         ]
     )
 }

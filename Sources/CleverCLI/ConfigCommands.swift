@@ -6,7 +6,7 @@ import CleverModel
 struct Config: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check, import and show cluster configs.",
-        subcommands: [Check.self, Show.self, Apply.self, ImportCIB.self]
+        subcommands: [Check.self, Show.self, Apply.self, ImportCIB.self, ImportLibvirt.self]
     )
 
     struct Check: ParsableCommand {

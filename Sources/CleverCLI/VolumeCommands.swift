@@ -7,7 +7,7 @@ struct VolumeVerbs: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "volume",
         abstract: "Replicated volumes on this host: status, online verify, split-brain recovery.",
-        subcommands: [VolumeStatusVerb.self, Verify.self, Resolve.self]
+        subcommands: [VolumeStatusVerb.self, Verify.self, Resolve.self, Import.self]
     )
 
     struct Options: ParsableArguments {

@@ -133,7 +133,7 @@ public struct Coordinator: Sendable {
     private func liveMigrationNeedsBothPrimary(_ volume: String, _ transition: Transition, _ config: ClusterConfig) -> Bool {
         transition.actions.contains { action in
             guard action.action == .migrateTo, case .vm(let vm) = config.resource(named: action.resource)?.kind else { return false }
-            return vm.volumes.contains(volume) || vm.stateVolume == volume
+            return vm.allVolumes.contains(volume)
         }
     }
 

@@ -100,6 +100,21 @@ enum ConfigRenderer {
             if let bridge = spec.bridge { out.add("bridge: \(self.scalar(bridge))", indent: 2) }
             if let mac = spec.mac { out.add("mac: \(self.scalar(mac))", indent: 2) }
             if let arguments = spec.kernelArguments { out.add("kernel-args: \(self.scalar(arguments))", indent: 2) }
+            if let firmware = spec.firmware { out.add("firmware: \(firmware.rawValue)", indent: 2) }
+            if let nvram = spec.nvramVolume { out.add("nvram: \(self.scalar(nvram))", indent: 2) }
+            if let cdrom = spec.cdrom { out.add("cdrom: \(self.scalar(cdrom))", indent: 2) }
+            if let bus = spec.diskBus { out.add("disk-bus: \(bus.rawValue)", indent: 2) }
+            if let nics = spec.extraNICs, !nics.isEmpty {
+                out.add("nics:", indent: 2)
+                for nic in nics {
+                    out.add("- bridge: \(self.scalar(nic.bridge))", indent: 4)
+                    if let mac = nic.mac { out.add("  mac: \(self.scalar(mac))", indent: 4) }
+                }
+            }
+            if let model = spec.cpuModel { out.add("cpu-model: \(self.scalar(model))", indent: 2) }
+            if let machine = spec.machine { out.add("machine: \(self.scalar(machine))", indent: 2) }
+            if let agent = spec.guestAgent { out.add("guest-agent: \(agent)", indent: 2) }
+            if let display = spec.display { out.add("display: \(display.rawValue)", indent: 2) }
         case .ip(let spec):
             out.add("address: \(self.scalar("\(spec.address)/\(spec.prefixLength)"))", indent: 2)
             if let interface = spec.interface { out.add("interface: \(self.scalar(interface))", indent: 2) }

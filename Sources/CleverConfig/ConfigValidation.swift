@@ -129,6 +129,9 @@ extension ConfigDecoder {
                 let addressPath = KeyPath.index(KeyPath.child(path, "addresses"), index)
                 self.checkKind(address, at: addressPath, in: decoded, expected: "ip")
             }
+            if let nvram = spec.nvramVolume {
+                self.checkKind(nvram, at: KeyPath.child(path, "nvram"), in: decoded, expected: "volume")
+            }
             if let stateVolume = spec.stateVolume {
                 // Hibernating writes the RAM image over the state volume: it must not hold guest data.
                 if spec.volumes.contains(stateVolume) {

@@ -14,7 +14,8 @@ extension ConfigDecoder {
             ]
         ),
         ("vm", ["cpus", "memory", "volumes", "state-volume", "boot", "stop-mode", "migration", "addresses", "bridge", "mac",
-                "kernel-args"]),
+                "kernel-args", "firmware", "nvram", "cdrom", "disk-bus", "nics", "cpu-model", "machine", "guest-agent",
+                "display"]),
         ("ip", ["address", "interface", "forward-to"]),
         ("ping", ["hosts", "multiplier", "dampen", "attribute"]),
         ("process", ["command"]),
@@ -163,7 +164,9 @@ extension ConfigDecoder {
         }
         spec.volumes = self.scalarList(fields, "volumes", expected: "a volume id", ValueSyntax.identifier) ?? []
         spec.stateVolume = self.value(fields, "state-volume", expected: "a volume id", ValueSyntax.identifier)
-        let boot = self.value(fields, "boot", required: true, expected: "a path", ValueSyntax.absolutePath)
+        let boot = self.value(fields, "boot", required: true, expected: "a path, a volume id or cdrom") { text in
+            text.hasPrefix("/") ? ValueSyntax.absolutePath(text) : ValueSyntax.identifier(text)
+        }
         if let mode = self.value(fields, "stop-mode", expected: "a stop mode", { ValueSyntax.choice($0, of: VMSpec.StopMode.self) }) {
             spec.stopMode = mode
         }
@@ -177,7 +180,60 @@ extension ConfigDecoder {
             text.contains(where: \.isNewline) ? .failure(ValueProblem("kernel arguments must be one line")) : .success(text)
         }
         spec.boot = boot ?? ""
+        self.decodeRealVM(fields, into: &spec)
         return spec
+    }
+
+    /// The keys of a VM that boots an installed OS through firmware (issue 12).
+    mutating func decodeRealVM(_ fields: Fields, into spec: inout VMSpec) {
+        spec.firmware = self.value(fields, "firmware", expected: "bios or uefi") { ValueSyntax.choice($0, of: VMSpec.Firmware.self) }
+        spec.nvramVolume = self.value(fields, "nvram", expected: "a volume id", ValueSyntax.identifier)
+        spec.cdrom = self.value(fields, "cdrom", expected: "an ISO path", ValueSyntax.absolutePath)
+        spec.diskBus = self.value(fields, "disk-bus", expected: "a disk bus") { ValueSyntax.choice($0, of: VMSpec.DiskBus.self) }
+        spec.cpuModel = self.value(fields, "cpu-model", expected: "a QEMU CPU model") { text in
+            text.allSatisfy { $0.isLetter || $0.isNumber || "-_.".contains($0) }
+                ? .success(text) : .failure(ValueProblem("'\(text)' is not a CPU model name", hint: "e.g. Nehalem, Haswell-v4, host"))
+        }
+        spec.machine = self.value(fields, "machine", expected: "a QEMU machine type") { text in
+            text.allSatisfy { $0.isLetter || $0.isNumber || "-_.".contains($0) }
+                ? .success(text) : .failure(ValueProblem("'\(text)' is not a machine type", hint: "e.g. pc-q35-7.2"))
+        }
+        spec.guestAgent = self.value(fields, "guest-agent", expected: "true or false", ValueSyntax.boolean)
+        spec.display = self.value(fields, "display", expected: "a display") { ValueSyntax.choice($0, of: VMSpec.Display.self) }
+        if let elements = self.list(fields, "nics") {
+            var nics: [VMSpec.NICSpec] = []
+            for element in elements {
+                guard let nic = self.fields(element.node, path: element.path, known: ["bridge", "mac"]) else { continue }
+                let bridge = self.value(nic, "bridge", required: true, expected: "a bridge name", ValueSyntax.interfaceName)
+                let mac = self.value(nic, "mac", expected: "a MAC address", ValueSyntax.unicastMAC)
+                if let bridge { nics.append(VMSpec.NICSpec(bridge: bridge, mac: mac)) }
+            }
+            spec.extraNICs = nics
+            if spec.bridge == nil, !nics.isEmpty {
+                self.report("nics are the VM's second and later NICs; the first is 'bridge' (and 'mac')",
+                            path: KeyPath.child(fields.path, "nics"), hint: "add bridge: BRIDGE for the first NIC")
+            }
+        }
+        let bootPath = KeyPath.child(fields.path, "boot")
+        if !spec.boot.isEmpty, !spec.boot.hasPrefix("/") {
+            if spec.boot == VMSpec.cdromBoot {
+                if spec.cdrom == nil { self.report("boot: cdrom needs a cdrom ISO", path: bootPath, hint: "add cdrom: /path/to/installer.iso") }
+            } else if !spec.volumes.contains(spec.boot) {
+                self.report("boot '\(spec.boot)' is not one of the VM's volumes", path: bootPath,
+                            hint: spec.volumes.isEmpty ? "list it under volumes" : "one of: \(spec.volumes.joined(separator: ", ")), cdrom, or a kernel directory")
+            }
+        }
+        if spec.firmware == .uefi, spec.nvramVolume == nil {
+            self.report("firmware: uefi needs an nvram volume for the UEFI variables", path: KeyPath.child(fields.path, "firmware"),
+                        hint: "add a small volume (e.g. 1MiB) and nvram: VOLUME, so boot entries follow the VM")
+        }
+        if spec.nvramVolume != nil, spec.firmware != .uefi {
+            self.report("nvram is only used with firmware: uefi", path: KeyPath.child(fields.path, "nvram"))
+        }
+        if let nvram = spec.nvramVolume, spec.volumes.contains(nvram) || spec.stateVolume == nvram {
+            self.report("nvram '\(nvram)' is also a disk or the state volume", path: KeyPath.child(fields.path, "nvram"),
+                        hint: "give the UEFI variables a volume of their own")
+        }
     }
 
     mutating func decodeIP(_ fields: Fields) -> IPSpec? {

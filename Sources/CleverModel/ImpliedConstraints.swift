@@ -14,7 +14,7 @@ extension ClusterConfig {
         }
         for resource in self.resources {
             guard case .vm(let vm) = resource.kind else { continue }
-            let volumes = (vm.volumes + (vm.stateVolume.map { [$0] } ?? [])).filter { self.resource(named: $0) != nil }
+            let volumes = vm.allVolumes.filter { self.resource(named: $0) != nil }
             // A VM's volumes are promoted together, where its first one is: otherwise one that must move (its
             // data is not UpToDate here) and one that stays (stickiness) would leave the VM nowhere to run.
             if let first = volumes.first {

@@ -199,6 +199,55 @@ public struct VMSpec: Hashable, Sendable, Codable {
     /// Appended to the kernel command line when `boot` is a kernel directory (e.g. the guest's address).
     public var kernelArguments: String?
 
+    // Real VMs (issue 12). All optional, so documents written before these keys existed still decode.
+
+    /// How a VM booting from a disk starts: SeaBIOS (`bios`, the default) or OVMF (`uefi`).
+    public var firmware: Firmware?
+    /// The volume that keeps the UEFI variables (OVMF's vars file), so boot entries follow the VM to another host.
+    public var nvramVolume: String?
+    /// A read-only ISO image attached as a CD-ROM (e.g. an installer); the same path on every host.
+    public var cdrom: String?
+    /// How the volumes appear to the guest; nil: virtio-blk.
+    public var diskBus: DiskBus?
+    /// NICs after the first one (`bridge`/`mac`), in order.
+    public var extraNICs: [NICSpec]?
+    /// QEMU's CPU model; nil: a model every host runs (see the agent), `host` only when written.
+    public var cpuModel: String?
+    /// QEMU's machine type, pinned (e.g. `pc-q35-7.2`) so every host emulates the same machine version.
+    public var machine: String?
+    /// Whether the guest runs qemu-guest-agent (a virtio-serial channel for clean shutdown and fs freeze).
+    public var guestAgent: Bool?
+    /// A graphical display; nil: none (serial console only).
+    public var display: Display?
+
+    public enum Firmware: String, Hashable, Sendable, Codable, CaseIterable { case bios, uefi }
+    public enum DiskBus: String, Hashable, Sendable, Codable, CaseIterable {
+        case virtioBlk = "virtio-blk"
+        case virtioSCSI = "virtio-scsi"
+    }
+    public enum Display: String, Hashable, Sendable, Codable, CaseIterable { case vnc }
+
+    /// One more NIC: a tap on `bridge` with `mac` (nil: derived from the VM's name and the NIC's place).
+    public struct NICSpec: Hashable, Sendable, Codable {
+        public var bridge: String
+        public var mac: String?
+        public init(bridge: String, mac: String? = nil) {
+            self.bridge = bridge
+            self.mac = mac
+        }
+    }
+
+    /// `boot` as written names the CD-ROM.
+    public static let cdromBoot = "cdrom"
+
+    /// The volume the firmware boots from, when `boot` names one of `volumes`.
+    public var bootVolume: String? { self.volumes.contains(self.boot) ? self.boot : nil }
+
+    /// Every volume the VM's QEMU opens: the disks, the state volume and the UEFI variables.
+    public var allVolumes: [String] {
+        self.volumes + [self.stateVolume, self.nvramVolume].compactMap { $0 }
+    }
+
     public init(
         cpus: Int = 1, memoryMiB: Int = 256, volumes: [String] = [], stateVolume: String? = nil, boot: String = "",
         stopMode: StopMode = .hibernate, migration: Migration = .live, addresses: [String] = [],

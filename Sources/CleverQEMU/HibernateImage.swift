@@ -34,9 +34,7 @@ public enum HibernateImage: Hashable, Sendable {
 
     var uri: String {
         guard case .volume(let socket, let export, _) = self else { return "" }
-        let encodedExport = export.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? export
-        let encodedSocket = socket.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? socket
-        return "nbd+unix:///\(encodedExport)?socket=\(encodedSocket)"
+        return nbdURI(socket: socket, export: export)
     }
 
     /// The migration URI QEMU saves into.

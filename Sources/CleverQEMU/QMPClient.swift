@@ -27,8 +27,9 @@ public actor QMPClient {
         self.fd = fd
     }
 
-    /// Connects, reads the greeting and leaves capabilities negotiation mode.
-    public static func connect(_ socketPath: String, timeout: Duration = .seconds(5)) async throws(Failure) -> QMPClient {
+    /// Connects, reads the greeting and leaves capabilities negotiation mode. `greeting: false` is for
+    /// qemu-guest-agent's channel, which speaks the same JSON commands without a greeting.
+    public static func connect(_ socketPath: String, timeout: Duration = .seconds(5), greeting: Bool = true) async throws(Failure) -> QMPClient {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(socket: socketPath, command: "connect", reason: String(cString: strerror(errno))) }
         var address = sockaddr_un()
@@ -54,7 +55,7 @@ public actor QMPClient {
         }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         let client = QMPClient(socketPath: socketPath, fd: fd)
-        try await client.handshake(timeout: timeout)
+        if greeting { try await client.handshake(timeout: timeout) }
         return client
     }
 
@@ -84,6 +85,13 @@ public actor QMPClient {
             default: continue
             }
         }
+    }
+
+    /// Sends a command that never replies on success (qemu-guest-agent's `guest-shutdown`).
+    public func post(_ name: String, _ arguments: JSONValue? = nil) async throws(Failure) {
+        guard self.fd >= 0 else { throw Failure(socket: self.socketPath, command: name, reason: "connection closed") }
+        self.serial += 1
+        try await self.send(QMP.command(name, arguments: arguments, id: "clevervm-\(self.serial)"), command: name)
     }
 
     /// Waits until an event named `name` arrives (or was already seen since `since`), returns its data.

@@ -24,6 +24,9 @@ public struct VMAgent: ResourceAgent {
         public var qemuExecutable: String
         /// The VM's NIC (none when nil): a tap that QEMU creates, then attached to a bridge.
         public var network: NetworkAttachment?
+        /// OVMF (Debian `ovmf`) for `firmware: uefi`: the code flash and the variables template.
+        public var ovmfCode: String = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+        public var ovmfVarsTemplate: String = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 
         public init(accelerator: Accelerator = .tcg,
                     volumeSocket: @escaping @Sendable (String) -> String = { "/run/clevervm/volumes/\($0).sock" },
@@ -77,8 +80,17 @@ public struct VMAgent: ResourceAgent {
         public var consoleLog: String
         public var qemuLog: String
         public var stateFile: String
+        /// The serial console's socket (one client at a time; `ConsoleSession` attaches to it).
+        public var consoleSocket: String
+        /// The qemu-guest-agent channel (`guest-agent: true`).
+        public var guestAgentSocket: String
+        /// The VNC display (`display: vnc`), root-only.
+        public var vncSocket: String
 
         public init(vm: String, runDirectory: String, stateDirectory: String) {
+            self.consoleSocket = "\(runDirectory)/\(vm).console"
+            self.guestAgentSocket = "\(runDirectory)/\(vm).qga"
+            self.vncSocket = "\(runDirectory)/\(vm).vnc"
             self.pidFile = "\(runDirectory)/\(vm).qemu.pid"
             self.qmpSocket = "\(runDirectory)/\(vm).qmp"
             self.consoleLog = "\(runDirectory)/\(vm).console.log"
@@ -160,6 +172,8 @@ public struct VMAgent: ResourceAgent {
             guard status == "running" else {
                 return AgentOutcome(OCFExit.generic, "\(context.resource.id): QEMU is \(status) after start; \(Subprocess.tail(paths.qemuLog, lines: 5))")
             }
+            // The guest's file systems were frozen just before its RAM was saved.
+            if resume, spec.guestAgent == true { await GuestAgent(socket: paths.guestAgentSocket).thaw() }
             // A resumed image is used up: a later crash must cold boot from the disk, never rewind to old RAM.
             if resume {
                 do {
@@ -205,7 +219,7 @@ public struct VMAgent: ResourceAgent {
             case .failure(let outcome): return outcome
             }
             do {
-                var report = try await self.hibernate(paths, image: image, deadline: deadline)
+                var report = try await self.hibernate(spec, paths, image: image, deadline: deadline)
                 await self.waitForExit(pid, until: deadline)
                 unlink(paths.pidFile)
                 report.pid = Int(pid)
@@ -227,12 +241,16 @@ public struct VMAgent: ResourceAgent {
                 return AgentOutcome(OCFExit.generic, "\(context.resource.id): hibernate failed: \(error)")
             }
         case .shutdown:
-            if let qmp = try? await QMPClient.connect(paths.qmpSocket, timeout: .seconds(2)) {
+            // The guest agent shuts down even a guest that ignores ACPI (no acpid, a locked screen on Windows).
+            var byAgent = false
+            if spec.guestAgent == true { byAgent = await GuestAgent(socket: paths.guestAgentSocket).shutdown() }
+            if !byAgent, let qmp = try? await QMPClient.connect(paths.qmpSocket, timeout: .seconds(2)) {
                 _ = try? await qmp.execute("system_powerdown")
                 await qmp.close()
             }
             await self.waitForExit(pid, until: deadline)
             var report = VMReport(action: "stop", mode: "shutdown")
+            if byAgent { report.message = "shut down by the guest agent" }
             if Subprocess.isAlive(pid) {
                 kill(pid, SIGKILL)
                 await self.waitForExit(pid, until: ContinuousClock.now + .seconds(2))
@@ -263,13 +281,23 @@ public struct VMAgent: ResourceAgent {
 
     /// Saves RAM and device state into the hibernate image with QEMU's migration stream, commits the image and
     /// quits QEMU. On any failure the guest runs on here.
-    func hibernate(_ paths: Paths, image: HibernateImage, deadline: ContinuousClock.Instant) async throws -> VMReport {
+    func hibernate(_ spec: VMSpec, _ paths: Paths, image: HibernateImage, deadline: ContinuousClock.Instant) async throws -> VMReport {
         try image.prepare()
         let qmp = try await QMPClient.connect(paths.qmpSocket)
         defer { Task { await qmp.close() } }
         try await qmp.execute("migrate-set-parameters", ["max-bandwidth": .number(Double(VMAgent.unlimitedBandwidth))])
+        // With a guest agent, file systems are frozen first: the disk is then consistent on its own, should the
+        // image be lost and the VM cold boot. Thawed after the resume (or here, if saving fails).
+        let agent = GuestAgent(socket: paths.guestAgentSocket)
+        var frozen: Int?
+        if spec.guestAgent == true { frozen = await agent.freeze() }
         // Stopped first: the image is written in one pass and the guest cannot dirty pages meanwhile.
-        try await qmp.execute("stop")
+        do {
+            try await qmp.execute("stop")
+        } catch {
+            if frozen != nil { await agent.thaw() }
+            throw error
+        }
         let result: JSONValue
         let bytes: Int?
         do {
@@ -282,10 +310,12 @@ public struct VMAgent: ResourceAgent {
             try await image.commit(bytes: bytes ?? 1)
         } catch {
             _ = try? await qmp.execute("cont")
+            if frozen != nil { await agent.thaw() }
             throw error
         }
         _ = try? await qmp.execute("quit")
         var report = VMReport(action: "stop", mode: "hibernate")
+        if let frozen { report.message = "\(frozen) file systems frozen by the guest agent" }
         report.transferredBytes = bytes
         report.totalMs = result["total-time"]?.number.map { Int($0) }
         return report
@@ -460,17 +490,23 @@ public struct VMAgent: ResourceAgent {
         case failure(AgentOutcome)
     }
 
-    /// The VM's NIC: the agent-wide attachment when set (tests), else the bridge the VM's config names.
-    func network(of spec: VMSpec) -> NetworkAttachment? {
-        if let network = self.settings.network { return network }
-        guard let bridge = spec.bridge else { return nil }
-        return NetworkAttachment(bridge: bridge, tapName: NIC.tapName(for:))
+    /// The VM's NICs: the agent-wide attachment when set (tests), else `bridge` and then `nics` from the config.
+    func networks(of spec: VMSpec, vm: String) -> [(nic: NIC, attachment: NetworkAttachment)] {
+        if let network = self.settings.network {
+            return [(NIC(tap: network.tapName(vm), mac: spec.mac ?? NIC.mac(for: vm)), network)]
+        }
+        guard let bridge = spec.bridge else { return [] }
+        let all = [VMSpec.NICSpec(bridge: bridge, mac: spec.mac)] + (spec.extraNICs ?? [])
+        return all.enumerated().map { index, nic in
+            let tap = NIC.tapName(for: vm, index: index)
+            return (NIC(tap: tap, mac: nic.mac ?? NIC.mac(for: vm, index: index)), NetworkAttachment(bridge: nic.bridge, tapName: { _ in tap }))
+        }
     }
 
     func launch(_ spec: VMSpec, _ context: ActionContext, incoming: IncomingSource?) async -> Launch {
         let paths = self.paths(context)
         var boot: BootSource
-        switch resolveBoot(spec.boot) {
+        switch resolveBoot(spec) {
         case .success(let source): boot = source
         case .failure(let message): return .failure(AgentOutcome(OCFExit.notConfigured, "\(context.resource.id): \(message)"))
         }
@@ -482,10 +518,25 @@ public struct VMAgent: ResourceAgent {
             volumeSockets: spec.volumes.map(self.settings.volumeSocket), qmpSocket: paths.qmpSocket,
             consoleLog: paths.consoleLog, incoming: incoming)
         commandLine.executable = self.settings.qemuExecutable
-        let network = self.network(of: spec)
-        if let network {
-            commandLine.nics = [NIC(tap: network.tapName(context.resource.id), mac: spec.mac ?? NIC.mac(for: context.resource.id))]
+        commandLine.consoleSocket = paths.consoleSocket
+        if spec.guestAgent == true { commandLine.guestAgentSocket = paths.guestAgentSocket }
+        if spec.display == .vnc { commandLine.vncSocket = paths.vncSocket }
+        if spec.firmware == .uefi {
+            guard let volume = spec.nvramVolume else {
+                return .failure(AgentOutcome(OCFExit.notConfigured, "\(context.resource.id): firmware uefi needs an nvram volume"))
+            }
+            let variables = UEFIVariables(socket: self.settings.volumeSocket(volume), volume: volume, template: self.settings.ovmfVarsTemplate)
+            do {
+                // Only a cold boot may find a blank store; an incoming QEMU takes the source's variables as they are.
+                if incoming == nil { try await variables.initializeIfBlank() }
+                commandLine.uefi = UEFIFlash(code: self.settings.ovmfCode, varsSocket: variables.socket, varsExport: volume,
+                                             varsSize: try variables.templateSize())
+            } catch {
+                return .failure(AgentOutcome(OCFExit.notConfigured, "\(context.resource.id): \(error.description)"))
+            }
         }
+        let networks = self.networks(of: spec, vm: context.resource.id)
+        commandLine.nics = networks.map(\.nic)
         unlink(paths.qmpSocket)
         let pid: pid_t
         do {
@@ -501,11 +552,15 @@ public struct VMAgent: ResourceAgent {
                 return .failure(AgentOutcome(OCFExit.generic, "\(context.resource.id): QEMU exited at once: \(Subprocess.tail(paths.qemuLog, lines: 5))"))
             }
             if let qmp = try? await QMPClient.connect(paths.qmpSocket, timeout: .seconds(2)) {
-                if let network, let failure = await attach(tap: network.tapName(context.resource.id), network) {
-                    kill(pid, SIGKILL)
-                    unlink(paths.pidFile)
-                    return .failure(AgentOutcome(OCFExit.generic, "\(context.resource.id): \(failure)"))
+                for (nic, attachment) in networks {
+                    if let failure = await attach(tap: nic.tap, attachment) {
+                        kill(pid, SIGKILL)
+                        unlink(paths.pidFile)
+                        return .failure(AgentOutcome(OCFExit.generic, "\(context.resource.id): \(failure)"))
+                    }
                 }
+                // The console and the display give control of the guest: root only, whatever the umask was.
+                for socket in [paths.consoleSocket, paths.vncSocket, paths.guestAgentSocket] { chmod(socket, 0o600) }
                 return .success(pid: pid, qmp: qmp)
             }
             try? await Task.sleep(for: .milliseconds(20))
@@ -583,6 +638,20 @@ func attach(tap: String, _ network: VMAgent.NetworkAttachment) async -> String? 
 enum BootResolution {
     case success(BootSource)
     case failure(String)
+}
+
+/// `boot` names one of the VM's volumes or its CD-ROM (the firmware boots it), else it is a path.
+func resolveBoot(_ spec: VMSpec) -> BootResolution {
+    if spec.bootVolume != nil { return .success(.firmware) }
+    if spec.boot == VMSpec.cdromBoot {
+        guard let iso = spec.cdrom else { return .failure("boot: cdrom, but the VM has no cdrom") }
+        guard FileManager.default.isReadableFile(atPath: iso) else { return .failure("cdrom \(iso) is not readable here") }
+        return .success(.firmware)
+    }
+    if !spec.boot.hasPrefix("/"), !spec.boot.isEmpty {
+        return .failure("boot \"\(spec.boot)\" is neither one of the VM's volumes (\(spec.volumes.joined(separator: ", "))) nor a path")
+    }
+    return resolveBoot(spec.boot)
 }
 
 /// `boot` is a directory with `vmlinuz` and optionally `initrd` and `cmdline`, or a disk image file.

@@ -36,9 +36,26 @@ final class GuestLab: @unchecked Sendable {
     /// With `network`, the guest gets 198.51.100.231/24 and an echo service on port 7777; its NIC's tap (`cvq-t<host>`)
     /// joins bridge `cvq-br0` inside namespace `cvq-a`, where the test's client has 198.51.100.232/24.
     let network: Bool
+    /// Booted by firmware from volume `os0` (a disk image with a partition table and a bootloader,
+    /// scripts/build-boot-disk.sh), the writer on the second disk (`disk0`, /dev/vdb); UEFI keeps its variables
+    /// on volume `nvram0`.
+    let firmware: VMSpec.Firmware?
+    var firmwareNBDKits: [pid_t] = []
 
-    init(memoryMiB: Int = 256, writerIntervalMs: Int = 20, withStateVolume: Bool = false, network: Bool = false) throws {
+    /// The boot disk image for `firmware`, built (or found cached) beside the test guest.
+    static func buildBootDisk(_ firmware: VMSpec.Firmware, kernelArguments: String) throws -> String {
+        let tag = String(kernelArguments.map { $0.isLetter || $0.isNumber ? $0 : "_" })
+        let image = "\(Self.guestDirectory)/boot-\(firmware.rawValue)-\(tag).img"
+        let build = Subprocess.run(["\(Self.repositoryRoot)/scripts/build-boot-disk.sh", Self.guestDirectory, firmware.rawValue, image, kernelArguments],
+                                   timeout: .seconds(300))
+        guard build.succeeded else { throw LabError("build-boot-disk.sh failed: \(build.output)") }
+        return image
+    }
+
+    init(memoryMiB: Int = 256, writerIntervalMs: Int = 20, withStateVolume: Bool = false, network: Bool = false,
+         firmware: VMSpec.Firmware? = nil, shell: Bool = false, dirtyMiBPerSecond: Int? = nil, quiet: Bool = true) throws {
         self.network = network
+        self.firmware = firmware
         try Self.buildGuest()
         self.directory = "/tmp/cvq-\(UUID().uuidString.prefix(8))"
         self.stateDirectory = "\(self.directory)/state"
@@ -60,9 +77,18 @@ final class GuestLab: @unchecked Sendable {
                 guard result.succeeded else { throw LabError("\(command.joined(separator: " ")): \(result.output)") }
             }
         }
-        try "quiet writer.interval=\(writerIntervalMs)\(network ? " guest.ip=198.51.100.231/24" : "")".write(toFile: "\(self.directory)/boot/cmdline", atomically: true, encoding: .utf8)
+        let dirty = dirtyMiBPerSecond.map { " guest.dirty=\($0)" } ?? ""
+        try "\(quiet ? "quiet " : "")writer.interval=\(writerIntervalMs)\(network ? " guest.ip=198.51.100.231/24" : "")\(dirty)".write(toFile: "\(self.directory)/boot/cmdline", atomically: true, encoding: .utf8)
         self.nbdkit = try self.serve("disk0", size: "64M")
-        if withStateVolume { self.stateNBDKit = try self.serve("state0", size: "512M") }
+        if withStateVolume { self.stateNBDKit = try self.serve("state0", size: "\(memoryMiB + 256)M") }
+        if let firmware {
+            let arguments = "\(quiet ? "quiet " : "")writer.interval=\(writerIntervalMs) writer.disk=/dev/vdb\(shell ? " guest.shell=1" : "")"
+            let image = try Self.buildBootDisk(firmware, kernelArguments: arguments)
+            let copy = Subprocess.run(["cp", "--sparse=always", image, "\(self.directory)/os0.img"])
+            guard copy.succeeded else { throw LabError("cp \(image): \(copy.output)") }
+            self.firmwareNBDKits.append(try self.serve("os0", size: "64M"))
+            if firmware == .uefi { self.firmwareNBDKits.append(try self.serve("nvram0", size: "1M")) }
+        }
     }
 
     /// A sparse file served by nbdkit on `<directory>/<name>.sock`.
@@ -81,10 +107,16 @@ final class GuestLab: @unchecked Sendable {
     var socket: String { "\(self.directory)/disk0.sock" }
 
     var resource: ResourceConfig {
-        ResourceConfig(id: "vm1", kind: .vm(VMSpec(cpus: 1, memoryMiB: self.memoryMiB, volumes: [self.volume],
-                                                    stateVolume: self.stateNBDKit > 0 ? "state0" : nil,
-                                                    boot: "\(self.directory)/boot", stopMode: .hibernate, migration: .live)),
-                       operationTimeout: Seconds(60))
+        var spec = VMSpec(cpus: 1, memoryMiB: self.memoryMiB, volumes: [self.volume],
+                          stateVolume: self.stateNBDKit > 0 ? "state0" : nil,
+                          boot: "\(self.directory)/boot", stopMode: .hibernate, migration: .live)
+        if let firmware = self.firmware {
+            spec.volumes = ["os0", self.volume]
+            spec.boot = "os0"
+            spec.firmware = firmware
+            if firmware == .uefi { spec.nvramVolume = "nvram0" }
+        }
+        return ResourceConfig(id: "vm1", kind: .vm(spec), operationTimeout: Seconds(60))
     }
 
     func resource(stopMode: VMSpec.StopMode) -> ResourceConfig {
@@ -163,7 +195,7 @@ final class GuestLab: @unchecked Sendable {
                 _ = Subprocess.isAlive(pid)
             }
         }
-        for pid in [self.nbdkit, self.stateNBDKit] where pid > 0 {
+        for pid in [self.nbdkit, self.stateNBDKit] + self.firmwareNBDKits where pid > 0 {
             // nbdkit catches SIGTERM but does not always exit on it here.
             kill(pid, SIGKILL)
             usleep(20_000)
