@@ -8,6 +8,8 @@ import Foundation
 public struct ControlRequest: Codable, Hashable, Sendable {
     public enum Command: String, Codable, Hashable, Sendable, CaseIterable {
         case status, promote, demote, connect, disconnect, verify, resolve, outdate
+        /// The cluster recorded the peer's disk as Outdated: writes held by fencing go on alone.
+        case markPeerOutdated
         /// Keeps the connection open and writes one JSON line per state change (and sync progress each second).
         case events
     }
@@ -99,7 +101,8 @@ public final class ControlServer: @unchecked Sendable {
         while true {
             let status = self.volume.status()
             let state = [status.connection, status.role, status.peerRole, status.disk, status.peerDisk,
-                status.splitBrain ?? "", status.lastLinkError ?? "", status.verify?.finished == true ? "verified" : ""]
+                status.splitBrain ?? "", status.lastLinkError ?? "", status.verify?.finished == true ? "verified" : "",
+                status.writesHeld == true ? "writes-held" : ""]
                 .joined(separator: "|")
             var kind: String?
             if state != lastState {
@@ -153,10 +156,11 @@ public final class ControlServer: @unchecked Sendable {
                 peerFencedOrOutdated: request.peerOutdated ?? false,
                 allowTwoPrimaries: request.allowTwoPrimaries ?? false, force: request.force ?? false))
         case .demote: result = self.volume.demote(force: request.force ?? false)
-        case .connect: result = .success(self.volume.connect(discardMyData: request.discardMyData ?? false))
+        case .connect: result = .success(self.volume.connect(discard: request.discardMyData == true ? .local : .none))
         case .disconnect: result = .success(self.volume.disconnect())
         case .verify: result = self.volume.startVerify()
         case .outdate: result = self.volume.outdate()
+        case .markPeerOutdated: result = self.volume.markPeerOutdated()
         case .resolve:
             guard let host = request.discard else {
                 return ControlReply(ok: false, message: "resolve needs 'discard': the host whose changes to drop")
@@ -167,6 +171,33 @@ public final class ControlServer: @unchecked Sendable {
         case .success(let message): return ControlReply(ok: true, message: message, status: self.volume.status())
         case .failure(let error): return ControlReply(ok: false, message: error.message, status: self.volume.status())
         }
+    }
+
+    /// Client side of a resolve: polls the volume until both sides are Connected and UpToDate with nothing out of
+    /// sync (true), or `timeout` passes (false). `progress` gets a line whenever the state or the percentage moves.
+    public static func waitForSync(
+        at path: String, timeout: Duration, progress: (String) -> Void
+    ) throws -> (finished: Bool, status: VolumeStatus?) {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        var lastLine = ""
+        var status: VolumeStatus?
+        while clock.now < deadline {
+            status = try Self.send(ControlRequest(command: .status), to: path).status
+            if let status {
+                if status.line != lastLine {
+                    lastLine = status.line
+                    progress(status.line)
+                }
+                if status.connection == "Connected" && status.disk == "UpToDate" && status.peerDisk == "UpToDate"
+                    && status.outOfSyncBlocks == 0
+                {
+                    return (true, status)
+                }
+            }
+            Thread.sleep(forTimeInterval: 0.25)
+        }
+        return (false, status)
     }
 
     /// Client side: sends one request to a control socket and returns the reply.

@@ -118,12 +118,12 @@ func temporaryDirectory(_ name: String) -> String {
     }
 
     @Test func hmacProofsAreCheckedInConstantTimeShape() {
-        let proof = Volume.hmac(secret: Array("k".utf8), Array("m".utf8))
+        let proof = Replication.authProof(secret: Array("k".utf8), transcript: Array("m".utf8))
         #expect(proof.count == 32)
-        #expect(Volume.constantTimeEqual(proof, proof))
+        #expect(Replication.constantTimeEqual(proof, proof))
         var other = proof
         other[31] ^= 1
-        #expect(!Volume.constantTimeEqual(proof, other))
-        #expect(!Volume.constantTimeEqual(proof, Array(proof.prefix(31))))
+        #expect(!Replication.constantTimeEqual(proof, other))
+        #expect(!Replication.constantTimeEqual(proof, Array(proof.prefix(31))))
     }
 }
