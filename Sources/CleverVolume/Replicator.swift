@@ -494,7 +494,7 @@ extension Volume {
             return 0
         } catch {
             self.log("ERROR applying replicated operation: \(error)")
-            return UInt32(EIO)
+            return UInt32(Self.errno(of: error).rawValue)
         }
     }
 

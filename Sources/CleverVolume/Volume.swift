@@ -232,6 +232,11 @@ public final class Volume: @unchecked Sendable {
 
     // MARK: Data path (called by NBD connections)
 
+    /// An errno from either half of a replicated write (ENOSPC stays ENOSPC; anything unknown is EIO).
+    static func errorCode(_ error: UInt32) -> NBD.ErrorCode {
+        error == 0 ? .none : NBD.ErrorCode(rawValue: error) ?? .io
+    }
+
     static func errno(of error: any Error) -> NBD.ErrorCode {
         if let system = error as? SystemError, system.code == ENOSPC { return .noSpace }
         return .io
@@ -280,7 +285,7 @@ public final class Volume: @unchecked Sendable {
         let waitPeer = self.config.protocolMode == .C || fua
         let pending = PeerLink.Pending(
             offset: offset, length: UInt64(data.count), isFlush: false, waitingLocal: true, waitingPeer: waitPeer,
-            completion: { error in done(error == 0 ? .none : .io) })
+            completion: { error in done(Self.errorCode(error)) })
         let shared = SharedBytes(data)
         let finishLocally: @Sendable () -> Void = { [self] in
             var localError: UInt32 = 0
@@ -379,7 +384,7 @@ public final class Volume: @unchecked Sendable {
         }
         let pending = PeerLink.Pending(
             offset: offset, length: UInt64(length), isFlush: false, waitingLocal: true,
-            waitingPeer: self.config.protocolMode == .C || fua, completion: { error in done(error == 0 ? .none : .io) })
+            waitingPeer: self.config.protocolMode == .C || fua, completion: { error in done(Self.errorCode(error)) })
         let queued = link.sendOperation(
             { .zero(sequence: $0, offset: offset, length: length, trim: trim, fua: fua) }, pending: pending,
             inOrder: zeroLocally)
@@ -405,7 +410,7 @@ public final class Volume: @unchecked Sendable {
         self.lock.unlock()
         let pending = PeerLink.Pending(
             offset: 0, length: 0, isFlush: true, waitingLocal: true, waitingPeer: link != nil,
-            completion: { error in done(error == 0 ? .none : .io) })
+            completion: { error in done(Self.errorCode(error)) })
         if let link, !link.sendOperation({ .flush(sequence: $0) }, pending: pending) {
             _ = link.peerGaveUp(pending)
         }
@@ -460,10 +465,21 @@ public final class Volume: @unchecked Sendable {
         case .failure(let refusal): return .failure(VolumeError(refusal.message))
         case .success(let result): promotion = result
         }
-        self.diskData = promotion.data
+        // The metadata that says "Primary, crashed until a clean demote" must be durable before any write is
+        // taken: if it cannot be saved, the promotion does not happen.
+        var promoted = self.metadata
+        promoted.disk = promotion.data.disk
+        promoted.generations = promotion.data.generations
+        promoted.crashedPrimary = promotion.data.crashedPrimary
+        promoted.peerOutdated = promotion.data.peerOutdated
+        promoted.role = .primary
+        do {
+            try self.store.save(promoted)
+        } catch {
+            return .failure(VolumeError("volume \(self.config.name): not promoted: metadata \(self.store.metaPath) cannot be saved: \(error)"))
+        }
+        self.metadata = promoted
         self.role = .primary
-        self.metadata.role = .primary
-        self.persistLocked()
         if let link = self.link {
             switch promotion.linkAction {
             case .reconnectToSync:
@@ -500,15 +516,27 @@ public final class Volume: @unchecked Sendable {
         for client in clients { client.abort() }
         self.lock.lock()
         defer { self.lock.unlock() }
-        self.metadata.role = .secondary
-        self.metadata.crashedPrimary = false
-        self.metadata.generations.setRole(primary: false)
-        self.bitmapChanged = true
-        self.saveBitmapLocked()
-        do { try self.activityLog.clear() } catch { self.log("ERROR clearing activity log: \(error)") }
-        do { try self.backing.sync() } catch { self.log("ERROR \(error)") }
-        self.persistLocked()
         self.link?.send(.roleChanged(.secondary))
+        // A clean demote is recorded only once the data, the bitmap and the activity log are durable; if any
+        // of them fails, the metadata keeps saying "crashed primary", so the next connect resyncs the
+        // activity-log extents, and the operator is told.
+        do {
+            try self.backing.sync()
+            try self.store.saveBitmap(self.bitmap)
+            self.bitmapChanged = false
+            try self.activityLog.clear()
+            var demoted = self.metadata
+            demoted.role = .secondary
+            demoted.crashedPrimary = false
+            demoted.generations.setRole(primary: false)
+            try self.store.save(demoted)
+            self.metadata = demoted
+        } catch {
+            self.metadata.generations.setRole(primary: false)
+            self.log("ERROR demote: \(error)")
+            return .failure(VolumeError("volume \(self.config.name) is Secondary, but its clean demote could not be "
+                + "recorded (\(error)); it counts as a crashed primary"))
+        }
         self.log("demoted to Secondary")
         return .success("volume \(self.config.name) is Secondary")
     }

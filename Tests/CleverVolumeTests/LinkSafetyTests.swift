@@ -301,3 +301,37 @@ extension LiveVolumeTests {
         #expect(try lab.status("alpha").peerOutdated)
     }
 }
+
+extension LiveVolumeTests {
+    /// Issue 11, disk errors: a full backing store on the primary says ENOSPC to the client, not EIO, also
+    /// while replicating.
+    @Test(.enabled(if: getuid() == 0)) func aFullBackingStoreSaysNoSpaceWhileReplicating() throws {
+        let lab = try VolumeLab("enospc")
+        defer { lab.teardown() }
+        let disk = try TinyFileSystem(kilobytes: 512)
+        for node in lab.nodes {
+            try lab.configure(node)
+            if node == "alpha" {
+                var config = try VolumeConfig.load(path: lab.path("alpha.json"))
+                config.backing = disk.path + "/alpha.img"
+                try JSONEncoder().encode(config).write(to: URL(fileURLWithPath: lab.path("alpha.json")))
+            }
+        }
+        for node in lab.nodes { try lab.start(node) }
+        try lab.wait("alpha", "connected") { $0.connection == "Connected" }
+        try lab.control("alpha", .init(command: .promote, force: true))
+        try lab.wait("beta", "synced") { $0.disk == "UpToDate" && $0.connection == "Connected" }
+        let client = try NBDClient(socket: lab.path("alpha.nbd"))
+        var failure: String?
+        for block in 0..<256 {
+            do {
+                try client.write(offset: UInt64(block) * 4096, pattern(0x33))
+            } catch {
+                failure = "\(error)"
+                break
+            }
+        }
+        print("full backing store: \(failure ?? "no error")")
+        #expect(failure?.contains("error 28") == true, "ENOSPC must reach the client as ENOSPC")
+    }
+}

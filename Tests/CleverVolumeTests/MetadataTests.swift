@@ -127,3 +127,45 @@ func temporaryDirectory(_ name: String) -> String {
         #expect(!Replication.constantTimeEqual(proof, Array(proof.prefix(31))))
     }
 }
+
+/// A tmpfs of `kilobytes` mounted for one test (root only): a backing file or log on it gets a real ENOSPC.
+final class TinyFileSystem {
+    let path: String
+
+    init(kilobytes: Int) throws {
+        var template = Array("/tmp/cvv-tinyfs-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw VolumeError("mkdtemp failed") }
+        self.path = String(cString: made)
+        let (status, output) = run(["mount", "-t", "tmpfs", "-o", "size=\(kilobytes)k", "tmpfs", self.path])
+        guard status == 0 else {
+            rmdir(self.path)
+            throw VolumeError("mount tmpfs: \(output)")
+        }
+    }
+
+    /// Fills the file system to the last byte.
+    func fill() {
+        let fd = open(self.path + "/filler", O_WRONLY | O_CREAT, 0o600)
+        defer { close(fd) }
+        let chunk = [UInt8](repeating: 0, count: 4096)
+        while chunk.withUnsafeBytes({ write(fd, $0.baseAddress!, $0.count) }) > 0 {}
+    }
+
+    deinit {
+        run(["umount", self.path])
+        rmdir(self.path)
+    }
+}
+
+extension MetadataTests {
+    @Test(.enabled(if: getuid() == 0)) func anExtentIsActiveOnlyOnceItsTransactionIsDurable() throws {
+        let disk = try TinyFileSystem(kilobytes: 64)
+        let log = try ActivityLog(path: disk.path + "/al", capacity: 8)
+        disk.fill()
+        let plan = log.plan(offset: 0, length: 4096)
+        #expect(plan.missing == [0])
+        #expect(throws: SystemError.self) { try log.commit(missing: plan.missing, evict: plan.evict) }
+        #expect(log.activeExtents.isEmpty, "a failed transaction must not make its extent active")
+        #expect(log.plan(offset: 0, length: 4096).missing == [0], "the next write must try the transaction again")
+    }
+}
