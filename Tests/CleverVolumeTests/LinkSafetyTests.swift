@@ -307,8 +307,9 @@ extension LiveVolumeTests {
     /// while replicating.
     @Test(.enabled(if: getuid() == 0)) func aFullBackingStoreSaysNoSpaceWhileReplicating() throws {
         let lab = try VolumeLab("enospc")
-        defer { lab.teardown() }
         let disk = try TinyFileSystem(kilobytes: 512)
+        // The volume processes go before the file system they write to is unmounted.
+        defer { withExtendedLifetime(disk) { lab.teardown() } }
         for node in lab.nodes {
             try lab.configure(node)
             if node == "alpha" {
