@@ -169,3 +169,48 @@ extension MetadataTests {
         #expect(log.plan(offset: 0, length: 4096).missing == [0], "the next write must try the transaction again")
     }
 }
+
+/// The control socket's JSON is a written format: these bytes are what goes over the socket.
+@Suite struct ControlWireTests {
+    func encoded(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    @Test func requestsHaveTheirWrittenBytes() throws {
+        #expect(try self.encoded(ControlRequest(command: .status)) == #"{"command":"status","version":1}"#)
+        #expect(try self.encoded(ControlRequest(command: .resolve, discard: "beta", dryRun: true))
+            == #"{"command":"resolve","discard":"beta","dryRun":true,"version":1}"#)
+        #expect(try self.encoded(ControlRequest(command: .promote, peerOutdated: true, allowTwoPrimaries: false, force: false))
+            == #"{"allowTwoPrimaries":false,"command":"promote","force":false,"peerOutdated":true,"version":1}"#)
+        #expect(ControlRequest.Command.allCases.map(\.rawValue) == [
+            "status", "promote", "demote", "connect", "disconnect", "verify", "resolve", "outdate", "markPeerOutdated",
+            "events",
+        ])
+        #expect(try self.encoded(ControlReply(ok: false, message: "no")) == #"{"message":"no","ok":false,"version":1}"#)
+    }
+
+    @Test func aRequestWithoutVersionIsVersionOneAndAnUnknownVersionIsRefused() throws {
+        let old = try JSONDecoder().decode(ControlRequest.self, from: Data(#"{"command":"status"}"#.utf8))
+        #expect(old.command == .status && old.version == 1)
+        do {
+            _ = try JSONDecoder().decode(ControlRequest.self, from: Data(#"{"command":"status","version":2}"#.utf8))
+            Issue.record("version 2 was accepted")
+        } catch {
+            #expect("\(error)".contains("control request version 2; this volume speaks 1"))
+        }
+        let server = ControlServer(volume: try Self.volume(), path: "/nonexistent")
+        let reply = server.handle(Array(#"{"command":"promote","version":9}"#.utf8))
+        #expect(!reply.ok && reply.message.contains("version 9"))
+        #expect(reply.status == nil, "a refused request changes nothing and reports nothing")
+    }
+
+    static func volume() throws -> Volume {
+        var template = Array("/tmp/cvv-wire-XXXXXX".utf8CString)
+        let directory = String(cString: mkdtemp(&template)!)
+        return try Volume(config: VolumeConfig(
+            name: "vol0", node: "alpha", size: 1 << 20, backing: directory + "/img", metaDir: directory + "/meta",
+            nbdSocket: directory + "/nbd", controlSocket: directory + "/ctl"))
+    }
+}
