@@ -89,7 +89,7 @@ let package = Package(
         .target(name: "CleverNBD", dependencies: ["CleverBytes"]),
         // Pure: replication roles, disk states, generation ids, sync decision, bitmap, split-brain policies,
         // promotion rules, replication wire frames. No I/O.
-        .target(name: "CleverReplication", dependencies: ["CleverBytes"]),
+        .target(name: "CleverReplication", dependencies: ["CleverBytes", .product(name: "Crypto", package: "swift-crypto")]),
         // I/O shell of a replicated volume: NBD server, metadata files, replication link, control socket.
         .target(
             name: "CleverVolume",

@@ -50,10 +50,25 @@ struct VolumeVerbs: ParsableCommand {
 
     struct Resolve: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Recover from a split brain by discarding one host's changes (see --dry-run first).")
+            abstract: "Recover from a split brain by discarding one host's changes (see --dry-run first).",
+            discussion: "Run it on either host of the volume: the peer takes the resolve over the replication link. "
+                + "Waits until the resync has finished.")
         @OptionGroup var options: Options
         @Option(name: .long, help: "The host whose changes since the split are thrown away.") var discard: String
         @Flag(name: .long, help: "Only show how many blocks each side changed.") var dryRun = false
-        func run() throws { try self.options.call(ControlRequest(command: .resolve, discard: self.discard, dryRun: self.dryRun)) }
+        @Option(name: .long, help: "Seconds to wait for the resync to finish.") var timeout = 3600
+        func run() throws {
+            try self.options.call(ControlRequest(command: .resolve, discard: self.discard, dryRun: self.dryRun))
+            if self.dryRun { return }
+            let socket = "\(self.options.runDirectory)/\(self.options.name).ctl"
+            let json = self.options.output.json
+            try Output.run(json: json) {
+                let result = try ControlServer.waitForSync(at: socket, timeout: .seconds(self.timeout)) {
+                    if !json { print("resync: \($0)") }
+                }
+                guard result.finished else { throw CLIError("volume \(self.options.name): the resync did not finish within \(self.timeout) s") }
+                if json { try Output.printJSON(["result": "resync finished"]) } else { print("resync finished: both sides UpToDate") }
+            }
+        }
     }
 }

@@ -49,10 +49,12 @@ extension Replication {
             }
         }
 
-        /// Blocks touched by the byte range [offset, offset+length).
+        /// Blocks touched by the byte range [offset, offset+length). A range past the end of UInt64 (only a
+        /// peer's crafted frame can say one; `Replication.rangeFits` refuses those first) is cut at the end.
         public static func blocks(offset: UInt64, length: UInt64) -> Range<UInt64> {
             guard length > 0 else { return offset / blockSize..<offset / blockSize }
-            return (offset / blockSize)..<((offset + length - 1) / blockSize + 1)
+            let (last, overflow) = offset.addingReportingOverflow(length - 1)
+            return (offset / blockSize)..<((overflow ? UInt64.max : last) / blockSize + 1)
         }
 
         public mutating func mark(offset: UInt64, length: UInt64) {
@@ -105,5 +107,20 @@ extension Replication {
             while let word = reader.readUInt64() { words.append(word.byteSwapped) }
             return DirtyBitmap(blockCount: blockCount, words: words)
         }
+    }
+}
+
+extension Replication {
+    /// Whether [offset, offset+length) lies inside a volume of `size` bytes, without overflowing: every offset
+    /// and length a peer sends is checked with this before it is used.
+    public static func rangeFits(offset: UInt64, length: UInt64, size: UInt64) -> Bool {
+        let (end, overflow) = offset.addingReportingOverflow(length)
+        return !overflow && end <= size
+    }
+
+    /// Whether `count` blocks from `start` lie inside a bitmap of `blockCount` blocks, without overflowing.
+    public static func blockRangeFits(start: UInt64, count: UInt64, blockCount: UInt64) -> Bool {
+        let (end, overflow) = start.addingReportingOverflow(count)
+        return !overflow && end <= blockCount
     }
 }

@@ -224,8 +224,10 @@ extension Replication {
             case 1: policy = "after-sb-1pri \(policies.onePrimary.rawValue)"
             default: policy = "after-sb-2pri \(policies.twoPrimaries.rawValue)"
             }
-            return .splitBrain(reason: "\(policy) did not resolve it (\(local.name): \(local.dirtyBlocks) changed "
-                + "blocks, \(peer.name): \(peer.dirtyBlocks) changed blocks)")
+            // Nodes in name order: both hosts print the same reason.
+            let counts = [local, peer].sorted { $0.name < $1.name }
+                .map { "\($0.name): \($0.dirtyBlocks) changed blocks" }.joined(separator: ", ")
+            return .splitBrain(reason: "\(policy) did not resolve it (\(counts))")
         }
         return .bitmapSync(localIsSource: verdict > 0)
     }

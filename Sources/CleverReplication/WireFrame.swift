@@ -71,11 +71,31 @@ extension Replication {
         }
     }
 
+    /// The frame type byte of the header. The numbers are the wire format: never renumber a case.
+    public enum FrameType: UInt8, Hashable, Sendable, CaseIterable {
+        case hello = 1, authProof = 2, authAccepted = 3, report = 4, bitmapChunk = 5, bitmapDone = 6
+        case write = 10, zero = 11, flush = 12, ack = 13
+        case resyncData = 20, resyncAck = 21, resyncDone = 22
+        case verifyRequest = 30, verifyDigests = 31
+        case roleChanged = 40, ping = 41, pong = 42
+        case goodbye = 50
+
+        /// Fixed fields of a write frame before its data: sequence (8), offset (8), fua (1).
+        public static let writeFieldsSize = 17
+    }
+
     public struct FrameHeader: Hashable, Sendable {
         public var version: UInt8
         public var type: UInt8
         public var flags: UInt16
         public var length: UInt32
+
+        /// Set on every frame after the handshake's authentication: a `Wire.tagSize`-byte tag follows the
+        /// payload (see `FrameSealer`).
+        public static let sealedFlag: UInt16 = 1
+
+        public var isSealed: Bool { self.flags & Self.sealedFlag != 0 }
+        public var frameType: FrameType? { FrameType(rawValue: self.type) }
     }
 
     public struct FrameError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -90,10 +110,17 @@ extension Replication {
         public static let headerSize = 12
         /// Largest payload: a 32 MiB NBD write plus its fields.
         public static let maxPayload: UInt32 = 32 * 1024 * 1024 + 64
+        /// Largest payload accepted before the peer has proved it knows the secret (a hello is at most 546
+        /// bytes, a goodbye 1024): a stranger cannot make us buffer megabytes.
+        public static let maxUnauthenticatedPayload: UInt32 = 1100
         public static let challengeSize = 32
         public static let maxNameLength = 255
+        /// Bytes of the integrity tag that follows the payload of a sealed frame.
+        public static let tagSize = 16
 
-        public static func decodeHeader(_ bytes: [UInt8]) -> Result<FrameHeader, FrameError> {
+        public static func decodeHeader(
+            _ bytes: [UInt8], maxPayload: UInt32 = Wire.maxPayload
+        ) -> Result<FrameHeader, FrameError> {
             var reader = ByteReader(bytes)
             guard bytes.count == headerSize, let magic = reader.readUInt32(), let version = reader.readUInt8(),
                 let type = reader.readUInt8(), let flags = reader.readUInt16(), let length = reader.readUInt32()
@@ -107,26 +134,47 @@ extension Replication {
             guard length <= maxPayload else {
                 return .failure(FrameError("type \(type) payload \(length) bytes exceeds limit \(maxPayload)"))
             }
+            guard flags & ~FrameHeader.sealedFlag == 0 else {
+                return .failure(FrameError("type \(type) has unknown flags 0x\(String(flags, radix: 16))"))
+            }
             return .success(FrameHeader(version: version, type: type, flags: flags, length: length))
         }
 
+        /// A whole unsealed frame (the handshake's hello, proof, acceptance and a pre-auth goodbye).
         public static func encode(_ frame: Frame) -> [UInt8] {
+            let (type, payload) = Self.encodePayload(frame)
+            return Self.header(type: type, length: payload.count, sealed: false) + payload
+        }
+
+        /// The 12 header bytes of a frame of `type` with a `length`-byte payload.
+        public static func header(type: FrameType, length: Int, sealed: Bool) -> [UInt8] {
+            var writer = ByteWriter(capacity: headerSize)
+            writer.write(Self.magic)
+            writer.write(Self.version)
+            writer.write(type.rawValue)
+            writer.write(sealed ? FrameHeader.sealedFlag : 0)
+            writer.write(UInt32(length))
+            return writer.bytes
+        }
+
+        /// A frame's type and payload bytes, without the header.
+        public static func encodePayload(_ frame: Frame) -> (FrameType, [UInt8]) {
             var payload = ByteWriter(capacity: 64)
-            let type: UInt8
+            let type: FrameType
             switch frame {
             case .hello(let hello):
-                type = 1
+                type = .hello
                 payload.write(hello.protocolVersion)
                 writeString(hello.node, into: &payload)
                 writeString(hello.volume, into: &payload)
                 payload.write(bytes: hello.challenge)
             case .authProof(let mac):
-                type = 2
+                type = .authProof
                 payload.write(bytes: mac)
             case .authAccepted:
-                type = 3
+                type = .authAccepted
             case .report(let report):
-                type = 4
+                type = .report
                 payload.write(report.volumeSize)
                 payload.write(roleCode(report.node.role))
                 payload.write(diskCode(report.node.disk))
@@ -144,67 +192,60 @@ extension Replication {
                 payload.write(UInt8(report.allowTwoPrimaries ? 1 : 0))
                 writeString(report.node.name, into: &payload)
             case .bitmapChunk(let startWord, let words):
-                type = 5
+                type = .bitmapChunk
                 payload.write(startWord)
                 payload.write(bytes: words)
             case .bitmapDone:
-                type = 6
+                type = .bitmapDone
             case .write(let sequence, let offset, let fua, let data):
-                type = 10
+                type = .write
                 payload.write(sequence)
                 payload.write(offset)
                 payload.write(UInt8(fua ? 1 : 0))
                 payload.write(bytes: data)
             case .zero(let sequence, let offset, let length, let trim, let fua):
-                type = 11
+                type = .zero
                 payload.write(sequence)
                 payload.write(offset)
                 payload.write(length)
                 payload.write(UInt8((trim ? 1 : 0) | (fua ? 2 : 0)))
             case .flush(let sequence):
-                type = 12
+                type = .flush
                 payload.write(sequence)
             case .ack(let sequence, let error):
-                type = 13
+                type = .ack
                 payload.write(sequence)
                 payload.write(error)
             case .resyncData(let offset, let data):
-                type = 20
+                type = .resyncData
                 payload.write(offset)
                 payload.write(bytes: data)
             case .resyncAck(let offset, let length):
-                type = 21
+                type = .resyncAck
                 payload.write(offset)
                 payload.write(length)
             case .resyncDone:
-                type = 22
+                type = .resyncDone
             case .verifyRequest(let startBlock, let count):
-                type = 30
+                type = .verifyRequest
                 payload.write(startBlock)
                 payload.write(count)
             case .verifyDigests(let startBlock, let digests):
-                type = 31
+                type = .verifyDigests
                 payload.write(startBlock)
                 for digest in digests { payload.write(digest) }
             case .roleChanged(let role):
-                type = 40
+                type = .roleChanged
                 payload.write(roleCode(role))
             case .ping:
-                type = 41
+                type = .ping
             case .pong:
-                type = 42
+                type = .pong
             case .goodbye(let reason):
-                type = 50
+                type = .goodbye
                 payload.write(bytes: reason.utf8.prefix(1024))
             }
-            var writer = ByteWriter(capacity: headerSize + payload.bytes.count)
-            writer.write(Self.magic)
-            writer.write(Self.version)
-            writer.write(type)
-            writer.write(UInt16(0))
-            writer.write(UInt32(payload.bytes.count))
-            writer.write(bytes: payload.bytes)
-            return writer.bytes
+            return (type, payload.bytes)
         }
 
         public static func decode(header: FrameHeader, payload: [UInt8]) -> Result<Frame, FrameError> {
@@ -218,17 +259,18 @@ extension Replication {
             func done(_ frame: Frame) -> Result<Frame, FrameError> {
                 reader.remaining == 0 ? .success(frame) : fail("\(reader.remaining) trailing bytes")
             }
-            switch header.type {
-            case 1:
+            guard let type = FrameType(rawValue: header.type) else { return fail("unknown frame type") }
+            switch type {
+            case .hello:
                 guard let version = reader.readUInt16(), let node = readString(&reader),
                     let volume = readString(&reader), let challenge = reader.readBytes(challengeSize)
                 else { return fail("truncated hello") }
                 return done(.hello(Hello(protocolVersion: version, node: node, volume: volume, challenge: challenge)))
-            case 2:
+            case .authProof:
                 guard let mac = reader.readBytes(32) else { return fail("proof must be 32 bytes") }
                 return done(.authProof(mac))
-            case 3: return done(.authAccepted)
-            case 4:
+            case .authAccepted: return done(.authAccepted)
+            case .report:
                 guard let size = reader.readUInt64(), let role = reader.readUInt8().flatMap(role(code:)),
                     let disk = reader.readUInt8().flatMap(disk(code:)), let crashed = reader.readUInt8(),
                     let discard = reader.readUInt8(), let current = reader.readUInt64(),
@@ -251,60 +293,58 @@ extension Replication {
                     twoPrimaries: SplitBrainPolicies.TwoPrimaries.allCases[Int(two)])
                 return done(.report(Report(node: node, volumeSize: size, policies: policies,
                     protocolMode: mode == 1 ? .C : .A, allowTwoPrimaries: twoPrimaries == 1)))
-            case 5:
+            case .bitmapChunk:
                 guard let start = reader.readUInt64() else { return fail("truncated bitmap chunk") }
                 let words = reader.readRest()
                 guard words.count % 8 == 0 else { return fail("bitmap chunk of \(words.count) bytes is not whole words") }
                 return done(.bitmapChunk(startWord: start, words: words))
-            case 6: return done(.bitmapDone)
-            case 10:
+            case .bitmapDone: return done(.bitmapDone)
+            case .write:
                 guard let sequence = reader.readUInt64(), let offset = reader.readUInt64(), let fua = reader.readUInt8(),
                     fua <= 1
                 else { return fail("truncated write") }
                 return done(.write(sequence: sequence, offset: offset, fua: fua == 1, data: reader.readRest()))
-            case 11:
+            case .zero:
                 guard let sequence = reader.readUInt64(), let offset = reader.readUInt64(),
                     let length = reader.readUInt32(), let flags = reader.readUInt8(), flags <= 3
                 else { return fail("malformed zero") }
                 return done(.zero(sequence: sequence, offset: offset, length: length, trim: flags & 1 == 1,
                     fua: flags & 2 == 2))
-            case 12:
+            case .flush:
                 guard let sequence = reader.readUInt64() else { return fail("truncated flush") }
                 return done(.flush(sequence: sequence))
-            case 13:
+            case .ack:
                 guard let sequence = reader.readUInt64(), let error = reader.readUInt32() else {
                     return fail("truncated ack")
                 }
                 return done(.ack(sequence: sequence, error: error))
-            case 20:
+            case .resyncData:
                 guard let offset = reader.readUInt64() else { return fail("truncated resync data") }
                 return done(.resyncData(offset: offset, data: reader.readRest()))
-            case 21:
+            case .resyncAck:
                 guard let offset = reader.readUInt64(), let length = reader.readUInt32() else {
                     return fail("truncated resync ack")
                 }
                 return done(.resyncAck(offset: offset, length: length))
-            case 22: return done(.resyncDone)
-            case 30:
+            case .resyncDone: return done(.resyncDone)
+            case .verifyRequest:
                 guard let start = reader.readUInt64(), let count = reader.readUInt32(), count <= 65536 else {
                     return fail("malformed verify request")
                 }
                 return done(.verifyRequest(startBlock: start, count: count))
-            case 31:
+            case .verifyDigests:
                 guard let start = reader.readUInt64(), reader.remaining % 8 == 0 else {
                     return fail("malformed verify digests")
                 }
                 var digests: [UInt64] = []
                 while let digest = reader.readUInt64() { digests.append(digest) }
                 return done(.verifyDigests(startBlock: start, digests: digests))
-            case 40:
+            case .roleChanged:
                 guard let role = reader.readUInt8().flatMap(role(code:)) else { return fail("bad role") }
                 return done(.roleChanged(role))
-            case 41: return done(.ping)
-            case 42: return done(.pong)
-            case 50: return done(.goodbye(String(decoding: reader.readRest(), as: UTF8.self)))
-            default:
-                return fail("unknown frame type")
+            case .ping: return done(.ping)
+            case .pong: return done(.pong)
+            case .goodbye: return done(.goodbye(String(decoding: reader.readRest(), as: UTF8.self)))
             }
         }
 

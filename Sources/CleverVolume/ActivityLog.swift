@@ -84,25 +84,28 @@ public final class ActivityLog: @unchecked Sendable {
         return (missing, evict)
     }
 
-    /// Writes the transaction that adds `missing` and removes `evict`.
+    /// Writes the transaction that adds `missing` and removes `evict`. The extents count as active only once
+    /// the transaction is durable: after a failed write the next write to them tries again.
     public func commit(missing: [UInt32], evict: [UInt32]) throws {
-        for extent in evict { self.active[extent] = nil }
-        for extent in missing { self.active[extent] = self.clock }
-        try self.writeTransaction()
+        var next = self.active
+        for extent in evict { next[extent] = nil }
+        for extent in missing { next[extent] = self.clock }
+        try self.writeTransaction(Array(next.keys))
+        self.active = next
     }
 
     /// Empties the log (clean demote: nothing is in flight).
     public func clear() throws {
+        try self.writeTransaction([])
         self.active = [:]
-        try self.writeTransaction()
     }
 
     public var activeExtents: [UInt32] { self.active.keys.sorted() }
 
-    private func writeTransaction() throws {
+    private func writeTransaction(_ set: [UInt32]) throws {
         self.sequence += 1
         self.transactions += 1
-        let extents = self.active.keys.sorted()
+        let extents = set.sorted()
         var body = ByteWriter(capacity: extents.count * 4)
         for extent in extents { body.write(extent) }
         var writer = ByteWriter(capacity: Self.slotSize)

@@ -5,13 +5,24 @@ import CleverReplication
 import Foundation
 
 /// The control interface on a root-only unix socket (mode 0600): one JSON request line, one JSON reply line.
+/// The JSON is a written format (explicit keys, command names as listed; golden tests in `ControlWireTests`):
+/// renaming a Swift case or property must not change it. `version` 1; a request without one is version 1.
+public enum ControlWire {
+    public static let version = 1
+}
+
 public struct ControlRequest: Codable, Hashable, Sendable {
+    /// The raw values are the wire names: never change one.
     public enum Command: String, Codable, Hashable, Sendable, CaseIterable {
-        case status, promote, demote, connect, disconnect, verify, resolve, outdate
+        case status = "status", promote = "promote", demote = "demote", connect = "connect"
+        case disconnect = "disconnect", verify = "verify", resolve = "resolve", outdate = "outdate"
+        /// The cluster recorded the peer's disk as Outdated: writes held by fencing go on alone.
+        case markPeerOutdated = "markPeerOutdated"
         /// Keeps the connection open and writes one JSON line per state change (and sync progress each second).
-        case events
+        case events = "events"
     }
 
+    public var version: Int
     public var command: Command
     public var peerOutdated: Bool?
     public var allowTwoPrimaries: Bool?
@@ -24,6 +35,7 @@ public struct ControlRequest: Codable, Hashable, Sendable {
         command: Command, peerOutdated: Bool? = nil, allowTwoPrimaries: Bool? = nil, force: Bool? = nil,
         discardMyData: Bool? = nil, discard: String? = nil, dryRun: Bool? = nil
     ) {
+        self.version = ControlWire.version
         self.command = command
         self.peerOutdated = peerOutdated
         self.allowTwoPrimaries = allowTwoPrimaries
@@ -32,12 +44,55 @@ public struct ControlRequest: Codable, Hashable, Sendable {
         self.discard = discard
         self.dryRun = dryRun
     }
+
+    enum CodingKeys: String, CodingKey {
+        case version, command, peerOutdated, allowTwoPrimaries, force, discardMyData, discard, dryRun
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.version = try container.decodeIfPresent(Int.self, forKey: .version) ?? 1
+        guard self.version == ControlWire.version else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .version, in: container,
+                debugDescription: "control request version \(self.version); this volume speaks \(ControlWire.version)")
+        }
+        self.command = try container.decode(Command.self, forKey: .command)
+        self.peerOutdated = try container.decodeIfPresent(Bool.self, forKey: .peerOutdated)
+        self.allowTwoPrimaries = try container.decodeIfPresent(Bool.self, forKey: .allowTwoPrimaries)
+        self.force = try container.decodeIfPresent(Bool.self, forKey: .force)
+        self.discardMyData = try container.decodeIfPresent(Bool.self, forKey: .discardMyData)
+        self.discard = try container.decodeIfPresent(String.self, forKey: .discard)
+        self.dryRun = try container.decodeIfPresent(Bool.self, forKey: .dryRun)
+    }
 }
 
 public struct ControlReply: Codable, Hashable, Sendable {
+    public var version: Int = ControlWire.version
     public var ok: Bool
     public var message: String
     public var status: VolumeStatus?
+
+    public init(ok: Bool, message: String, status: VolumeStatus? = nil) {
+        self.ok = ok
+        self.message = message
+        self.status = status
+    }
+
+    enum CodingKeys: String, CodingKey { case version, ok, message, status }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.version = try container.decodeIfPresent(Int.self, forKey: .version) ?? 1
+        guard self.version == ControlWire.version else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .version, in: container,
+                debugDescription: "control reply version \(self.version); this client speaks \(ControlWire.version)")
+        }
+        self.ok = try container.decode(Bool.self, forKey: .ok)
+        self.message = try container.decode(String.self, forKey: .message)
+        self.status = try container.decodeIfPresent(VolumeStatus.self, forKey: .status)
+    }
 }
 
 public final class ControlServer: @unchecked Sendable {
@@ -99,7 +154,8 @@ public final class ControlServer: @unchecked Sendable {
         while true {
             let status = self.volume.status()
             let state = [status.connection, status.role, status.peerRole, status.disk, status.peerDisk,
-                status.splitBrain ?? "", status.lastLinkError ?? "", status.verify?.finished == true ? "verified" : ""]
+                status.splitBrain ?? "", status.lastLinkError ?? "", status.verify?.finished == true ? "verified" : "",
+                status.writesHeld == true ? "writes-held" : ""]
                 .joined(separator: "|")
             var kind: String?
             if state != lastState {
@@ -153,10 +209,11 @@ public final class ControlServer: @unchecked Sendable {
                 peerFencedOrOutdated: request.peerOutdated ?? false,
                 allowTwoPrimaries: request.allowTwoPrimaries ?? false, force: request.force ?? false))
         case .demote: result = self.volume.demote(force: request.force ?? false)
-        case .connect: result = .success(self.volume.connect(discardMyData: request.discardMyData ?? false))
+        case .connect: result = .success(self.volume.connect(discard: request.discardMyData == true ? .local : .none))
         case .disconnect: result = .success(self.volume.disconnect())
         case .verify: result = self.volume.startVerify()
         case .outdate: result = self.volume.outdate()
+        case .markPeerOutdated: result = self.volume.markPeerOutdated()
         case .resolve:
             guard let host = request.discard else {
                 return ControlReply(ok: false, message: "resolve needs 'discard': the host whose changes to drop")
@@ -167,6 +224,33 @@ public final class ControlServer: @unchecked Sendable {
         case .success(let message): return ControlReply(ok: true, message: message, status: self.volume.status())
         case .failure(let error): return ControlReply(ok: false, message: error.message, status: self.volume.status())
         }
+    }
+
+    /// Client side of a resolve: polls the volume until both sides are Connected and UpToDate with nothing out of
+    /// sync (true), or `timeout` passes (false). `progress` gets a line whenever the state or the percentage moves.
+    public static func waitForSync(
+        at path: String, timeout: Duration, progress: (String) -> Void
+    ) throws -> (finished: Bool, status: VolumeStatus?) {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        var lastLine = ""
+        var status: VolumeStatus?
+        while clock.now < deadline {
+            status = try Self.send(ControlRequest(command: .status), to: path).status
+            if let status {
+                if status.line != lastLine {
+                    lastLine = status.line
+                    progress(status.line)
+                }
+                if status.connection == "Connected" && status.disk == "UpToDate" && status.peerDisk == "UpToDate"
+                    && status.outOfSyncBlocks == 0
+                {
+                    return (true, status)
+                }
+            }
+            Thread.sleep(forTimeInterval: 0.25)
+        }
+        return (false, status)
     }
 
     /// Client side: sends one request to a control socket and returns the reply.

@@ -35,51 +35,44 @@ public final class PeerLink: @unchecked Sendable {
 
     public let fd: Int32
     public let peerName: String
+    /// Which connection this is (`Replication.LinkControl` names connections by it).
+    let id: UInt64
     let sendLock = NSLock()
     let pendingLock = NSLock()
     private var nextSequence: UInt64 = 1
     private var pending: [UInt64: Pending] = [:]
     private(set) var broken = false
-    /// The peer's report from the handshake.
-    let peerReport: Replication.Report
+    /// Seals every frame this side sends (under `sendLock`, so tags follow the wire order).
+    private var sealer: Replication.FrameSealer
+    /// The peer's report from the handshake (set when the link is established).
+    var peerReport: Replication.Report?
 
-    init(fd: Int32, peerName: String, peerReport: Replication.Report) {
+    init(fd: Int32, id: UInt64, peerName: String, keys: Replication.SessionKeys) {
         self.fd = fd
+        self.id = id
         self.peerName = peerName
-        self.peerReport = peerReport
+        self.sealer = Replication.FrameSealer(key: keys.sending)
     }
 
     /// Sends a control frame; false if the link is broken.
     @discardableResult
     func send(_ frame: Replication.Frame) -> Bool {
-        let bytes = Replication.Wire.encode(frame)
         self.sendLock.lock()
         defer { self.sendLock.unlock() }
-        return self.sendLocked(bytes)
+        return self.sendLocked(frame)
     }
 
     /// With `sendLock` held.
-    func sendLocked(_ bytes: [UInt8]) -> Bool {
+    func sendLocked(_ frame: Replication.Frame) -> Bool {
         if self.broken { return false }
-        if !Sockets.writeFully(self.fd, bytes) {
+        let (type, payload) = Replication.Wire.encodePayload(frame)
+        let header = Replication.Wire.header(type: type, length: payload.count, sealed: true)
+        let tag = self.sealer.seal(header: header, payload: payload)
+        if !Sockets.writeFully(self.fd, header + payload + tag) {
             self.broken = true
             return false
         }
         return true
-    }
-
-    /// Header of a write frame (type 10) whose data follows separately, so 1 MiB writes are not copied.
-    static func writeFrameHeader(sequence: UInt64, offset: UInt64, fua: Bool, dataCount: Int) -> [UInt8] {
-        var writer = ByteWriter(capacity: 29)
-        writer.write(Replication.Wire.magic)
-        writer.write(Replication.Wire.version)
-        writer.write(UInt8(10))
-        writer.write(UInt16(0))
-        writer.write(UInt32(17 + dataCount))
-        writer.write(sequence)
-        writer.write(offset)
-        writer.write(UInt8(fua ? 1 : 0))
-        return writer.bytes
     }
 
     /// Replicates a write (local write already done). Returns false if the link is broken (the caller marks
@@ -94,8 +87,15 @@ public final class PeerLink: @unchecked Sendable {
         inOrder()
         if self.broken { return false }
         let sequence = self.register(pending)
-        let header = Self.writeFrameHeader(sequence: sequence, offset: offset, fua: fua, dataCount: data.count)
-        if !Sockets.writeFully(self.fd, header, data) {
+        var fields = ByteWriter(capacity: Replication.FrameType.writeFieldsSize)
+        fields.write(sequence)
+        fields.write(offset)
+        fields.write(UInt8(fua ? 1 : 0))
+        // The data is hashed and sent where it lies: no copy of a 1 MiB write.
+        let header = Replication.Wire.header(
+            type: .write, length: Replication.FrameType.writeFieldsSize + data.count, sealed: true)
+        let tag = self.sealer.seal(header: header, fields: fields.bytes, data: data)
+        if !Sockets.writeFully(self.fd, header + fields.bytes, data) || !Sockets.writeFully(self.fd, tag) {
             self.broken = true
             // Left in `pending`: the peer-lost handler marks it dirty and completes it.
         }
@@ -120,7 +120,7 @@ public final class PeerLink: @unchecked Sendable {
         inOrder()
         if self.broken { return false }
         let sequence = self.register(pending)
-        if !Sockets.writeFully(self.fd, Replication.Wire.encode(make(sequence))) { self.broken = true }
+        _ = self.sendLocked(make(sequence))
         return true
     }
 
@@ -181,16 +181,31 @@ public final class PeerLink: @unchecked Sendable {
         Glibc.shutdown(self.fd, Int32(SHUT_RDWR))
     }
 
-    /// Reads one frame; nil with a reason on EOF, timeout or a malformed frame.
-    static func readFrame(_ fd: Int32) -> Result<Replication.Frame, Replication.FrameError> {
+    /// Reads one frame: unsealed (`opener` nil, during the handshake's authentication) or sealed and checked.
+    /// A failure says why: closed, timed out, too large for `maxPayload`, malformed, or a bad tag.
+    static func readFrame(
+        _ fd: Int32, maxPayload: UInt32 = Replication.Wire.maxPayload, opener: inout Replication.FrameSealer?
+    ) -> Result<Replication.Frame, Replication.FrameError> {
         guard let headerBytes = Sockets.readFully(fd, count: Replication.Wire.headerSize) else {
             return .failure(.init("connection closed or timed out"))
         }
-        switch Replication.Wire.decodeHeader(headerBytes) {
+        switch Replication.Wire.decodeHeader(headerBytes, maxPayload: maxPayload) {
         case .failure(let error): return .failure(error)
         case .success(let header):
+            guard header.isSealed == (opener != nil) else {
+                return .failure(.init("type \(header.type) frame is \(header.isSealed ? "" : "not ")sealed"
+                    + " where it must\(header.isSealed ? " not" : "") be"))
+            }
             guard let payload = Sockets.readFully(fd, count: Int(header.length)) else {
                 return .failure(.init("connection closed inside a type \(header.type) frame"))
+            }
+            if opener != nil {
+                guard let tag = Sockets.readFully(fd, count: Replication.Wire.tagSize) else {
+                    return .failure(.init("connection closed inside a type \(header.type) frame's tag"))
+                }
+                guard opener!.open(header: headerBytes, payload: payload, tag: tag) else {
+                    return .failure(.init("type \(header.type) frame failed its integrity check"))
+                }
             }
             return Replication.Wire.decode(header: header, payload: payload)
         }

@@ -7,31 +7,36 @@ import Crypto
 import Foundation
 
 /// The replication link's life: connect (the node with the smaller name dials, the other accepts), the
-/// authenticated handshake, the sync decision, then one receiver thread per link.
+/// handshake (`Replication.Handshake` decides every step; this file sends, reads and applies), then one
+/// receiver thread per link. Whether to connect at all, and which connection holds the link, is
+/// `Replication.LinkControl`'s call.
 extension Volume {
-    static let protocolVersion: UInt16 = 1
+    /// A handshake must finish within this, or the connection is dropped: a slow or silent stranger cannot
+    /// hold a connection slot.
+    static let handshakeDeadline: Duration = .seconds(10)
+    /// Connections in their handshake at once on the listening side; more are closed at once.
+    static let maxConcurrentHandshakes = 4
+    /// How often a split-brain volume exchanges reports with its peer (to keep both sides' counts current and
+    /// to notice a `resolve` asked on the peer).
+    static let splitBrainProbeInterval = 2.0
 
     /// Starts the connector thread (and the listener when a peer is configured) and the bitmap saver.
     public func startReplication() throws {
         Thread.detachNewThread { [self] in self.bitmapSaverLoop() }
         guard let peer = self.config.peer, let listen = self.config.listen else { return }
         let secret = try self.readSecret()
-        let dials = self.config.node < peer.name
-        let listener = dials ? -1 : try Sockets.listenTCP(listen)
-        Thread.detachNewThread { [self] in self.connectorLoop(dials: dials, listener: listener, secret: secret) }
+        if self.config.node < peer.name {
+            Thread.detachNewThread { [self] in self.dialerLoop(secret: secret) }
+        } else {
+            let listener = try Sockets.listenTCP(listen)
+            Thread.detachNewThread { [self] in self.acceptorLoop(listener: listener, secret: secret) }
+        }
         Thread.detachNewThread { [self] in self.keepaliveLoop() }
     }
 
     func readSecret() throws -> [UInt8] {
         guard let path = self.config.secretFile else { throw VolumeError("volume \(self.config.name): no secretFile") }
-        guard let bytes = DurableFile.read(path: path) else {
-            throw VolumeError("volume \(self.config.name): secret file \(path) cannot be read")
-        }
-        let trimmed = Array(String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).utf8)
-        guard trimmed.count >= 16 else {
-            throw VolumeError("volume \(self.config.name): secret in \(path) is shorter than 16 bytes")
-        }
-        return trimmed
+        return try SecretFile.read(path: path, volume: self.config.name)
     }
 
     func bitmapSaverLoop() {
@@ -39,7 +44,7 @@ extension Volume {
             Thread.sleep(forTimeInterval: 0.5)
             self.lock.lock()
             self.saveBitmapLocked()
-            let stop = self.stopping
+            let stop = self.linkControl.isStopping
             self.lock.unlock()
             if stop { return }
         }
@@ -50,47 +55,65 @@ extension Volume {
             Thread.sleep(forTimeInterval: 2)
             self.lock.lock()
             let link = self.link
-            let stop = self.stopping
+            let stop = self.linkControl.isStopping
             self.lock.unlock()
             if stop { return }
             link?.send(.ping)
         }
     }
 
-    func connectorLoop(dials: Bool, listener: Int32, secret: [UInt8]) {
+    /// The side with the smaller name: dial whenever the link control wants a connection.
+    func dialerLoop(secret: [UInt8]) {
         guard let peer = self.config.peer else { return }
         while true {
             self.lock.lock()
-            let idle = self.link != nil || !self.wantConnected
-            let stop = self.stopping
+            let stop = self.linkControl.isStopping
+            let wanted = self.linkControl.wantsConnection
+            let probing = self.linkControl.splitBrain != nil
             self.lock.unlock()
             if stop { return }
-            if dials {
-                if idle {
-                    Thread.sleep(forTimeInterval: 0.2)
-                    continue
-                }
-                guard let fd = try? Sockets.connectTCP(peer.address) else {
-                    Thread.sleep(forTimeInterval: 0.5)
-                    continue
-                }
-                self.establish(fd: fd, secret: secret)
+            guard wanted else {
+                Thread.sleep(forTimeInterval: 0.2)
+                continue
+            }
+            guard let fd = try? Sockets.connectTCP(peer.address) else {
+                Thread.sleep(forTimeInterval: 0.5)
+                continue
+            }
+            if !self.runHandshake(fd: fd, secret: secret) {
+                Thread.sleep(forTimeInterval: probing ? Self.splitBrainProbeInterval : 1)
+            }
+        }
+    }
+
+    /// The side with the greater name: accept, and run each connection's handshake on a thread of its own,
+    /// so a slow or hostile client cannot hold up the peer's reconnection.
+    func acceptorLoop(listener: Int32, secret: [UInt8]) {
+        while true {
+            self.lock.lock()
+            let stop = self.linkControl.isStopping
+            self.lock.unlock()
+            if stop { return }
+            var poller = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 200) > 0 else { continue }
+            let fd = Sockets.acceptCloseOnExec(listener)
+            guard fd >= 0 else { continue }
+            self.lock.lock()
+            let wanted = self.linkControl.wantsConnection
+            let slot = wanted && self.handshakesInFlight < Self.maxConcurrentHandshakes
+            if slot { self.handshakesInFlight += 1 }
+            self.lock.unlock()
+            guard slot else {
+                if !wanted { Sockets.writeFully(fd, Replication.Wire.encode(.goodbye("not accepting connections now"))) }
+                close(fd)
+                continue
+            }
+            Sockets.tuneTCP(fd)
+            Thread.detachNewThread { [self] in
+                self.runHandshake(fd: fd, secret: secret)
                 self.lock.lock()
-                let connected = self.link != nil
+                self.handshakesInFlight -= 1
                 self.lock.unlock()
-                if !connected { Thread.sleep(forTimeInterval: 1) }
-            } else {
-                var poller = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
-                guard poll(&poller, 1, 200) > 0 else { continue }
-                let fd = Sockets.acceptCloseOnExec(listener)
-                guard fd >= 0 else { continue }
-                if idle {
-                    Sockets.writeFully(fd, Replication.Wire.encode(.goodbye("not accepting connections now")))
-                    close(fd)
-                    continue
-                }
-                Sockets.tuneTCP(fd)
-                self.establish(fd: fd, secret: secret)
             }
         }
     }
@@ -102,200 +125,192 @@ extension Volume {
         self.log("link: \(message)")
     }
 
-    static func hmac(secret: [UInt8], _ message: [UInt8]) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: secret)))
-    }
-
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var difference: UInt8 = 0
-        for index in a.indices { difference |= a[index] ^ b[index] }
-        return difference == 0
-    }
-
-    /// The handshake on a fresh TCP connection. On success installs the link and starts its receiver.
-    func establish(fd: Int32, secret: [UInt8]) {
-        guard let peer = self.config.peer else { return }
-        Sockets.setReceiveTimeout(fd, seconds: 10)
-        func fail(_ message: String, tellPeer: Bool = true) {
-            if tellPeer { Sockets.writeFully(fd, Replication.Wire.encode(.goodbye(message))) }
-            close(fd)
-            self.setLinkError(message)
-        }
-        func expect(_ what: String) -> Replication.Frame? {
-            switch PeerLink.readFrame(fd) {
-            case .success(.goodbye(let reason)):
-                fail("peer closed the connection during \(what): \(reason)", tellPeer: false)
-                return nil
-            case .success(let frame): return frame
-            case .failure(let error):
-                fail("handshake (\(what)) failed: \(error)", tellPeer: false)
-                return nil
-            }
-        }
-        // 1. Hello with a fresh challenge.
-        var challenge = [UInt8](repeating: 0, count: Replication.Wire.challengeSize)
-        var generator = SystemRandomNumberGenerator()
-        for index in challenge.indices { challenge[index] = UInt8.random(in: 0...255, using: &generator) }
-        let hello = Replication.Hello(
-            protocolVersion: Self.protocolVersion, node: self.config.node, volume: self.config.name,
-            challenge: challenge)
-        guard Sockets.writeFully(fd, Replication.Wire.encode(.hello(hello))) else { return fail("send hello failed") }
-        guard case .hello(let peerHello)? = expect("hello") else { return }
-        guard peerHello.protocolVersion == Self.protocolVersion else {
-            return fail("peer speaks protocol \(peerHello.protocolVersion), we speak \(Self.protocolVersion)")
-        }
-        guard peerHello.volume == self.config.name else {
-            return fail("peer serves volume '\(peerHello.volume)', expected '\(self.config.name)'")
-        }
-        guard peerHello.node == peer.name else {
-            return fail("peer says it is node '\(peerHello.node)', expected '\(peer.name)'")
-        }
-        // 2. Prove knowledge of the secret over the peer's challenge; check the peer's proof over ours.
-        let proof = Self.hmac(secret: secret, Replication.authTranscript(
-            volume: self.config.name, proverNode: self.config.node, verifierNode: peer.name,
-            verifierChallenge: peerHello.challenge, proverChallenge: challenge))
-        guard Sockets.writeFully(fd, Replication.Wire.encode(.authProof(proof))) else { return fail("send proof failed") }
-        guard case .authProof(let peerProof)? = expect("authentication") else { return }
-        let expected = Self.hmac(secret: secret, Replication.authTranscript(
-            volume: self.config.name, proverNode: peer.name, verifierNode: self.config.node,
-            verifierChallenge: challenge, proverChallenge: peerHello.challenge))
-        guard Self.constantTimeEqual(peerProof, expected) else {
-            return fail("authentication failed: peer \(peer.name) does not know the shared secret")
-        }
-        guard Sockets.writeFully(fd, Replication.Wire.encode(.authAccepted)) else { return fail("send accept failed") }
-        guard case .authAccepted? = expect("authentication result") else { return }
-
-        // 3. Reports and bitmaps.
-        self.lock.lock()
-        let myReport = Replication.Report(
+    /// This side's report, taken under the lock together with the bitmap sent after it.
+    func reportLocked(discard: Replication.Discard) -> Replication.Report {
+        Replication.Report(
             node: Replication.NodeReport(
                 name: self.config.node, role: self.role, disk: self.metadata.disk,
                 generations: self.metadata.generations, crashedPrimary: self.metadata.crashedPrimary,
-                dirtyBlocks: self.bitmap.setCount, discardMyData: self.discardMyDataOnConnect,
-                discardPeerData: self.discardPeerDataOnConnect),
+                dirtyBlocks: self.bitmap.setCount, discardMyData: discard == .local, discardPeerData: discard == .peer),
             volumeSize: self.config.size, policies: self.config.policies, protocolMode: self.config.protocolMode,
             allowTwoPrimaries: self.config.allowTwoPrimaries)
-        let myBitmap = self.bitmap
-        self.lock.unlock()
-        guard Sockets.writeFully(fd, Replication.Wire.encode(.report(myReport))) else { return fail("send report failed") }
-        let sender = Thread { Self.sendBitmap(myBitmap, fd: fd) }
-        sender.start()
-        guard case .report(let peerReport)? = expect("state report") else { return }
-        guard peerReport.volumeSize == self.config.size else {
-            return fail("peer volume is \(peerReport.volumeSize) bytes, ours \(self.config.size)")
-        }
-        guard peerReport.policies == self.config.policies else {
-            return fail("after-split-brain policies differ between \(self.config.node) and \(peer.name)")
-        }
-        guard peerReport.protocolMode == self.config.protocolMode else {
-            return fail("protocol \(peerReport.protocolMode.rawValue) on \(peer.name), \(self.config.protocolMode.rawValue) here")
-        }
-        // 4. Decide (both sides compute the same answer, mirrored) before the bitmaps, so a refusal is seen
-        // by both sides whatever the timing of the goodbye.
-        let decision = Replication.decide(local: myReport.node, peer: peerReport.node, policies: self.config.policies)
-        self.log("connect to \(peer.name): \(decision) (local \(myReport.node.generations), "
-            + "peer \(peerReport.node.generations))")
-        self.lock.lock()
-        self.lastPeerReport = peerReport.node
-        switch decision {
-        case .splitBrain(let reason):
-            self.splitBrainReason = reason
-            self.wantConnected = false
-            self.connection = .standAlone
-            self.lock.unlock()
-            return fail("split brain detected: \(reason)")
-        case .unrelatedData:
-            self.splitBrainReason = "unrelated data"
-            self.wantConnected = false
-            self.connection = .standAlone
-            self.lock.unlock()
-            return fail("unrelated data: the disks share no generation history")
-        case .bitmapSync(false) where self.role == .primary, .fullSync(false) where self.role == .primary:
-            self.lock.unlock()
-            return fail("refusing to become sync target while Primary")
-        default: break
-        }
-        self.lock.unlock()
+    }
 
-        var peerBitmap = Replication.DirtyBitmap(volumeSize: self.config.size)
-        var words: [UInt8] = []
+    /// Runs `Replication.Handshake` on a fresh TCP connection: performs its actions in order and feeds it
+    /// what arrives. Returns true when the link was established (the receiver then owns `fd`).
+    @discardableResult
+    func runHandshake(fd: Int32, secret: [UInt8]) -> Bool {
+        guard let peer = self.config.peer else {
+            close(fd)
+            return false
+        }
+        let clock = ContinuousClock()
+        let deadline = clock.now + Self.handshakeDeadline
+        var challenge = [UInt8](repeating: 0, count: Replication.Wire.challengeSize)
+        var generator = SystemRandomNumberGenerator()
+        for index in challenge.indices { challenge[index] = UInt8.random(in: 0...255, using: &generator) }
+        var machine = Replication.Handshake(
+            local: Replication.Handshake.Local(
+                volume: self.config.name, node: self.config.node, peer: peer.name, volumeSize: self.config.size,
+                policies: self.config.policies, protocolMode: self.config.protocolMode),
+            secret: secret, challenge: challenge)
+        var link: PeerLink?
+        var opener: Replication.FrameSealer?
+        var connection: UInt64?
+        var localBitmap: Replication.DirtyBitmap?
+        let bitmapSent = DispatchSemaphore(value: 0)
+        var sendingBitmap = false
+        var queue = machine.start()
+
+        func send(_ frame: Replication.Frame) -> Bool {
+            if let link { return link.send(frame) }
+            return Sockets.writeFully(fd, Replication.Wire.encode(frame))
+        }
+        /// The connection ends without a link: tell the link control, record why, close.
+        func finishFailed(_ reason: String, tellPeer: Bool) {
+            if tellPeer { _ = send(.goodbye(reason)) }
+            if sendingBitmap {
+                link?.shutdownSocket()
+                bitmapSent.wait()
+            }
+            self.lock.lock()
+            if let connection { self.linkControl.ended(connection) }
+            self.refreshConnectionStateLocked()
+            self.lock.unlock()
+            close(fd)
+            self.setLinkError(reason)
+        }
+
         while true {
-            guard let frame = expect("bitmap") else { return }
-            if case .bitmapDone = frame { break }
-            guard case .bitmapChunk(let start, let chunk) = frame, start == UInt64(words.count / 8) else {
-                return fail("unexpected frame during bitmap exchange")
+            while !queue.isEmpty {
+                let action = queue.removeFirst()
+                switch action {
+                case .send(let frame):
+                    if !send(frame) { queue = machine.readFailed("sending a \(Replication.Wire.encodePayload(frame).0) frame failed") }
+                case .authenticated(let keys):
+                    self.lock.lock()
+                    self.connectionCounter += 1
+                    let id = self.connectionCounter
+                    switch self.linkControl.claim(id) {
+                    case .granted(let discard, _):
+                        connection = id
+                        link = PeerLink(fd: fd, id: id, peerName: peer.name, keys: keys)
+                        opener = Replication.FrameSealer(key: keys.receiving)
+                        let report = self.reportLocked(discard: discard)
+                        localBitmap = self.bitmap
+                        self.refreshConnectionStateLocked()
+                        self.lock.unlock()
+                        queue += machine.reportReady(report)
+                    case .refused(let reason):
+                        self.lock.unlock()
+                        queue += machine.abort(reason)
+                    }
+                case .sendBitmap:
+                    guard let link, let bitmap = localBitmap else { continue }
+                    sendingBitmap = true
+                    Thread.detachNewThread {
+                        Self.sendBitmap(bitmap, over: link)
+                        bitmapSent.signal()
+                    }
+                case .decided(let decision, let local, let peerReport):
+                    self.log("connect to \(peer.name): \(decision) (local \(local.node.generations), "
+                        + "peer \(peerReport.node.generations); changed blocks: \(local.node.name) "
+                        + "\(local.node.dirtyBlocks), \(peerReport.node.name) \(peerReport.node.dirtyBlocks))")
+                    self.lock.lock()
+                    self.lastPeerReport = peerReport.node
+                    let verdict = connection.map {
+                        self.linkControl.decided($0, decision, local: local.node, peer: peerReport.node)
+                    } ?? (proceed: false, refusal: "connection superseded")
+                    // Decided split brains end the connection as the handshake says; the link control may
+                    // also stop one the handshake would go on with (a split brain nobody asked to resolve).
+                    if !verdict.proceed { connection = nil }
+                    self.refreshConnectionStateLocked()
+                    self.lock.unlock()
+                    if let refusal = verdict.refusal { queue += machine.abort(refusal) }
+                case .established(let peerReport, let decision, let peerBitmap):
+                    // Our bitmap must be out before any data frame follows it on this connection.
+                    if sendingBitmap { bitmapSent.wait() }
+                    sendingBitmap = false
+                    guard let link, let connection, let opener else { continue }
+                    link.peerReport = peerReport
+                    if let startResync = self.install(link, connection: connection, peerReport: peerReport,
+                        decision: decision, peerBitmap: peerBitmap)
+                    {
+                        self.releaseHeldWrites()
+                        Sockets.setReceiveTimeout(fd, seconds: 10)
+                        Thread.detachNewThread { [self] in self.receiverLoop(link, opener: opener) }
+                        if startResync { Thread.detachNewThread { [self] in self.resyncSourceLoop(link) } }
+                        return true
+                    }
+                    queue += machine.abort("connection superseded")
+                case .fail(let reason, let tellPeer):
+                    finishFailed(reason, tellPeer: tellPeer)
+                    return false
+                }
             }
-            words += chunk
-            guard words.count <= peerBitmap.words.count * 8 else { return fail("peer bitmap too large") }
+            if machine.isFinished { break }
+            let remaining = deadline - clock.now
+            guard remaining > .zero else {
+                queue = machine.readFailed("no answer within \(Self.handshakeDeadline)")
+                continue
+            }
+            Sockets.setReceiveTimeout(fd, seconds: max(1, Int(remaining.components.seconds)))
+            switch PeerLink.readFrame(fd, maxPayload: machine.maxPayload, opener: &opener) {
+            case .success(let frame): queue = machine.receive(frame)
+            case .failure(let error): queue = machine.readFailed(error.message)
+            }
         }
-        guard let decoded = Replication.DirtyBitmap.decode(blockCount: peerBitmap.blockCount, bytes: words) else {
-            return fail("peer bitmap has \(words.count) bytes, expected \(peerBitmap.words.count * 8)")
-        }
-        peerBitmap = decoded
+        finishFailed("handshake ended", tellPeer: false)
+        return false
+    }
 
+    /// Applies an established connection under the lock (`Replication.establish` says what changes). Nil
+    /// when the link control no longer wants this connection; else whether this side starts a resync.
+    func install(
+        _ link: PeerLink, connection: UInt64, peerReport: Replication.Report, decision: Replication.SyncDecision,
+        peerBitmap: Replication.DirtyBitmap
+    ) -> Bool? {
         self.lock.lock()
-        Sockets.setReceiveTimeout(fd, seconds: 10)
-        let link = PeerLink(fd: fd, peerName: peer.name, peerReport: peerReport)
+        defer { self.lock.unlock() }
+        guard self.linkControl.established(connection) else { return nil }
+        let result = Replication.establish(
+            self.diskData, role: self.role, peer: peerReport.node, decision: decision)
+        self.diskData = result.data
         self.link = link
+        self.connection = result.connection
         self.peerRole = peerReport.node.role
-        self.peerDisk = peerReport.node.disk
-        self.splitBrainReason = nil
+        self.peerDisk = result.peerDisk
         self.lastLinkError = nil
-        self.discardMyDataOnConnect = false
-        self.discardPeerDataOnConnect = false
-        var startResync = false
-        switch decision {
-        case .noSync:
-            if self.metadata.disk > .inconsistent && peerReport.node.disk > .inconsistent {
-                self.metadata.generations.clearBitmap()
-                self.metadata.disk = .upToDate
-                self.peerDisk = .upToDate
-                self.bitmap.clearAll()
-                self.bitmapChanged = true
-                if self.role == .secondary { self.metadata.crashedPrimary = false }
-            }
-            self.connection = .connected
-            self.metadata.peerOutdated = false
-        case .bitmapSync(let source), .fullSync(let source):
-            var full = false
-            if case .fullSync = decision { full = true }
+        switch result.bitmap {
+        case .unchanged: break
+        case .clear: self.bitmap.clearAll()
+        case .mergePeer: self.bitmap.merge(peerBitmap)
+        case .setAll:
             self.bitmap.merge(peerBitmap)
-            if full { self.bitmap.setAll() }
-            self.bitmapChanged = true
+            self.bitmap.setAll()
+        }
+        if result.bitmap != .unchanged { self.bitmapChanged = true }
+        if let resync = result.resync {
             self.resync = ResyncProgress(
-                localIsSource: source, totalBlocks: self.bitmap.setCount, startedAt: Date(), full: full)
-            if source {
-                self.connection = .syncSource
-                self.peerDisk = .inconsistent
-                startResync = true
-            } else {
-                self.connection = .syncTarget
-                self.metadata.disk = .inconsistent
-            }
-        case .splitBrain, .unrelatedData:
-            break
+                localIsSource: resync.localIsSource, totalBlocks: self.bitmap.setCount, startedAt: Date(),
+                full: resync.full)
         }
         self.saveBitmapLocked()
         self.persistLocked()
-        self.lock.unlock()
-        sender.cancel()
-        Thread.detachNewThread { [self] in self.receiverLoop(link) }
-        if startResync { Thread.detachNewThread { [self] in self.resyncSourceLoop(link) } }
+        return result.resync?.localIsSource == true
     }
 
-    static func sendBitmap(_ bitmap: Replication.DirtyBitmap, fd: Int32) {
+    static func sendBitmap(_ bitmap: Replication.DirtyBitmap, over link: PeerLink) {
         let bytes = bitmap.encoded
         let chunkWords = 8192
         var word = 0
         while word * 8 < bytes.count {
             let end = min(bytes.count, (word + chunkWords) * 8)
             let chunk = Array(bytes[(word * 8)..<end])
-            guard Sockets.writeFully(fd, Replication.Wire.encode(.bitmapChunk(startWord: UInt64(word), words: chunk)))
-            else { return }
+            guard link.send(.bitmapChunk(startWord: UInt64(word), words: chunk)) else { return }
             word += chunkWords
         }
-        Sockets.writeFully(fd, Replication.Wire.encode(.bitmapDone))
+        link.send(.bitmapDone)
     }
 
     /// The link broke or was closed: go on alone and record what the peer may lack.
@@ -308,59 +323,92 @@ extension Volume {
             return
         }
         self.link = nil
+        self.linkControl.ended(link.id)
+        self.refreshConnectionStateLocked()
         for entry in entries where !entry.isFlush { self.markDirtyLocked(offset: entry.offset, length: entry.length) }
-        self.connection = self.wantConnected ? .connecting : .standAlone
         self.peerRole = .unknown
         self.peerDisk = .unknown
         self.resync = nil
         if self.verify != nil && !(self.verify!.finished) { self.verify!.finished = true }
-        if self.role == .primary && self.metadata.generations.bitmap == 0 {
-            self.metadata.generations.startNewGeneration(random: UInt64.random(in: 0x100...UInt64.max), asPrimary: true)
-        }
+        self.diskData = Replication.linkLost(self.diskData, role: self.role, random: Self.randomGeneration())
         self.bitmapChanged = true
         self.saveBitmapLocked()
         self.persistLocked()
         self.lastLinkError = reason
+        // Fencing: writes in flight are acknowledged only once the peer is known Outdated (or the link is back).
+        let hold = self.writesHeldLocked
+        if hold {
+            if self.writesHeldSince == nil {
+                self.writesHeldSince = Date()
+                self.log("fencing: writes held until the peer is known Outdated or the link is back")
+            }
+            self.heldCompletions += toComplete.map { entry in { entry.completion(entry.error) } }
+        }
         self.lock.unlock()
         close(link.fd)
         self.log("peer \(link.peerName) lost: \(reason)")
-        for entry in toComplete { entry.completion(entry.error) }
+        if !hold { for entry in toComplete { entry.completion(entry.error) } }
     }
 
-    public func connect(discardMyData: Bool = false, discardPeerData: Bool = false) -> String {
+    /// Random bits for a new generation identifier.
+    static func randomGeneration() -> UInt64 { UInt64.random(in: 0x100...UInt64.max) }
+
+    /// Performs the link control's actions (with the lock not held).
+    func perform(_ actions: [Replication.LinkControl.Action]) {
+        for action in actions {
+            switch action {
+            case .dropConnection(let id, let reason):
+                self.lock.lock()
+                let link = self.link?.id == id ? self.link : nil
+                self.lock.unlock()
+                if let link {
+                    link.send(.goodbye(reason))
+                    self.peerLost(link, reason: reason)
+                }
+            }
+        }
+    }
+
+    public func connect(discard: Replication.Discard = .none) -> String {
         self.lock.lock()
-        defer { self.lock.unlock() }
-        guard self.hasPeer else { return "volume \(self.config.name) has no peer" }
-        self.wantConnected = true
-        self.discardMyDataOnConnect = discardMyData
-        self.discardPeerDataOnConnect = discardPeerData
-        if self.link == nil { self.connection = .connecting }
+        guard self.hasPeer else {
+            self.lock.unlock()
+            return "volume \(self.config.name) has no peer"
+        }
+        let actions = self.linkControl.connect(discard: discard)
+        self.refreshConnectionStateLocked()
+        self.lock.unlock()
+        self.perform(actions)
         return "volume \(self.config.name) connecting"
     }
 
     public func disconnect() -> String {
         self.lock.lock()
-        self.wantConnected = false
-        let link = self.link
-        if link == nil { self.connection = .standAlone }
+        let actions = self.linkControl.disconnect(reason: "disconnect requested on \(self.config.node)")
+        self.refreshConnectionStateLocked()
         self.lock.unlock()
-        if let link {
-            link.send(.goodbye("disconnect requested on \(self.config.node)"))
-            self.peerLost(link, reason: "disconnect requested")
-        }
+        self.perform(actions)
         return "volume \(self.config.name) disconnected"
+    }
+
+    /// `connection` follows the link control while no link carries data (the data path refines it after).
+    func refreshConnectionStateLocked() {
+        if self.link == nil { self.connection = self.linkControl.connectionState }
     }
 
     // MARK: Receiving
 
-    func receiverLoop(_ link: PeerLink) {
+    /// Reads, checks and applies the peer's frames until the link breaks. `opener` checks each frame's tag
+    /// (it continues the count from the handshake's frames).
+    func receiverLoop(_ link: PeerLink, opener: Replication.FrameSealer) {
+        var opener = opener
         var reason = "connection closed"
-        // Replicated writes are read straight into one reusable buffer and written from it: no per-write
-        // allocation or copy on the secondary's hot path.
+        // Replicated writes are read straight into one reusable buffer, checked and written from it: no
+        // per-write allocation or copy on the secondary's hot path.
         var capacity = 1 << 20
         var buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 4096)
         defer { buffer.deallocate() }
-        let splicer = Splicer()
+        let fields = Replication.FrameType.writeFieldsSize
         loop: while true {
             guard let headerBytes = Sockets.readFully(link.fd, count: Replication.Wire.headerSize) else {
                 reason = "connection closed or timed out"
@@ -374,47 +422,52 @@ extension Volume {
             case .success(let decoded):
                 header = decoded
             }
-            if header.type == 10 && header.length >= 17 {
-                guard let fixed = Sockets.readFully(link.fd, count: 17) else { break }
-                var reader = ByteReader(fixed)
+            guard header.isSealed else {
+                reason = "type \(header.type) frame is not sealed after the handshake"
+                break
+            }
+            if header.frameType == .write && header.length >= fields {
+                let length = Int(header.length)
+                if length > capacity {
+                    buffer.deallocate()
+                    capacity = length
+                    buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 4096)
+                }
+                guard Sockets.readFully(link.fd, into: buffer, count: length),
+                    let tag = Sockets.readFully(link.fd, count: Replication.Wire.tagSize)
+                else {
+                    reason = "connection closed inside a write frame"
+                    break
+                }
+                guard opener.open(header: headerBytes, payload: UnsafeRawBufferPointer(start: buffer, count: length), tag: tag)
+                else {
+                    reason = "write frame failed its integrity check"
+                    break
+                }
+                var reader = ByteReader(Array(UnsafeRawBufferPointer(start: buffer, count: fields)))
                 let sequence = reader.readUInt64()!
                 let offset = reader.readUInt64()!
                 let fua = reader.readUInt8()!
-                let count = Int(header.length) - 17
-                guard fua <= 1, offset.addingReportingOverflow(UInt64(count)).partialValue <= self.config.size else {
+                let count = length - fields
+                guard fua <= 1, Replication.rangeFits(offset: offset, length: UInt64(count), size: self.config.size) else {
                     reason = "write frame at \(offset)+\(count) is outside the volume or malformed"
                     break
                 }
-                var error: UInt32 = 0
-                if let splicer {
-                    // Socket -> pipe -> backing file: the data never enters user space.
-                    switch splicer.move(from: link.fd, count: count, to: self.backing.fd, at: offset) {
-                    case .done: break
-                    case .socketClosed:
-                        reason = "connection closed inside a write frame"
-                        break loop
-                    case .fileError(let code):
-                        self.log("ERROR splice to \(self.config.backing): errno \(code)")
-                        error = UInt32(EIO)
-                    }
-                    if fua == 1 && error == 0 { error = self.ackError { try self.backing.sync() } }
-                } else {
-                    if count > capacity {
-                        buffer.deallocate()
-                        capacity = count
-                        buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 4096)
-                    }
-                    guard Sockets.readFully(link.fd, into: buffer, count: count) else { break }
-                    error = self.ackError {
-                        try self.backing.write(offset: offset, buffer, count: count)
-                        if fua == 1 { try self.backing.sync() }
-                    }
+                let error = self.ackError {
+                    try self.backing.write(offset: offset, buffer + fields, count: count)
+                    if fua == 1 { try self.backing.sync() }
                 }
                 guard link.send(.ack(sequence: sequence, error: error)) else { break }
                 continue
             }
-            guard let payload = Sockets.readFully(link.fd, count: Int(header.length)) else {
+            guard let payload = Sockets.readFully(link.fd, count: Int(header.length)),
+                let tag = Sockets.readFully(link.fd, count: Replication.Wire.tagSize)
+            else {
                 reason = "connection closed inside a type \(header.type) frame"
+                break
+            }
+            guard opener.open(header: headerBytes, payload: payload, tag: tag) else {
+                reason = "type \(header.type) frame failed its integrity check"
                 break
             }
             switch Replication.Wire.decode(header: header, payload: payload) {
@@ -426,8 +479,8 @@ extension Volume {
                     reason = "peer said goodbye: \(why)"
                     break loop
                 }
-                if !self.handle(frame, from: link) {
-                    reason = "could not handle a type \(header.type) frame (local I/O error)"
+                if let failure = self.handle(frame, from: link) {
+                    reason = failure
                     break loop
                 }
             }
@@ -441,24 +494,28 @@ extension Volume {
             return 0
         } catch {
             self.log("ERROR applying replicated operation: \(error)")
-            return UInt32(EIO)
+            return UInt32(Self.errno(of: error).rawValue)
         }
     }
 
-    func handle(_ frame: Replication.Frame, from link: PeerLink) -> Bool {
+    /// Applies one frame from the peer. Returns why the link must end (a local I/O error on a resync, or a
+    /// frame whose offsets do not fit the volume: a peer that sends those is broken or hostile), else nil.
+    func handle(_ frame: Replication.Frame, from link: PeerLink) -> String? {
+        let size = self.config.size
+        func sent(_ ok: Bool) -> String? { ok ? nil : "sending to the peer failed" }
         switch frame {
         case .write(let sequence, let offset, let fua, let data):
-            guard offset.addingReportingOverflow(UInt64(data.count)).partialValue <= self.config.size else {
-                return link.send(.ack(sequence: sequence, error: UInt32(EINVAL)))
+            guard Replication.rangeFits(offset: offset, length: UInt64(data.count), size: size) else {
+                return sent(link.send(.ack(sequence: sequence, error: UInt32(EINVAL))))
             }
             let error = self.ackError {
                 try self.backing.write(offset: offset, data)
                 if fua { try self.backing.sync() }
             }
-            return link.send(.ack(sequence: sequence, error: error))
+            return sent(link.send(.ack(sequence: sequence, error: error)))
         case .zero(let sequence, let offset, let length, let trim, let fua):
-            guard offset.addingReportingOverflow(UInt64(length)).partialValue <= self.config.size else {
-                return link.send(.ack(sequence: sequence, error: UInt32(EINVAL)))
+            guard Replication.rangeFits(offset: offset, length: UInt64(length), size: size) else {
+                return sent(link.send(.ack(sequence: sequence, error: UInt32(EINVAL))))
             }
             let error = self.ackError {
                 if trim {
@@ -468,40 +525,52 @@ extension Volume {
                 }
                 if fua { try self.backing.sync() }
             }
-            return link.send(.ack(sequence: sequence, error: error))
+            return sent(link.send(.ack(sequence: sequence, error: error)))
         case .flush(let sequence):
             let error = self.ackError { try self.backing.sync() }
-            return link.send(.ack(sequence: sequence, error: error))
+            return sent(link.send(.ack(sequence: sequence, error: error)))
         case .ack(let sequence, let error):
             if let entry = link.acknowledge(sequence: sequence, error: error) { entry.completion(entry.error) }
-            return true
+            return nil
         case .resyncData(let offset, let data):
+            guard Replication.rangeFits(offset: offset, length: UInt64(data.count), size: size) else {
+                return "resync data at \(offset)+\(data.count) is outside the volume (\(size) bytes)"
+            }
             return self.receiveResyncData(offset: offset, data: data, link: link)
+                ? nil : "could not apply resync data (local I/O error)"
         case .resyncAck(let offset, let length):
-            self.resyncAcknowledged(offset: offset, length: length)
-            return true
+            guard Replication.rangeFits(offset: offset, length: UInt64(length), size: size) else {
+                return "resync acknowledgement at \(offset)+\(length) is outside the volume (\(size) bytes)"
+            }
+            self.resyncAcknowledged(offset: offset, length: length, link: link)
+            return nil
         case .resyncDone:
             self.finishResyncTarget(link)
-            return true
+            return nil
         case .verifyRequest(let start, let count):
+            guard Replication.blockRangeFits(start: start, count: UInt64(count), blockCount: self.blockCount) else {
+                return "verify request for blocks \(start)+\(count) is outside the volume"
+            }
             let digests = self.digests(startBlock: start, count: UInt64(count))
-            return link.send(.verifyDigests(startBlock: start, digests: digests))
+            return sent(link.send(.verifyDigests(startBlock: start, digests: digests)))
         case .verifyDigests(let start, let digests):
+            guard Replication.blockRangeFits(
+                start: start, count: UInt64(digests.count), blockCount: self.blockCount)
+            else { return "verify digests for blocks \(start)+\(digests.count) are outside the volume" }
             self.compareDigests(startBlock: start, peerDigests: digests, link: link)
-            return true
+            return nil
         case .roleChanged(let role):
             self.lock.lock()
             self.peerRole = role
             self.lock.unlock()
             self.log("peer is now \(role)")
-            return true
+            return nil
         case .ping:
-            return link.send(.pong)
+            return sent(link.send(.pong))
         case .pong:
-            return true
+            return nil
         case .hello, .authProof, .authAccepted, .report, .bitmapChunk, .bitmapDone, .goodbye:
-            self.log("unexpected \(frame) after the handshake")
-            return false
+            return "unexpected \(Replication.Wire.encodePayload(frame).0) frame after the handshake"
         }
     }
 }

@@ -70,7 +70,7 @@ extension Volume {
                 continue
             }
             self.lock.lock()
-            if self.link !== link || self.stopping || link.broken {
+            if self.link !== link || self.linkControl.isStopping || link.broken {
                 self.lock.unlock()
                 return
             }
@@ -106,7 +106,7 @@ extension Volume {
                 link.shutdownSocket()
                 return
             }
-            let ok = link.sendLocked(Replication.Wire.encode(.resyncData(offset: offset, data: data)))
+            let ok = link.sendLocked(.resyncData(offset: offset, data: data))
             link.sendLock.unlock()
             if !ok { return }
             budget -= Int64(length)
@@ -115,7 +115,7 @@ extension Volume {
         link.send(.resyncDone)
         self.lock.lock()
         if self.link === link {
-            self.metadata.generations.clearBitmap()
+            self.diskData = Replication.resyncSourceFinished(self.diskData, role: self.role)
             self.connection = .connected
             self.peerDisk = .upToDate
             if let resync = self.resync {
@@ -123,8 +123,6 @@ extension Volume {
                     + String(format: "%.2f", Date().timeIntervalSince(resync.startedAt)) + " s")
             }
             self.resync = nil
-            if self.role == .secondary { self.metadata.crashedPrimary = false }
-            self.metadata.peerOutdated = false
             self.bitmapChanged = true
             self.saveBitmapLocked()
             self.persistLocked()
@@ -154,6 +152,11 @@ extension Volume {
     func releaseResyncSlot(_ link: PeerLink, bytes: UInt32) {
         let key = ObjectIdentifier(link)
         Self.resyncCondition.lock()
+        // An acknowledgement nobody waits for (a confused or hostile peer) frees nothing.
+        guard Self.resyncInflight[key, default: 0] > 0 else {
+            Self.resyncCondition.unlock()
+            return
+        }
         Self.resyncInflight[key, default: 1] -= 1
         let inFlight = Self.resyncInflightBytes[key, default: 0]
         Self.resyncInflightBytes[key] = inFlight - min(inFlight, UInt64(bytes))
@@ -178,19 +181,22 @@ extension Volume {
         return true
     }
 
-    func resyncAcknowledged(offset: UInt64, length: UInt32) {
+    /// The peer acknowledged resync data (its range was checked against the volume by the caller).
+    func resyncAcknowledged(offset: UInt64, length: UInt32, link: PeerLink) {
         self.lock.lock()
+        guard self.link === link else {
+            self.lock.unlock()
+            return
+        }
         for block in Replication.DirtyBitmap.blocks(offset: offset, length: UInt64(length)) { self.bitmap.clear(block) }
         self.bitmapChanged = true
         self.resync?.bytesMoved += UInt64(length)
         self.resyncBytesMoved += UInt64(length)
-        let link = self.link
         self.lock.unlock()
-        if let link { self.releaseResyncSlot(link, bytes: length) }
+        self.releaseResyncSlot(link, bytes: length)
     }
 
     func receiveResyncData(offset: UInt64, data: [UInt8], link: PeerLink) -> Bool {
-        guard offset.addingReportingOverflow(UInt64(data.count)).partialValue <= self.config.size else { return false }
         do {
             try self.backing.write(offset: offset, data)
         } catch {
@@ -210,10 +216,8 @@ extension Volume {
         do { try self.backing.sync() } catch { self.log("ERROR \(error)") }
         self.lock.lock()
         defer { self.lock.unlock() }
-        guard self.link === link else { return }
-        self.metadata.generations.adoptAfterSync(from: link.peerReport.node.generations)
-        self.metadata.disk = .upToDate
-        self.metadata.crashedPrimary = false
+        guard self.link === link, let peerReport = link.peerReport else { return }
+        self.diskData = Replication.resyncTargetFinished(self.diskData, source: peerReport.node.generations)
         self.bitmap.clearAll()
         self.bitmapChanged = true
         self.saveBitmapLocked()

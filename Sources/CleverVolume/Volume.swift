@@ -16,7 +16,8 @@ public final class Volume: @unchecked Sendable {
     let store: MetadataStore
     let backing: BackingStore
     let activityLog: ActivityLog
-    let lock = NSLock()
+    /// Also a condition: held writes wait on it (see `waitWhileFencedLocked`).
+    let lock = NSCondition()
     let log: @Sendable (String) -> Void
     /// Local halves of replicated writes, applied one after another in the order their frames went to the
     /// peer (they are queued under the link's send lock).
@@ -30,12 +31,18 @@ public final class Volume: @unchecked Sendable {
     var bitmap: Replication.DirtyBitmap
     var bitmapChanged = false
     var link: PeerLink?
-    var wantConnected: Bool
-    var discardMyDataOnConnect = false
-    var discardPeerDataOnConnect = false
+    /// Whether to connect, and which connection holds the link (split brain and resolve included).
+    var linkControl: Replication.LinkControl
+    /// Numbers connections for the link control.
+    var connectionCounter: UInt64 = 0
+    /// Accepted connections still in their handshake (bounded by `maxConcurrentHandshakes`).
+    var handshakesInFlight = 0
     var lastPeerReport: Replication.NodeReport?
-    var splitBrainReason: String?
     var lastLinkError: String?
+    /// Completions of writes in flight when the link broke, held while fencing holds writes.
+    var heldCompletions: [@Sendable () -> Void] = []
+    /// Since when writes are held (for status).
+    var writesHeldSince: Date?
     var resync: ResyncProgress?
     var verify: VerifyProgress?
     var nbdClients: [ObjectIdentifier: NBDConnection] = [:]
@@ -43,9 +50,26 @@ public final class Volume: @unchecked Sendable {
     var resyncBytesMoved: UInt64 = 0
     /// Bytes the NBD clients read or wrote (the resync controller yields while this grows).
     var applicationIOBytes: UInt64 = 0
-    var stopping = false
 
     public var hasPeer: Bool { self.config.peer != nil }
+
+    /// Blocks of the volume (the bitmap's size), without touching the bitmap.
+    var blockCount: UInt64 { (self.config.size + Replication.DirtyBitmap.blockSize - 1) / Replication.DirtyBitmap.blockSize }
+
+    /// The replication part of the metadata, as the pure core sees it.
+    var diskData: Replication.DiskData {
+        get {
+            Replication.DiskData(
+                disk: self.metadata.disk, generations: self.metadata.generations,
+                crashedPrimary: self.metadata.crashedPrimary, peerOutdated: self.metadata.peerOutdated)
+        }
+        set {
+            self.metadata.disk = newValue.disk
+            self.metadata.generations = newValue.generations
+            self.metadata.crashedPrimary = newValue.crashedPrimary
+            self.metadata.peerOutdated = newValue.peerOutdated
+        }
+    }
 
     public init(config: VolumeConfig, log: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.config = config
@@ -76,8 +100,8 @@ public final class Volume: @unchecked Sendable {
         metadata.generations.setRole(primary: false)
         self.metadata = metadata
         self.bitmap = bitmap
-        self.wantConnected = config.peer != nil
-        self.connection = config.peer != nil ? .connecting : .standAlone
+        self.linkControl = Replication.LinkControl(hasPeer: config.peer != nil)
+        self.connection = self.linkControl.connectionState
         try self.store.saveBitmap(bitmap)
         try self.activityLog.clear()
         try self.store.save(metadata)
@@ -150,6 +174,55 @@ public final class Volume: @unchecked Sendable {
         }
     }
 
+    /// Whether new writes must wait (fencing `resource-only`, link lost, peer not yet known Outdated).
+    var writesHeldLocked: Bool {
+        Replication.holdsWrites(
+            policy: self.config.fencing ?? .dontCare, hasPeer: self.hasPeer, role: self.role,
+            replicating: self.replicationLinkLocked() != nil, peerOutdated: self.metadata.peerOutdated)
+    }
+
+    /// Blocks while fencing holds writes; returns with the lock held, once writes may go on (or the role or
+    /// the process changed, which the caller checks).
+    func waitWhileFencedLocked() {
+        if self.writesHeldLocked && self.writesHeldSince == nil {
+            self.writesHeldSince = Date()
+            self.log("fencing: writes held until the peer is known Outdated or the link is back")
+        }
+        while self.writesHeldLocked && !self.linkControl.isStopping { self.lock.wait() }
+    }
+
+    /// Fencing may have let go: wake held writes and run held completions (call with the lock not held).
+    func releaseHeldWrites() {
+        self.lock.lock()
+        guard !self.writesHeldLocked || self.linkControl.isStopping || self.role != .primary else {
+            self.lock.unlock()
+            return
+        }
+        let completions = self.heldCompletions
+        self.heldCompletions = []
+        if let since = self.writesHeldSince {
+            self.log("fencing: writes released after \(String(format: "%.1f", Date().timeIntervalSince(since))) s")
+        }
+        self.writesHeldSince = nil
+        self.lock.broadcast()
+        self.lock.unlock()
+        for completion in completions { completion() }
+    }
+
+    /// The cluster recorded the peer's disk as Outdated (DRBD's fence-peer handler returned "outdated").
+    public func markPeerOutdated() -> Result<String, VolumeError> {
+        self.lock.lock()
+        guard self.hasPeer else {
+            self.lock.unlock()
+            return .failure(VolumeError("volume \(self.config.name) has no peer"))
+        }
+        self.metadata.peerOutdated = true
+        self.persistLocked()
+        self.lock.unlock()
+        self.releaseHeldWrites()
+        return .success("volume \(self.config.name): peer marked Outdated; writes go on alone")
+    }
+
     /// Whether writes currently go to the peer (a hint: the write path decides again under the lock).
     var isReplicating: Bool {
         self.lock.lock()
@@ -158,6 +231,11 @@ public final class Volume: @unchecked Sendable {
     }
 
     // MARK: Data path (called by NBD connections)
+
+    /// An errno from either half of a replicated write (ENOSPC stays ENOSPC; anything unknown is EIO).
+    static func errorCode(_ error: UInt32) -> NBD.ErrorCode {
+        error == 0 ? .none : NBD.ErrorCode(rawValue: error) ?? .io
+    }
 
     static func errno(of error: any Error) -> NBD.ErrorCode {
         if let system = error as? SystemError, system.code == ENOSPC { return .noSpace }
@@ -171,7 +249,8 @@ public final class Volume: @unchecked Sendable {
         done: @escaping @Sendable (NBD.ErrorCode) -> Void
     ) {
         self.lock.lock()
-        guard self.role == .primary else {
+        self.waitWhileFencedLocked()
+        guard self.role == .primary, !self.linkControl.isStopping else {
             self.lock.unlock()
             release()
             return done(.shutdown)
@@ -206,7 +285,7 @@ public final class Volume: @unchecked Sendable {
         let waitPeer = self.config.protocolMode == .C || fua
         let pending = PeerLink.Pending(
             offset: offset, length: UInt64(data.count), isFlush: false, waitingLocal: true, waitingPeer: waitPeer,
-            completion: { error in done(error == 0 ? .none : .io) })
+            completion: { error in done(Self.errorCode(error)) })
         let shared = SharedBytes(data)
         let finishLocally: @Sendable () -> Void = { [self] in
             var localError: UInt32 = 0
@@ -264,7 +343,8 @@ public final class Volume: @unchecked Sendable {
     /// TRIM (`trim`) or WRITE_ZEROES.
     func zero(offset: UInt64, length: UInt32, trim: Bool, fua: Bool, done: @escaping @Sendable (NBD.ErrorCode) -> Void) {
         self.lock.lock()
-        guard self.role == .primary else {
+        self.waitWhileFencedLocked()
+        guard self.role == .primary, !self.linkControl.isStopping else {
             self.lock.unlock()
             return done(.shutdown)
         }
@@ -304,7 +384,7 @@ public final class Volume: @unchecked Sendable {
         }
         let pending = PeerLink.Pending(
             offset: offset, length: UInt64(length), isFlush: false, waitingLocal: true,
-            waitingPeer: self.config.protocolMode == .C || fua, completion: { error in done(error == 0 ? .none : .io) })
+            waitingPeer: self.config.protocolMode == .C || fua, completion: { error in done(Self.errorCode(error)) })
         let queued = link.sendOperation(
             { .zero(sequence: $0, offset: offset, length: length, trim: trim, fua: fua) }, pending: pending,
             inOrder: zeroLocally)
@@ -330,7 +410,7 @@ public final class Volume: @unchecked Sendable {
         self.lock.unlock()
         let pending = PeerLink.Pending(
             offset: 0, length: 0, isFlush: true, waitingLocal: true, waitingPeer: link != nil,
-            completion: { error in done(error == 0 ? .none : .io) })
+            completion: { error in done(Self.errorCode(error)) })
         if let link, !link.sendOperation({ .flush(sequence: $0) }, pending: pending) {
             _ = link.peerGaveUp(pending)
         }
@@ -376,36 +456,37 @@ public final class Volume: @unchecked Sendable {
         self.lock.lock()
         defer { self.lock.unlock() }
         if self.role == .primary { return .success("volume \(self.config.name) is already Primary") }
-        if request.allowTwoPrimaries && !self.config.allowTwoPrimaries {
-            return .failure(VolumeError(
-                "volume \(self.config.name): two primaries requested but the config does not allow them"))
+        let promotion: Replication.Promotion
+        switch Replication.promote(
+            volume: self.config.name, self.diskData, connection: self.connection, peerRole: self.peerRole,
+            peerDisk: self.peerDisk, hasPeer: self.hasPeer, configAllowsTwoPrimaries: self.config.allowTwoPrimaries,
+            request: request, random: Self.randomGeneration())
+        {
+        case .failure(let refusal): return .failure(VolumeError(refusal.message))
+        case .success(let result): promotion = result
         }
-        let decision = Replication.checkPromotion(
-            volume: self.config.name, localDisk: self.metadata.disk, connection: self.connection,
-            peerRole: self.peerRole, peerDisk: self.peerDisk, hasPeer: self.hasPeer, request: request)
-        if case .refused(let reason) = decision { return .failure(VolumeError(reason)) }
-        let wasJustCreated = self.metadata.generations.current & ~1 == Replication.GenerationIDs.justCreated
-        if wasJustCreated {
-            // First use: this side's data becomes generation one.
-            self.metadata.generations.current = UInt64.random(in: 0x100...UInt64.max) & ~1
-        } else if !self.connection.isConnected && self.hasPeer {
-            self.metadata.generations.startNewGeneration(random: UInt64.random(in: 0x100...UInt64.max), asPrimary: true)
-        } else if self.metadata.disk <= .inconsistent {
-            self.metadata.generations.startNewGeneration(random: UInt64.random(in: 0x100...UInt64.max), asPrimary: true)
+        // The metadata that says "Primary, crashed until a clean demote" must be durable before any write is
+        // taken: if it cannot be saved, the promotion does not happen.
+        var promoted = self.metadata
+        promoted.disk = promotion.data.disk
+        promoted.generations = promotion.data.generations
+        promoted.crashedPrimary = promotion.data.crashedPrimary
+        promoted.peerOutdated = promotion.data.peerOutdated
+        promoted.role = .primary
+        do {
+            try self.store.save(promoted)
+        } catch {
+            return .failure(VolumeError("volume \(self.config.name): not promoted: metadata \(self.store.metaPath) cannot be saved: \(error)"))
         }
-        if self.metadata.disk < .upToDate { self.metadata.disk = .upToDate }
-        if request.peerFencedOrOutdated { self.metadata.peerOutdated = true }
+        self.metadata = promoted
         self.role = .primary
-        self.metadata.role = .primary
-        self.metadata.crashedPrimary = true
-        self.metadata.generations.setRole(primary: true)
-        self.persistLocked()
         if let link = self.link {
-            if wasJustCreated || request.force {
+            switch promotion.linkAction {
+            case .reconnectToSync:
                 // Let the handshake decide the (full) sync toward the peer.
                 link.send(.goodbye("peer forced primary; reconnecting to sync"))
                 link.shutdownSocket()
-            } else {
+            case .announceRole:
                 link.send(.roleChanged(.primary))
             }
         }
@@ -426,19 +507,36 @@ public final class Volume: @unchecked Sendable {
                 "volume \(self.config.name): \(clients.count) NBD client(s) connected; stop them or use --force"))
         }
         self.role = .secondary
+        self.lock.broadcast()
+        let held = self.heldCompletions
+        self.heldCompletions = []
+        self.writesHeldSince = nil
         self.lock.unlock()
+        for completion in held { completion() }
         for client in clients { client.abort() }
         self.lock.lock()
         defer { self.lock.unlock() }
-        self.metadata.role = .secondary
-        self.metadata.crashedPrimary = false
-        self.metadata.generations.setRole(primary: false)
-        self.bitmapChanged = true
-        self.saveBitmapLocked()
-        do { try self.activityLog.clear() } catch { self.log("ERROR clearing activity log: \(error)") }
-        do { try self.backing.sync() } catch { self.log("ERROR \(error)") }
-        self.persistLocked()
         self.link?.send(.roleChanged(.secondary))
+        // A clean demote is recorded only once the data, the bitmap and the activity log are durable; if any
+        // of them fails, the metadata keeps saying "crashed primary", so the next connect resyncs the
+        // activity-log extents, and the operator is told.
+        do {
+            try self.backing.sync()
+            try self.store.saveBitmap(self.bitmap)
+            self.bitmapChanged = false
+            try self.activityLog.clear()
+            var demoted = self.metadata
+            demoted.role = .secondary
+            demoted.crashedPrimary = false
+            demoted.generations.setRole(primary: false)
+            try self.store.save(demoted)
+            self.metadata = demoted
+        } catch {
+            self.metadata.generations.setRole(primary: false)
+            self.log("ERROR demote: \(error)")
+            return .failure(VolumeError("volume \(self.config.name) is Secondary, but its clean demote could not be "
+                + "recorded (\(error)); it counts as a crashed primary"))
+        }
         self.log("demoted to Secondary")
         return .success("volume \(self.config.name) is Secondary")
     }
@@ -455,14 +553,12 @@ public final class Volume: @unchecked Sendable {
 
     public func shutdown() {
         self.lock.lock()
-        self.stopping = true
-        self.wantConnected = false
-        let link = self.link
+        let actions = self.linkControl.stop()
         let clients = Array(self.nbdClients.values)
+        self.lock.broadcast()
         self.lock.unlock()
         for client in clients { client.abort() }
-        link?.send(.goodbye("volume process stopping"))
-        link?.shutdownSocket()
+        self.perform(actions)
         self.lock.lock()
         self.saveBitmapLocked()
         self.lock.unlock()

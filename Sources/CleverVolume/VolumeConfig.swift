@@ -44,6 +44,8 @@ public struct VolumeConfig: Codable, Hashable, Sendable {
     public var cMaxRateMiB: Double?
     /// DRBD's c-min-rate, MiB/s: the resync is held to this while the application does I/O (nil: 4; 0: never).
     public var cMinRateMiB: Double?
+    /// DRBD's `fencing` (nil: dont-care). `resource-only` needs a cluster that answers with `markPeerOutdated`.
+    public var fencing: Replication.FencingPolicy?
 
     public init(
         name: String, node: String, size: UInt64, backing: String, metaDir: String, nbdSocket: String,

@@ -49,6 +49,10 @@ public struct VolumeStatus: Codable, Hashable, Sendable {
     public var lastLinkError: String?
     /// Changed blocks the peer reported at the last connect attempt (for `resolve --dry-run`).
     public var peerChangedBlocks: UInt64?
+    /// The fencing policy (`dont-care`, `resource-only`).
+    public var fencing: String?
+    /// Fencing holds writes: the link is down and the peer is not yet known Outdated.
+    public var writesHeld: Bool?
 
     /// One line: `vol0 Connected Primary/Secondary UpToDate/UpToDate`, plus sync progress.
     public var line: String {
@@ -61,6 +65,7 @@ public struct VolumeStatus: Codable, Hashable, Sendable {
         }
         if self.outOfSyncBlocks > 0 { text += " out-of-sync: \(self.outOfSyncBlocks * 4) KiB" }
         if let splitBrain = self.splitBrain { text += " split-brain: \(splitBrain)" }
+        if self.writesHeld == true { text += " writes held (fencing: waiting for the peer to be outdated)" }
         return text
     }
 }
@@ -98,34 +103,51 @@ extension Volume {
             crashedPrimary: self.metadata.crashedPrimary, peerOutdated: self.metadata.peerOutdated,
             outOfSyncBlocks: self.bitmap.setCount, bytesDirtied: self.bytesDirtied,
             resyncBytesMoved: self.resyncBytesMoved, activityLogTransactions: self.activityLog.transactions,
-            nbdClients: self.nbdClients.count, sync: sync, verify: verify, splitBrain: self.splitBrainReason,
-            lastLinkError: self.lastLinkError, peerChangedBlocks: self.lastPeerReport?.dirtyBlocks)
+            nbdClients: self.nbdClients.count, sync: sync, verify: verify, splitBrain: self.splitBrainText,
+            lastLinkError: self.lastLinkError, peerChangedBlocks: self.lastPeerReport?.dirtyBlocks,
+            fencing: (self.config.fencing ?? .dontCare).rawValue,
+            writesHeld: self.writesHeldLocked)
     }
 
-    /// `resolve --discard HOST`: manual split-brain recovery. With `dryRun`, only counts what each side changed.
+    /// The status's split-brain text: the handshake's reason, while a split brain awaits a resolve.
+    var splitBrainText: String? {
+        if let record = self.linkControl.splitBrain { return record.reason }
+        return self.linkControl.isUnrelatedData ? "unrelated data" : nil
+    }
+
+    /// `resolve --discard HOST`: manual split-brain recovery, from either host in one command: the peer
+    /// accepts a connection that carries a resolve while it awaits one. With `dryRun`, only says what each
+    /// side changed, as both sides reported it at the last handshake (the same numbers on both hosts).
     public func resolve(discard host: String, dryRun: Bool) -> Result<String, VolumeError> {
         self.lock.lock()
-        let mine = self.bitmap.setCount
         let peerName = self.config.peer?.name ?? "(no peer)"
+        let record = self.linkControl.splitBrain
+        let mine = self.bitmap.setCount
         let theirs = self.lastPeerReport?.dirtyBlocks
         let role = self.role
         let connected = self.connection.isConnected
         self.lock.unlock()
+        guard self.hasPeer else { return .failure(VolumeError("volume \(self.config.name) has no peer")) }
         guard host == self.config.node || host == peerName else {
             return .failure(VolumeError("volume \(self.config.name): --discard \(host) names neither \(self.config.node) nor \(peerName)"))
         }
-        let theirsText = theirs.map { "\($0) blocks (\($0 * 4) KiB)" } ?? "unknown (never connected)"
-        let summary = "\(self.config.node) changed \(mine) blocks (\(mine * 4) KiB); \(peerName) changed \(theirsText); "
-            + "discarding \(host) rolls back its changes and resyncs from the other side"
+        let keeper = host == self.config.node ? peerName : self.config.node
+        let summary: String
+        if let record {
+            let lost = host == record.localNode ? record.localChangedBlocks : record.peerChangedBlocks
+            summary = "split brain: \(record.changesLine) (as both hosts reported at the last handshake); "
+                + "discarding \(host) rolls back its \(lost) changed blocks and resyncs from \(keeper)"
+        } else {
+            let theirsText = theirs.map { "\($0) blocks (\($0 * 4) KiB) at the last connect" } ?? "unknown (never connected)"
+            summary = "no split brain recorded; \(self.config.node) changed \(mine) blocks (\(mine * 4) KiB); "
+                + "\(peerName) changed \(theirsText); discarding \(host) resyncs it from \(keeper)"
+        }
         if dryRun { return .success("dry run: " + summary) }
         if connected { return .failure(VolumeError("volume \(self.config.name): already connected; nothing to resolve")) }
         if host == self.config.node && role == .primary {
             return .failure(VolumeError("volume \(self.config.name): demote \(host) before discarding its data"))
         }
-        let message = self.connect(discardMyData: host == self.config.node, discardPeerData: host != self.config.node)
-        self.lock.lock()
-        self.splitBrainReason = nil
-        self.lock.unlock()
+        let message = self.connect(discard: host == self.config.node ? .local : .peer)
         return .success(summary + "; " + message)
     }
 }

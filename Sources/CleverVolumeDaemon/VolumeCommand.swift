@@ -14,7 +14,7 @@ struct VolumeCommand: ParsableCommand {
         abstract: "A CleverVM replicated volume: NBD server + replication link, one process per volume.",
         subcommands: [
             Serve.self, Status.self, Promote.self, Demote.self, Connect.self, Disconnect.self, Verify.self,
-            Resolve.self, Outdate.self, Events.self,
+            Resolve.self, Outdate.self, MarkPeerOutdated.self, Events.self, Secret.self,
         ]
     )
 }
@@ -159,6 +159,13 @@ extension VolumeCommand {
         func run() throws { try self.options.run(ControlRequest(command: .outdate)) }
     }
 
+    struct MarkPeerOutdated: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The cluster recorded the peer's disk as Outdated: writes held by fencing go on alone.")
+        @OptionGroup var options: ControlOptions
+        func run() throws { try self.options.run(ControlRequest(command: .markPeerOutdated)) }
+    }
+
     struct Events: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Stream state changes (one JSON line each, or the status line without --json).")
@@ -187,12 +194,45 @@ extension VolumeCommand {
     }
 
     struct Resolve: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Resolve a split brain by discarding one host's changes.")
+        static let configuration = CommandConfiguration(
+            abstract: "Resolve a split brain by discarding one host's changes (on either host; waits for the resync).")
         @OptionGroup var options: ControlOptions
         @Option(name: .long, help: "The host whose changes are dropped.") var discard: String
         @Flag(name: .long, help: "Only count the changed blocks on each side.") var dryRun = false
+        @Option(name: .long, help: "Seconds to wait for the resync to finish.") var timeout = 3600
         func run() throws {
             try self.options.run(ControlRequest(command: .resolve, discard: self.discard, dryRun: self.dryRun))
+            if self.dryRun { return }
+            let result: (finished: Bool, status: VolumeStatus?)
+            do {
+                result = try ControlServer.waitForSync(at: try self.options.socketPath(), timeout: .seconds(self.timeout)) {
+                    if !self.options.json { print("resync: \($0)") }
+                }
+            } catch {
+                FileHandle.standardError.write(Data("clevervm-volume: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+            guard result.finished else {
+                FileHandle.standardError.write(Data("clevervm-volume: the resync did not finish within \(self.timeout) s\n".utf8))
+                throw ExitCode(1)
+            }
+            if !self.options.json { print("resync finished: both sides UpToDate") }
+        }
+    }
+
+    struct Secret: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a new replication secret: 32 random bytes, mode 0600 (copy it to the peer as is).")
+        @Argument(help: "The file to create (never overwritten).") var path: String
+        @Flag(name: .long, help: "Print the result as JSON.") var json = false
+        func run() throws {
+            do {
+                try SecretFile.generate(path: self.path)
+            } catch {
+                FileHandle.standardError.write(Data("clevervm-volume: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            print(self.json ? "{\"created\":\"\(self.path)\",\"bytes\":\(SecretFile.generatedLength)}" : "wrote \(SecretFile.generatedLength) random bytes to \(self.path) (mode 0600)")
         }
     }
 }

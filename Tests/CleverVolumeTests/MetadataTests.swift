@@ -118,12 +118,99 @@ func temporaryDirectory(_ name: String) -> String {
     }
 
     @Test func hmacProofsAreCheckedInConstantTimeShape() {
-        let proof = Volume.hmac(secret: Array("k".utf8), Array("m".utf8))
+        let proof = Replication.authProof(secret: Array("k".utf8), transcript: Array("m".utf8))
         #expect(proof.count == 32)
-        #expect(Volume.constantTimeEqual(proof, proof))
+        #expect(Replication.constantTimeEqual(proof, proof))
         var other = proof
         other[31] ^= 1
-        #expect(!Volume.constantTimeEqual(proof, other))
-        #expect(!Volume.constantTimeEqual(proof, Array(proof.prefix(31))))
+        #expect(!Replication.constantTimeEqual(proof, other))
+        #expect(!Replication.constantTimeEqual(proof, Array(proof.prefix(31))))
+    }
+}
+
+/// A tmpfs of `kilobytes` mounted for one test (root only): a backing file or log on it gets a real ENOSPC.
+final class TinyFileSystem {
+    let path: String
+
+    init(kilobytes: Int) throws {
+        var template = Array("/tmp/cvv-tinyfs-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw VolumeError("mkdtemp failed") }
+        self.path = String(cString: made)
+        let (status, output) = run(["mount", "-t", "tmpfs", "-o", "size=\(kilobytes)k", "tmpfs", self.path])
+        guard status == 0 else {
+            rmdir(self.path)
+            throw VolumeError("mount tmpfs: \(output)")
+        }
+    }
+
+    /// Fills the file system to the last byte.
+    func fill() {
+        let fd = open(self.path + "/filler", O_WRONLY | O_CREAT, 0o600)
+        defer { close(fd) }
+        let chunk = [UInt8](repeating: 0, count: 4096)
+        while chunk.withUnsafeBytes({ write(fd, $0.baseAddress!, $0.count) }) > 0 {}
+    }
+
+    deinit {
+        run(["umount", self.path])
+        rmdir(self.path)
+    }
+}
+
+extension MetadataTests {
+    @Test(.enabled(if: getuid() == 0)) func anExtentIsActiveOnlyOnceItsTransactionIsDurable() throws {
+        let disk = try TinyFileSystem(kilobytes: 64)
+        let log = try ActivityLog(path: disk.path + "/al", capacity: 8)
+        disk.fill()
+        let plan = log.plan(offset: 0, length: 4096)
+        #expect(plan.missing == [0])
+        #expect(throws: SystemError.self) { try log.commit(missing: plan.missing, evict: plan.evict) }
+        #expect(log.activeExtents.isEmpty, "a failed transaction must not make its extent active")
+        #expect(log.plan(offset: 0, length: 4096).missing == [0], "the next write must try the transaction again")
+    }
+}
+
+/// The control socket's JSON is a written format: these bytes are what goes over the socket.
+@Suite struct ControlWireTests {
+    func encoded(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    @Test func requestsHaveTheirWrittenBytes() throws {
+        #expect(try self.encoded(ControlRequest(command: .status)) == #"{"command":"status","version":1}"#)
+        #expect(try self.encoded(ControlRequest(command: .resolve, discard: "beta", dryRun: true))
+            == #"{"command":"resolve","discard":"beta","dryRun":true,"version":1}"#)
+        #expect(try self.encoded(ControlRequest(command: .promote, peerOutdated: true, allowTwoPrimaries: false, force: false))
+            == #"{"allowTwoPrimaries":false,"command":"promote","force":false,"peerOutdated":true,"version":1}"#)
+        #expect(ControlRequest.Command.allCases.map(\.rawValue) == [
+            "status", "promote", "demote", "connect", "disconnect", "verify", "resolve", "outdate", "markPeerOutdated",
+            "events",
+        ])
+        #expect(try self.encoded(ControlReply(ok: false, message: "no")) == #"{"message":"no","ok":false,"version":1}"#)
+    }
+
+    @Test func aRequestWithoutVersionIsVersionOneAndAnUnknownVersionIsRefused() throws {
+        let old = try JSONDecoder().decode(ControlRequest.self, from: Data(#"{"command":"status"}"#.utf8))
+        #expect(old.command == .status && old.version == 1)
+        do {
+            _ = try JSONDecoder().decode(ControlRequest.self, from: Data(#"{"command":"status","version":2}"#.utf8))
+            Issue.record("version 2 was accepted")
+        } catch {
+            #expect("\(error)".contains("control request version 2; this volume speaks 1"))
+        }
+        let server = ControlServer(volume: try Self.volume(), path: "/nonexistent")
+        let reply = server.handle(Array(#"{"command":"promote","version":9}"#.utf8))
+        #expect(!reply.ok && reply.message.contains("version 9"))
+        #expect(reply.status == nil, "a refused request changes nothing and reports nothing")
+    }
+
+    static func volume() throws -> Volume {
+        var template = Array("/tmp/cvv-wire-XXXXXX".utf8CString)
+        let directory = String(cString: mkdtemp(&template)!)
+        return try Volume(config: VolumeConfig(
+            name: "vol0", node: "alpha", size: 1 << 20, backing: directory + "/img", metaDir: directory + "/meta",
+            nbdSocket: directory + "/nbd", controlSocket: directory + "/ctl"))
     }
 }
