@@ -101,7 +101,7 @@ let package = Package(
         .testTarget(name: "CleverClusterTests", dependencies: ["CleverCluster", "CleverTesting"]),
         .testTarget(name: "CleverExecutorTests", dependencies: ["CleverExecutor", "CleverCluster", "CleverModel", "CleverSystem"]),
         .testTarget(name: "CleverCIBTests", dependencies: ["CleverCIB", "CleverScheduler", "CleverTesting"]),
-        .testTarget(name: "CleverCLITests", dependencies: ["CleverCLI", "CleverTesting"]),
+        .testTarget(name: "CleverCLITests", dependencies: ["CleverCLI", "CleverTesting", "CleverSystem"]),
         .testTarget(name: "CorosyncTests", dependencies: ["Corosync"]),
         // Real QEMU under TCG with nbdkit disks; builds the test guest with scripts/build-test-guest.sh.
         .testTarget(name: "CleverQEMUTests", dependencies: ["CleverQEMU", "CleverExecutor", "CleverModel", "CleverCluster"]),
