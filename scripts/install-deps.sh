@@ -11,6 +11,8 @@ packages=(
     iproute2 nftables iputils-ping arping resource-agents
     qemu-system-x86 qemu-utils nbdkit libnbd-bin fio busybox-static
     python3 bc
+    # the Debian package (scripts/build-deb.sh) and the installation test on nspawn machines (scripts/test-install.sh)
+    debhelper lintian fakeroot debootstrap systemd-container socat
 )
 missing=()
 for package in "${packages[@]}"; do
