@@ -16,6 +16,8 @@ packages=(
     # the web console: Bootstrap 5 served locally, openssl for its first self-signed certificate, chromium for
     # its browser tests
     libjs-bootstrap5 openssl chromium
+    # the Debian package (scripts/build-deb.sh) and the installation test on nspawn machines (scripts/test-install.sh)
+    debhelper lintian fakeroot debootstrap systemd-container socat
 )
 missing=()
 for package in "${packages[@]}"; do

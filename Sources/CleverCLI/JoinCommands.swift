@@ -155,6 +155,7 @@ extension SetupFiles {
                 try Services.run(["corosync-qdevice-net-certutil", "-m", "-c", p12], what: "cannot import the cluster's qdevice certificate")
             }
             if startServices {
+                try Services.run(["systemctl", "enable", "--quiet", "corosync"], what: "cannot enable corosync")
                 try Services.run(["systemctl", "restart", "corosync"], what: "corosync did not start (see `journalctl -u corosync`)")
                 if qdevice != nil {
                     try Services.run(["systemctl", "enable", "--quiet", "corosync-qdevice"], what: "cannot enable corosync-qdevice")
@@ -218,6 +219,8 @@ struct JoinServe: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "join-serve", abstract: "Answer one join request on stdin (run by clevervm-join.service).", shouldDisplay: false)
     @OptionGroup var setup: SetupOptions
+    /// The answer is JSON either way.
+    @OptionGroup var output: OutputOptions
     @Option(name: .long, help: "The agent's control socket.") var socket = ControlSocket.defaultPath
 
     func run() throws {

@@ -144,6 +144,7 @@ enum SetupFiles {
                 case .restartCorosync:
                     guard startServices else { continue }
                     restartedCorosync = true
+                    try Services.run(["systemctl", "enable", "--quiet", "corosync"], what: "cannot enable corosync")
                     try Services.run(["systemctl", "restart", "corosync"], what: "corosync did not start with the new corosync.conf (see `journalctl -u corosync`)")
                 case .startAgent:
                     guard startServices else { continue }
