@@ -65,6 +65,15 @@ extension Agent {
 
     func watchdogBeat() { self.watchdog?.agentBeat() }
 
+    /// The restart loop's pause between agent instances beats too: the loop is alive, only reconnecting.
+    static func sleepBeating(_ watchdog: WatchdogPetter?, seconds: Double) async throws {
+        let end = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        while ContinuousClock.now < end {
+            watchdog?.agentBeat()
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
     /// What runs here changed (a probe, a result, a self-fence).
     func watchdogNote(_ roles: [String: ResourceRole]) {
         self.watchdog?.localResourcesChanged(runsSomething: roles.values.contains { $0.isActive })

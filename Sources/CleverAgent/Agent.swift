@@ -104,7 +104,7 @@ public actor Agent {
                 try await agent.start()
                 return
             } catch let error as StartError where error.description == "lost the connection to corosync" {
-                try await Task.sleep(for: .seconds(2))
+                try await Self.sleepBeating(watchdog, seconds: 2)  // watchdog (issue 11): the loop is alive meanwhile
                 // The next instance starts from what the last one persisted.
                 document = try Self.loadDocument(options, problems: &startupProblems)
             }
@@ -129,6 +129,8 @@ public actor Agent {
     }
 
     func start() async throws {
+        let heartbeat = self.startWatchdogHeartbeat()  // watchdog (issue 11)
+        defer { heartbeat?.cancel() }
         let node = self.ledger.localNode
         let pingLoops = PingLoops { name, value in await self.sendAttribute(name, value) }
         let config = self.ledger.config
@@ -162,8 +164,6 @@ public actor Agent {
         let found = await self.executor.probe()
         self.probed = true
         self.watchdogNote(found.mapValues(\.role))  // watchdog (issue 11)
-        let heartbeat = self.startWatchdogHeartbeat()  // watchdog (issue 11)
-        defer { heartbeat?.cancel() }
         self.log("agent on \(node) started; running here: \(found.filter { $0.value.role.isActive }.keys.sorted().joined(separator: ", "))")
 
         let handler: @Sendable (ControlRequest) async -> ControlResponse = { request in await self.handle(request) }
