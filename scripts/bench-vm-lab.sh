@@ -43,7 +43,7 @@ if [ -n "${FAST:-}" ]; then
     sed -e 's/^    watchdog-timeout: 2s/    watchdog-timeout: 1s\n    token: 500ms/' -e 's/^  ping: \[198.51.100.1\]/&\n  timeout: 1s\n  sync-timeout: 2s/' \
         examples/lab-vm.yaml > "$config"
 fi
-grep -E '^ +(watchdog-timeout|token|timeout|sync-timeout):' "$config" | tr -s ' ' | paste -sd, | sed 's/^/settings:/'
+grep -E '^    (watchdog-timeout|token):|^  (timeout|sync-timeout):' "$config" | tr -s ' ' | paste -sd, | sed 's/^/settings:/'
 up "$config"
 want live && echo "==> live migration: cut the active host's ping"
 want live && for run in $(seq 1 "$runs"); do

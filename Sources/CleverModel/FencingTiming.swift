@@ -5,7 +5,8 @@
 /// - a host pets its watchdog only while its agent loop and its Corosync answered within `livenessBound` and
 ///   it counts itself quorate (or runs nothing); so its last pet is no later than `lossBound` after the fault
 ///   (with a qdevice, votequorum drops a qdevice vote not renewed within the qdevice timeout, and the agent
-///   hears the verdict within a token more; without one the verdict comes with the new ring);
+///   hears the verdict within a token more; without one the verdict comes with the new ring; a silent agent loop
+///   or Corosync stops the petting after `livenessBound`, which is no longer);
 /// - its watchdog resets it at most W (+ `resetLatency`) after that last pet;
 /// - a survivor's view change comes no earlier than one token timeout after the fault.
 /// Hence a survivor that waits `lossBound + W + resetLatency - token` after its own view change (on a
@@ -42,9 +43,11 @@ public struct FencingTiming: Hashable, Sendable {
     /// W of one host: its own override, else the cluster's.
     public func watchdogTimeout(of node: NodeConfig) -> Seconds { node.watchdogTimeout ?? self.watchdogTimeout }
 
-    /// The agent loop must have beaten, and Corosync answered, within this for the host to pet. One token: a frozen
-    /// host stops petting no later than its peers notice it gone.
-    public var livenessBound: Seconds { self.token }
+    /// The agent loop must have beaten, and Corosync answered, within this for the host to pet. As long as the
+    /// loss bound: the survivors' wait covers a host that stops petting that late anyway, and Corosync's IPC stalls
+    /// for a second or two during a membership change on a loaded host (measured in the lab: 2.0 s while a peer
+    /// rejoined), which a bound of one token turned into a reset of the survivor.
+    public var livenessBound: Seconds { self.lossBound }
 
     /// After a fault, the longest a host may still count itself quorate (and pet).
     public var lossBound: Seconds {
