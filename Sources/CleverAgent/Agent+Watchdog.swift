@@ -87,7 +87,7 @@ extension Agent {
     /// A start on a host whose node config names no watchdog (neither a device nor `none`) is refused: nothing
     /// would reset the host if it hung with the resource running.
     static func refusalWithoutWatchdog(_ request: ActionRequest, node: NodeConfig?, now: Timestamp) -> OperationResult? {
-        guard [.start, .promote, .migrateFrom, .migrateTo].contains(request.action), let node, node.watchdog == nil else { return nil }
+        guard [.start, .promote, .migrateFrom].contains(request.action), let node, node.watchdog == nil else { return nil }
         return OperationResult(
             request: request.id, resource: request.resource, node: request.node, action: request.action,
             exitCode: OCFExit.notConfigured, migrationTarget: request.migrationTarget, at: now,
