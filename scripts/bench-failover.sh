@@ -51,6 +51,6 @@ import sys, statistics
 v = [float(x) for x in sys.stdin]
 print(f'failover (power off -> running on survivor), {len(v)} runs: median {statistics.median(v):.2f} s, '
       f'min {min(v):.2f} s, max {max(v):.2f} s, stdev {statistics.pstdev(v):.2f} s')
-print(f'reference: corosync token ${token} ms + consensus ${consensus} ms (failure detection), self-fence wait '
-      f'$(awk '/self-fence-timeout/ {print $2}' examples/lab.yaml); Pacemaker setups: tens of seconds; Proxmox HA: about 120 s')
+print(f'reference: corosync token ${token} ms + consensus ${consensus} ms (failure detection), survivors\' watchdog wait '
+      f'qdevice timeout $(awk '$1=="timeout:" {print $2}' "$conf") ms + W $(awk '/watchdog-timeout/ {print $2}' examples/lab.yaml) + 0.25 s; Pacemaker setups: tens of seconds; Proxmox HA: about 120 s')
 "

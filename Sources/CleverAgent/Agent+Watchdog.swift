@@ -48,6 +48,15 @@ extension Agent {
 
     func watchdogBeat() { self.watchdog?.agentBeat() }
 
+    /// The restart loop's pause between agent instances beats too: the loop is alive, only reconnecting.
+    static func sleepBeating(_ watchdog: WatchdogPetter?, seconds: Double) async throws {
+        let end = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        while ContinuousClock.now < end {
+            watchdog?.agentBeat()
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
     /// What runs here changed (a probe, a result, a self-fence).
     func watchdogNote(_ roles: [String: ResourceRole]) {
         self.watchdog?.localResourcesChanged(runsSomething: roles.values.contains { $0.isActive })
@@ -61,7 +70,7 @@ extension Agent {
     /// A start on a host whose node config names no watchdog (neither a device nor `none`) is refused: nothing
     /// would reset the host if it hung with the resource running.
     static func refusalWithoutWatchdog(_ request: ActionRequest, node: NodeConfig?, now: Timestamp) -> OperationResult? {
-        guard [.start, .promote, .migrateFrom, .migrateTo].contains(request.action), let node, node.watchdog == nil else { return nil }
+        guard [.start, .promote, .migrateFrom].contains(request.action), let node, node.watchdog == nil else { return nil }
         return OperationResult(
             request: request.id, resource: request.resource, node: request.node, action: request.action,
             exitCode: OCFExit.notConfigured, migrationTarget: request.migrationTarget, at: now,

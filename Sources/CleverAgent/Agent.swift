@@ -114,7 +114,7 @@ public actor Agent {
                     // Typed: only the stops whose policy says so start a new instance.
                     guard let delay = error.restartDelay, !current.isStopping else { throw error }
                     logger.notice("\(error); a new agent instance in \(delay)")
-                    try await Task.sleep(for: Duration(delay))
+                    try await Self.sleepBeating(watchdog, seconds: delay.value)  // watchdog (issue 11): the loop is alive meanwhile
                     // The next instance starts from what the last one persisted.
                     document = try Self.loadDocument(options, problems: &startupProblems)
                 }
@@ -151,6 +151,8 @@ public actor Agent {
     var documentPath: String { "\(self.options.stateDirectory)/cluster.json" }
 
     func start() async throws(AgentStop) {
+        let heartbeat = self.startWatchdogHeartbeat()  // watchdog (issue 11)
+        defer { heartbeat?.cancel() }
         let node = self.core.localNode
         let config = self.core.config
         self.executor = self.makeExecutor(node: node, config: config)
@@ -159,8 +161,6 @@ public actor Agent {
         for problem in self.startupProblems { self.log(.error, problem) }
         let found = await self.executor.probe()
         self.watchdogNote(found.mapValues(\.role))  // watchdog (issue 11)
-        let heartbeat = self.startWatchdogHeartbeat()  // watchdog (issue 11)
-        defer { heartbeat?.cancel() }
         self.log(.notice, "agent on \(node) started; running here: \(found.filter { $0.value.role.isActive }.keys.sorted().joined(separator: ", "))")
 
         let handler: @Sendable (ControlRequest) async -> ControlResponse = { request in await self.handle(request) }

@@ -65,11 +65,10 @@ extension ConfigDecoder {
                 "quorum sync-timeout \(sync) is shorter than timeout \(timeout); corosync-qdevice needs sync-timeout ≥ timeout",
                 path: config.quorum?.syncTimeout != nil ? "quorum.sync-timeout" : "quorum.timeout")
         }
-        // A host stops petting when its agent or Corosync has been silent for one token; a watchdog that fires sooner
-        // than that resets a host for a pause the cluster itself tolerates.
+        // A watchdog that fires sooner than a token resets a host for a pause Corosync itself tolerates.
         for (node, path) in zip(config.nodes, decoded.nodePaths) where node.watchdog?.devicePath != nil {
             let w = timing.watchdogTimeout(of: node)
-            if w.value < timing.livenessBound.value {
+            if w.value < timing.token.value {
                 self.report(
                     "watchdog-timeout \(w) of node '\(node.name)' is shorter than the token (\(timing.token)): a pause "
                         + "Corosync tolerates would reset the host",

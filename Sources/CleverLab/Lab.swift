@@ -194,6 +194,9 @@ public struct Lab: Sendable {
 
     private func removeEverything(layout: LabLayout, progress: (String) -> Void) -> [String] {
         var problems: [String] = []
+        // watchdog (issue 11): the watchers live outside the namespaces; end them first, or the agents' deaths
+        // below would have them power hosts off.
+        LabWatchdog.stopAll(self)
         let namespaces = Self.namespaces().filter(layout.ownsNamespace)
         for namespace in namespaces {
             let killed = Subprocess.killAll(inNetworkNamespace: namespace)
@@ -206,7 +209,6 @@ public struct Lab: Sendable {
             let result = Subprocess.run(["ip", "link", "delete", link])
             if !result.succeeded, Self.links().contains(link) { problems.append("ip link delete \(link): \(result.output)") }
         }
-        LabWatchdog.stopAll(self)  // watchdog (issue 11): the watchers live outside the namespaces
         if FileManager.default.fileExists(atPath: self.stateDirectory) {
             progress("state \(self.stateDirectory): removing")
             do { try FileManager.default.removeItem(atPath: self.stateDirectory) } catch {

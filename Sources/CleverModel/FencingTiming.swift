@@ -3,12 +3,13 @@
 ///
 /// The argument, for a fault at time 0 (a cut, a frozen Corosync, a hung agent, a stuck host):
 /// - a host pets its watchdog only while its agent loop and its Corosync answered within `livenessBound` and
-///   it counts itself quorate (or runs nothing); so its last pet is no later than `lossBound` after the fault
+///   it counts itself quorate (or runs nothing); so its last pet is no later than `lastPetBound` after the fault
 ///   (with a qdevice, votequorum drops a qdevice vote not renewed within the qdevice timeout, and the agent
-///   hears the verdict within a token more; without one the verdict comes with the new ring);
+///   hears the verdict within a token more (`lossBound`); without one the verdict comes with the new ring; a
+///   silent agent loop or Corosync stops the petting after `livenessBound`);
 /// - its watchdog resets it at most W (+ `resetLatency`) after that last pet;
 /// - a survivor's view change comes no earlier than one token timeout after the fault.
-/// Hence a survivor that waits `lossBound + W + resetLatency - token` after its own view change (on a
+/// Hence a survivor that waits `lastPetBound + W + resetLatency - token` after its own view change (on a
 /// monotonic clock) starts nothing before the departed host's last possible pet + W. Never shorter than W.
 public struct FencingTiming: Hashable, Sendable {
     public static let defaultWatchdogTimeout = Seconds(5)
@@ -42,9 +43,17 @@ public struct FencingTiming: Hashable, Sendable {
     /// W of one host: its own override, else the cluster's.
     public func watchdogTimeout(of node: NodeConfig) -> Seconds { node.watchdogTimeout ?? self.watchdogTimeout }
 
-    /// The agent loop must have beaten, and Corosync answered, within this for the host to pet. One token: a frozen
-    /// host stops petting no later than its peers notice it gone.
-    public var livenessBound: Seconds { self.token }
+    /// The agent loop must have beaten, and Corosync answered, within this for the host to pet: the longest Corosync
+    /// may legitimately keep its IPC (and with it the agent, blocked in a CPG call) silent — a membership change
+    /// (token + consensus) and its sync, which with a qdevice waits up to the qdevice sync timeout. Measured in the
+    /// lab: 1.1 s when a peer left and more than 3 s while it rejoined; a bound of one token reset the survivor.
+    public var livenessBound: Seconds {
+        Seconds(self.token.value + self.consensus.value + (self.qdeviceSyncTimeout?.value ?? 0))
+    }
+
+    /// After a fault, the latest a host may still pet: while it counts itself quorate, or until its silent agent
+    /// loop or Corosync exceeds the liveness bound.
+    public var lastPetBound: Seconds { max(self.lossBound, self.livenessBound) }
 
     /// After a fault, the longest a host may still count itself quorate (and pet).
     public var lossBound: Seconds {
@@ -56,7 +65,7 @@ public struct FencingTiming: Hashable, Sendable {
     /// possible pet + its W (or, with `watchdog: none`, its self-fence time) + the reset itself.
     public func survivorWait(for node: NodeConfig?) -> Seconds {
         let stop = node?.watchdog?.devicePath != nil ? self.watchdogTimeout(of: node!) : self.selfFenceTimeout
-        let wait = self.lossBound.value - self.token.value + stop.value + Self.resetLatency.value
+        let wait = self.lastPetBound.value - self.token.value + stop.value + Self.resetLatency.value
         return Seconds(max(wait, stop.value + Self.resetLatency.value))
     }
 }
