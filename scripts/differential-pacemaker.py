@@ -114,6 +114,8 @@ def main():
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--keep")
     parser.add_argument("--quiet", action="store_true", help="print only differing seeds and the summary")
+    parser.add_argument("--min-agree", type=int,
+                        help="pass when at least this many seeds agree (a floor against regressions while some still differ)")
     options = parser.parse_args()
     for tool in ("crm_simulate", "crm_mon"):
         if shutil.which(tool) is None:
@@ -135,6 +137,10 @@ def main():
             print(f"seed {seed}: {label}\n{text}", flush=True)
     print(f"differential: {counts['agree']} agree, {counts['differ']} differ, {counts['outside']} outside the subset, "
           f"{counts['error']} errors, {counts['skipped']} skipped (Pacemaker cannot schedule them) of {len(seeds)} seeds")
+    if options.min_agree is not None:
+        passed = counts["agree"] >= options.min_agree and counts["error"] == 0
+        print(f"differential floor: {counts['agree']} agree, at least {options.min_agree} required: {'passed' if passed else 'FAILED'}")
+        return 0 if passed else 1
     return 0 if counts["agree"] + counts["skipped"] == len(seeds) else 1
 
 

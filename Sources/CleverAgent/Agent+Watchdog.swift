@@ -2,6 +2,7 @@ import CleverAgentCore
 import CleverCluster
 import CleverModel
 import Foundation
+import Logging
 
 #if canImport(Glibc)
 import Glibc
@@ -13,10 +14,8 @@ import Glibc
 extension Agent {
     /// Arms the host's watchdog as its node config says: a device is opened (a clear error when it cannot be),
     /// `none` runs without (a warning), nothing configured runs no resources (see `refusalWithoutWatchdog`).
-    static func openWatchdog(node: NodeConfig, config: ClusterConfig) throws(AgentStop) -> WatchdogPetter? {
-        let say: @Sendable (String) -> Void = { text in
-            FileHandle.standardError.write(Data("\(Agent.stamp(Timestamp(seconds: Date().timeIntervalSince1970))) \(node.name): \(text)\n".utf8))
-        }
+    static func openWatchdog(node: NodeConfig, config: ClusterConfig, logger: Logger) throws(AgentStop) -> WatchdogPetter? {
+        let say: @Sendable (String) -> Void = { text in logger.notice("\(text)") }
         switch node.watchdog {
         case .device(let path):
             do {

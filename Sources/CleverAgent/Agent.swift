@@ -98,7 +98,7 @@ public actor Agent {
             return logger
         }()
         // watchdog (issue 11): armed for the whole process; stopped (disarmed only if nothing runs) when it ends.
-        let watchdog = try Self.openWatchdog(node: node, config: document.config)
+        let watchdog = try Self.openWatchdog(node: node, config: document.config, logger: logger)
         defer { watchdog?.stop() }
         let current = CurrentInstance()
         try await withGracefulShutdownHandler {
