@@ -43,13 +43,12 @@ PLACEMENT_NEUTRAL = [
     r"cluster property (stonith-timeout|cluster-delay|batch-limit|pe-\S+-series-max|election-timeout|"
     r"cluster-recheck-interval|stonith-action|startup-fencing|dc-deadtime|crmd-\S+|shutdown-escalation|"
     r"default-action-timeout|transition-delay|expected-quorum-votes|no_quorum_policy|load-threshold|"
-    r"node-action-limit|migration-limit|join-\S+|placement-strategy) is not supported",
+    r"node-action-limit|migration-limit|join-\S+) is not supported",
     r"resource default (is-managed|description|notify)\b",
     r"history of a resource that is not configured",
     r"LSB scripts take no parameters",
     r"ping parameter \S+ is not supported",
     r"IPaddr2 parameter \S+ is not supported",
-    r"utilization is not supported",
     r"ACLs are not imported",
     r"alerts are not imported",
     r"fencing topology is not imported",

@@ -54,7 +54,9 @@ extension CIBImporter {
             }
         }
         self.aliasPromotionScores(&node.attributes)
-        node.standby = Self.standby(node.attributes)
+        // A node shutting down (transient `shutdown` set to its request time) runs nothing, as one in standby.
+        let shuttingDown = node.attributes["shutdown"].map { $0 != "0" && !$0.isEmpty } ?? false
+        node.standby = Self.standby(node.attributes) || shuttingDown
         state.nodes[uname] = node
 
         if let lrm = element.child(named: "lrm") {
