@@ -16,8 +16,10 @@ public struct Rule: Hashable, Sendable, Codable {
     public func score(on attributes: [String: String]) -> Score? {
         guard self.expression.evaluate(attributes) else { return nil }
         guard let attribute = self.scoreAttribute else { return self.score }
-        // Pacemaker: a node without the attribute (or with a value that is no score) gets -INFINITY from the rule.
-        return attributes[attribute].flatMap { Score(parsing: $0) } ?? .minusInfinity
+        // Pacemaker (get_node_score, char2score): a node without the attribute gets -INFINITY from the rule; a value
+        // that is no number scores 0.
+        guard let value = attributes[attribute] else { return .minusInfinity }
+        return Score(parsing: value) ?? Score(0)
     }
 
     public indirect enum Expression: Hashable, Sendable, Codable {

@@ -134,7 +134,7 @@ struct CoreDriver {
         beta.syncAll()
         #expect(beta.core.isCoordinator)
         // It waits out alpha's self-fence time (on a coordinator timer) before taking over what ran there.
-        let fenceWait = beta.config.properties.selfFenceTimeout
+        let fenceWait = FencingTiming(config: beta.config).survivorWait(for: beta.config.node(named: "alpha"))
         beta.advance(by: 1)
         #expect(beta.actionRequests.filter { $0.node == "beta" }.isEmpty, "acted before alpha's self-fence time: \(beta.actionRequests)")
         #expect(beta.pendingCoordinatorWakeUps.contains(left + fenceWait))

@@ -9,7 +9,9 @@ import Testing
         #expect(fixed.score(on: ["pingd": "2000"]) == Score(500))
         #expect(fromAttribute.score(on: ["pingd": "2000"]) == Score(2000))
         #expect(fromAttribute.score(on: ["pingd": "-INFINITY"]) == .minusInfinity)
-        #expect(fromAttribute.score(on: ["pingd": "lots"]) == nil, "an attribute that is no score gives nothing")
+        #expect(fromAttribute.score(on: ["pingd": "lots"]) == Score(0), "an attribute that is no number scores 0 (Pacemaker's char2score)")
+        let anyNode = Rule(score: Score(500), scoreAttribute: "pingd", expression: .and([]))
+        #expect(anyNode.score(on: [:]) == .minusInfinity, "a node without the attribute gets -INFINITY (Pacemaker)")
         #expect(fixed.score(on: [:]) == nil, "the expression does not hold")
     }
 
