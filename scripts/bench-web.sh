@@ -14,8 +14,12 @@ fi
 C=${CLEVERVM:-.build/debug/clevervm}
 count=${VMS:-50}
 config=$(mktemp --suffix=.yaml)
-exec 9>/tmp/clevervm-lab.lock
-flock 9
+# The machine-wide lab lock, unless the caller already holds it (CLEVERVM_LAB_LOCKED=1, e.g. a whole suite run
+# under flock): a second flock on a new descriptor would wait for ourselves.
+if [ -z "${CLEVERVM_LAB_LOCKED:-}" ]; then
+    exec 9>/tmp/clevervm-lab.lock
+    flock 9
+fi
 cleanup() { "$C" lab down >/dev/null 2>&1 || true; rm -f "$config"; }
 trap cleanup EXIT
 cleanup

@@ -9,8 +9,12 @@ C=${CLEVERVM:-.build/debug/clevervm}
 config=${CONFIG:-examples/lab-vm.yaml}
 vm=${VM:-mba7}
 export CLEVERVM="$C" VM="$vm" OUT=.build/web-screenshots
-exec 9>/tmp/clevervm-lab.lock
-flock 9
+# The machine-wide lab lock, unless the caller already holds it (CLEVERVM_LAB_LOCKED=1, e.g. a whole suite run
+# under flock): a second flock on a new descriptor would wait for ourselves.
+if [ -z "${CLEVERVM_LAB_LOCKED:-}" ]; then
+    exec 9>/tmp/clevervm-lab.lock
+    flock 9
+fi
 cleanup() { "$C" lab down >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 cleanup
