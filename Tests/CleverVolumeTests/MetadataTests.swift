@@ -201,6 +201,7 @@ extension MetadataTests {
             #expect("\(error)".contains("control request version 2; this volume speaks 1"))
         }
         let server = ControlServer(volume: try Self.volume(), path: "/nonexistent")
+        defer { try? FileManager.default.removeItem(atPath: (server.volume.config.backing as NSString).deletingLastPathComponent) }
         let reply = server.handle(Array(#"{"command":"promote","version":9}"#.utf8))
         #expect(!reply.ok && reply.message.contains("version 9"))
         #expect(reply.status == nil, "a refused request changes nothing and reports nothing")
