@@ -66,6 +66,11 @@ final class GuestLab: @unchecked Sendable {
         try FileManager.default.createSymbolicLink(atPath: "\(self.directory)/boot/vmlinuz", withDestinationPath: "\(Self.guestDirectory)/vmlinuz")
         try FileManager.default.createSymbolicLink(atPath: "\(self.directory)/boot/initrd", withDestinationPath: "\(Self.guestDirectory)/initrd")
         if network {
+            // A run that crashed leaves its namespace behind; an empty one (no process in it) is ours to remove.
+            let pids = Subprocess.run(["ip", "netns", "pids", Self.namespace])
+            if pids.succeeded, pids.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                _ = Subprocess.run(["ip", "netns", "delete", Self.namespace])
+            }
             for command in [
                 ["ip", "netns", "add", Self.namespace],
                 ["ip", "-n", Self.namespace, "link", "add", "cvq-br0", "type", "bridge"],
