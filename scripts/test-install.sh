@@ -74,7 +74,8 @@ boot() {
     ip netns exec "$name-$machine" ip link set lo up
     ip netns exec "$name-$machine" ip addr add "${address[$machine]}/24" dev eth0
     ip netns exec "$name-$machine" ip link set eth0 up
-    systemd-nspawn --quiet -D "$dir/merged" --register=no -b --machine="$machine" --console=pipe \
+    # --keep-unit: this machine's PID 1 is not systemd, so nspawn cannot ask it for a scope unit.
+    systemd-nspawn --quiet -D "$dir/merged" --register=no --keep-unit -b --machine="$machine" --console=pipe \
         --network-namespace-path="/run/netns/$name-$machine" </dev/null >"$state/$machine.console.log" 2>&1 &
     echo $! > "$state/$machine.nspawn.pid"
 }
@@ -83,7 +84,11 @@ wait_booted() {
     local machine=$1 pid
     pid=$(cat "$state/$machine.nspawn.pid")
     for _ in $(seq 1 100); do
-        leader[$machine]=$(pgrep -P "$pid" | head -1 || true)
+        # The container's PID 1 is the descendant of nspawn in another PID namespace (not its direct child).
+        leader[$machine]=""
+        for candidate in $(pgrep -P "$pid"; for c in $(pgrep -P "$pid"); do pgrep -P "$c"; done); do
+            if [ "$(readlink "/proc/$candidate/ns/pid")" != "$(readlink /proc/self/ns/pid)" ]; then leader[$machine]=$candidate; break; fi
+        done
         [ -n "${leader[$machine]}" ] && break
         sleep 0.1
     done
