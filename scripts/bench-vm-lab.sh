@@ -7,7 +7,7 @@
 # Prints each run and the median / min / max of each.   bash scripts/bench-vm-lab.sh [RUNS] (default 10; root)
 # PARTS="failover" (or any of: live failover hibernate) runs only those parts.
 # FAST=1: the failover part runs the fastest safe watchdog setting (token 500 ms, qdevice timeout 1 s, W 1 s) instead
-# of examples/lab-vm.yaml's (token 1000 ms, qdevice timeout 3 s, W 2 s); both print the survivors' derived wait.
+# of examples/lab-vm-watchdog.yaml's (token 1000 ms, qdevice timeout 3 s, W 2 s); both print the survivors' derived wait.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-10}
@@ -37,11 +37,11 @@ print(f'$1: median {statistics.median(v):.3f}, min {min(v):.3f}, max {max(v):.3f
 up() { "$C" lab down --name $lab >/dev/null 2>&1 || true; "$C" lab up --name $lab --config "$1" | tail -1; wait_settled alpha; }
 
 live=(); fail=(); hib=()
-config=examples/lab-vm.yaml
+config=${CONFIG:-examples/lab-vm-watchdog.yaml}
 if [ -n "${FAST:-}" ]; then
     config=/tmp/clevervm-bench-fast.yaml
     sed -e 's/^    watchdog-timeout: 2s/    watchdog-timeout: 1s\n    token: 500ms/' -e 's/^  ping: \[198.51.100.1\]/&\n  timeout: 1s\n  sync-timeout: 2s/' \
-        examples/lab-vm.yaml > "$config"
+        examples/lab-vm-watchdog.yaml > "$config"
 fi
 grep -E '^    (watchdog-timeout|token):|^  (timeout|sync-timeout):' "$config" | tr -s ' ' | paste -sd, | sed 's/^/settings:/'
 up "$config"

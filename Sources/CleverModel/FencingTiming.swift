@@ -64,7 +64,10 @@ public struct FencingTiming: Hashable, Sendable {
     /// How long after its own view change a survivor waits before starting what `node` ran: that host's last
     /// possible pet + its W (or, with `watchdog: none`, its self-fence time) + the reset itself.
     public func survivorWait(for node: NodeConfig?) -> Seconds {
-        let stop = node?.watchdog?.devicePath != nil ? self.watchdogTimeout(of: node!) : self.selfFenceTimeout
+        // Without a watchdog nothing bounds the departed host's last act but its own self-fence: the survivors wait
+        // the self-fence time, as before watchdog fencing (Pacemaker's stonith-enabled=false; status warns).
+        guard let node, node.watchdog?.devicePath != nil else { return self.selfFenceTimeout }
+        let stop = self.watchdogTimeout(of: node)
         let wait = self.lastPetBound.value - self.token.value + stop.value + Self.resetLatency.value
         return Seconds(max(wait, stop.value + Self.resetLatency.value))
     }

@@ -67,15 +67,16 @@ struct FaultCampaignTests {
                     active = try self.settle(lab, after: "\(fault)", on: active, from: active)
                     try lab.lab(["power", "on", passive])
                 case .crashActiveAgent:
-                    // The agent dies, QEMU and Corosync stay: the other host must not take this for a dead host. The
-                    // dead agent left its watchdog armed (no magic 'V'): W later the host is powered off (issue 11), and
-                    // only then does the VM boot on the other host.
+                    // The agent dies, QEMU and Corosync stay: the other host must not take this for a dead host (this
+                    // lab runs without a watchdog; examples/lab-vm-watchdog.yaml and WatchdogLabTests cover the reset).
                     let host = active
                     try lab.lab(["crash", host, "clevervm"])
+                    Thread.sleep(forTimeInterval: 6)
                     let seen = lab.status(passive)
+                    #expect(seen?.nodes.first { $0.name == host }?.agentDown == true, "round \(round + 1): \(host)'s agent should be seen down")
                     #expect(seen?.resources.first { $0.id == "mba7" }?.roles.keys.sorted() == [host], "round \(round + 1): the VM must stay on \(host)")
-                    active = try self.settle(lab, after: "\(fault)", on: passive, from: passive)
-                    try lab.lab(["power", "on", host])
+                    try lab.lab(["restart", host, "clevervm"])
+                    active = try self.settle(lab, after: "\(fault)", on: host)
                 case .crashCoordinatorMidMove:
                     // The operator moves the VM live; the coordinator's agent dies while the move runs (whichever
                     // host that is: the source, or the destination). The survivor takes over coordination; the
@@ -89,10 +90,9 @@ struct FaultCampaignTests {
                     try lab.lab(["crash", coordinator, "clevervm"])
                     print(String(format: "round %d: %@'s agent (the coordinator) crashed %.2f s into the move from %@", round + 1,
                                  coordinator, delay, origin))
-                    // Its watchdog, left armed by the dead agent, powers that host off W later (issue 11).
-                    active = try self.settle(lab, after: "\(fault)", on: coordinator == "alpha" ? "beta" : "alpha",
-                                             from: coordinator == "alpha" ? "beta" : "alpha")
-                    try lab.lab(["power", "on", coordinator])
+                    Thread.sleep(forTimeInterval: 6)
+                    try lab.lab(["restart", coordinator, "clevervm"])
+                    active = try self.settle(lab, after: "\(fault)")
                     #expect(lab.clevervm(origin, ["unmigrate"]).status == 0)
                 case .crashActiveVolume:
                     // The VM's disk process dies under it: the cluster recovers the volume (and the VM, where it must).
