@@ -9,6 +9,17 @@ import Foundation
 /// renaming a Swift case or property must not change it. `version` 1; a request without one is version 1.
 public enum ControlWire {
     public static let version = 1
+
+    /// The message's version (a missing one counts as 1); any other than ours is refused by name.
+    static func checkedVersion<Key: CodingKey>(in container: KeyedDecodingContainer<Key>, forKey key: Key, what: String,
+                                               speaker: String) throws -> Int {
+        let version = try container.decodeIfPresent(Int.self, forKey: key) ?? 1
+        guard version == Self.version else {
+            throw DecodingError.dataCorruptedError(
+                forKey: key, in: container, debugDescription: "\(what) version \(version); this \(speaker) speaks \(Self.version)")
+        }
+        return version
+    }
 }
 
 public struct ControlRequest: Codable, Hashable, Sendable {
@@ -51,12 +62,7 @@ public struct ControlRequest: Codable, Hashable, Sendable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.version = try container.decodeIfPresent(Int.self, forKey: .version) ?? 1
-        guard self.version == ControlWire.version else {
-            throw DecodingError.dataCorruptedError(
-                forKey: .version, in: container,
-                debugDescription: "control request version \(self.version); this volume speaks \(ControlWire.version)")
-        }
+        self.version = try ControlWire.checkedVersion(in: container, forKey: .version, what: "control request", speaker: "volume")
         self.command = try container.decode(Command.self, forKey: .command)
         self.peerOutdated = try container.decodeIfPresent(Bool.self, forKey: .peerOutdated)
         self.allowTwoPrimaries = try container.decodeIfPresent(Bool.self, forKey: .allowTwoPrimaries)
@@ -83,12 +89,7 @@ public struct ControlReply: Codable, Hashable, Sendable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.version = try container.decodeIfPresent(Int.self, forKey: .version) ?? 1
-        guard self.version == ControlWire.version else {
-            throw DecodingError.dataCorruptedError(
-                forKey: .version, in: container,
-                debugDescription: "control reply version \(self.version); this client speaks \(ControlWire.version)")
-        }
+        self.version = try ControlWire.checkedVersion(in: container, forKey: .version, what: "control reply", speaker: "client")
         self.ok = try container.decode(Bool.self, forKey: .ok)
         self.message = try container.decode(String.self, forKey: .message)
         self.status = try container.decodeIfPresent(VolumeStatus.self, forKey: .status)
