@@ -85,7 +85,7 @@ public struct Campaign: Sendable {
     private func run(seed: UInt64, faults: [Fault], into summary: inout Summary, progress: (String) -> Void) {
         let lab: CampaignLab
         do {
-            lab = try CampaignLab(name: self.options.labName, config: self.options.config)
+            lab = try CampaignLab(name: self.options.labName, config: self.options.config, console: false)
         } catch {
             summary.stoppedEarly = "seed \(seed): \(error)"
             return
@@ -109,7 +109,7 @@ public struct Campaign: Sendable {
                 let inSync = Date().timeIntervalSince(t0)
                 // The placement may have changed while it got back in sync (a rejoined host may be preferred).
                 context.active = lab.quorateHost().flatMap { lab.placement(self.options.vm, from: $0).first } ?? context.active
-                let check = ReplicaCheck.run(lab: lab, volume: self.options.volume, upTo: watch.highestAcknowledged, vm: self.options.vm)
+                let check = ReplicaCheck.run(lab: lab, volume: self.options.volume) { watch.highestAcknowledged }
                 summary.recordsChecked += check.recordsChecked
                 summary.replicaComparisons += 1
                 summary.violations += check.problems.map { "seed \(seed) round \(index + 1) (\(fault)): \($0)" }
@@ -120,7 +120,7 @@ public struct Campaign: Sendable {
                 let violations = watch.allViolations.count + check.problems.count
                 progress(String(format: "seed %llu round %d/%d: %@ (VM on %@) -> VM on %@ after %.1f s, in sync after %.1f s; records 1…%llu whole, replicas %@; %d violations so far%@",
                                 seed, index + 1, faults.count, fault.rawValue, from, context.active, settled, inSync,
-                                watch.highestAcknowledged, check.problems.isEmpty ? "identical" : "DIFFER", violations,
+                                check.recordsChecked, check.problems.isEmpty ? "identical" : "DIFFER", violations,
                                 context.notes.isEmpty ? "" : " (" + context.notes.joined(separator: "; ") + ")"))
             }
         } catch {

@@ -34,11 +34,12 @@ public final class CampaignLab {
     public let name: String
     public var hostsDirectory: String { "/run/clevervm-lab/\(self.name)/hosts" }
 
-    public init(name: String = "cva", config: String = "examples/lab.yaml") throws {
+    /// `console`: the hosts' web consoles too (needs clevervm-web beside the binary).
+    public init(name: String = "cva", config: String = "examples/lab.yaml", console: Bool = true) throws {
         self.name = name
         _ = Self.run(["lab", "down", "--name", name])
         let path = config.hasPrefix("/") || FileManager.default.fileExists(atPath: config) ? config : Self.root.appendingPathComponent(config).path
-        let up = Self.run(["lab", "up", "--name", name, "--config", path], timeout: 120)
+        let up = Self.run(["lab", "up", "--name", name, "--config", path] + (console ? [] : ["--no-console"]), timeout: 120)
         guard up.status == 0 else {
             self.dumpLogs()
             _ = Self.run(["lab", "down", "--name", name])
