@@ -22,6 +22,7 @@ extension LabCommand {
         @Option(name: .long, help: "Faults per seed.") var faults = 20
         @Option(name: .long, help: "Only these faults (comma-separated), in an order drawn from the seed.") var only: String?
         @Option(name: .long, help: "Exactly these faults (comma-separated) in this order, instead of a drawn schedule.") var replay: String?
+        @Option(name: .long, help: "Seconds after which no new fault starts (the lab is still torn down cleanly).") var timeBudget: Double?
 
         static func kinds(_ text: String?) throws -> [Fault]? {
             guard let text else { return nil }
@@ -40,9 +41,10 @@ extension LabCommand {
         }
 
         func run() throws {
-            let options = CleverCampaign.Campaign.Options(
+            var options = CleverCampaign.Campaign.Options(
                 config: self.config, seeds: self.seed.isEmpty ? [UInt64(Date().timeIntervalSince1970)] : self.seed,
                 faultsPerSeed: self.faults, kinds: try Self.kinds(self.only), replay: try Self.kinds(self.replay), labName: self.name)
+            options.timeBudget = self.timeBudget
             let json = self.output.json
             let summary = CleverCampaign.Campaign(options: options).run { line in
                 // Under --json the progress goes to stderr and the summary to stdout.
@@ -57,6 +59,7 @@ extension LabCommand {
                 print("faults: " + summary.faultsByKind.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
                 for violation in summary.violations { print("violation: \(violation)") }
                 if let stopped = summary.stoppedEarly { print("stopped early: \(stopped)") }
+                if summary.endedByTimeBudget { print("ended by the time budget") }
             }
             if !summary.violations.isEmpty || summary.stoppedEarly != nil { throw ExitCode(1) }
         }

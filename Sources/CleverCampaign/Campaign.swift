@@ -17,6 +17,9 @@ public struct Campaign: Sendable {
         /// Exactly these faults in this order (to replay one), instead of a schedule.
         public var replay: [Fault]?
         public var labName: String
+        /// Seconds: no new fault starts once this has passed since the campaign began (what is done so far counts);
+        /// a lab-lock hold is short.
+        public var timeBudget: Double?
         public var vm = "mba7"
         public var volume = "disk0"
 
@@ -57,6 +60,8 @@ public struct Campaign: Sendable {
         public var rounds: [Round]
         /// Set when a round could not complete (the cluster did not settle, a lab command failed).
         public var stoppedEarly: String?
+        /// Set when the time budget ended the campaign before every fault ran.
+        public var endedByTimeBudget = false
     }
 
     public let options: Options
@@ -67,6 +72,7 @@ public struct Campaign: Sendable {
     /// run and is in the summary (`stoppedEarly`), with the lab's agent logs printed through `progress`.
     public func run(progress: (String) -> Void) -> Summary {
         let started = Date()
+        let outOfTime = { self.options.timeBudget.map { Date().timeIntervalSince(started) > $0 } ?? false }
         var summary = Summary(config: self.options.config, seeds: self.options.seeds, faults: 0, faultsByKind: [:], samples: 0,
                               recordsChecked: 0, replicaComparisons: 0, violations: [], seconds: 0, rounds: [])
         let watchdog = Self.configHasWatchdogs(self.options.config)
@@ -75,14 +81,14 @@ public struct Campaign: Sendable {
             let faults = self.options.replay
                 ?? Fault.schedule(seed: seed, count: self.options.faultsPerSeed, watchdog: watchdog, from: self.options.kinds ?? Fault.allCases)
             progress("seed \(seed): \(faults.count) faults: \(faults.map(\.rawValue).joined(separator: ", "))")
-            self.run(seed: seed, faults: faults, into: &summary, progress: progress)
-            if summary.stoppedEarly != nil { break }
+            self.run(seed: seed, faults: faults, into: &summary, outOfTime: outOfTime, progress: progress)
+            if summary.stoppedEarly != nil || summary.endedByTimeBudget { break }
         }
         summary.seconds = Date().timeIntervalSince(started)
         return summary
     }
 
-    private func run(seed: UInt64, faults: [Fault], into summary: inout Summary, progress: (String) -> Void) {
+    private func run(seed: UInt64, faults: [Fault], into summary: inout Summary, outOfTime: () -> Bool, progress: (String) -> Void) {
         let lab: CampaignLab
         do {
             lab = try CampaignLab(name: self.options.labName, config: self.options.config, console: false)
@@ -98,7 +104,13 @@ public struct Campaign: Sendable {
             context.active = try lab.settle(after: "start", vm: self.options.vm)
             // The first full sync of every volume ends before the first fault (until then only the source has data).
             try lab.waitInSync(after: "start")
+            var reported = 0
             for (index, fault) in faults.enumerated() {
+                if outOfTime() {
+                    summary.endedByTimeBudget = true
+                    progress("time budget spent: \(faults.count - index) faults of seed \(seed) not run")
+                    break
+                }
                 let from = context.active
                 context.notes = []
                 let t0 = Date()
@@ -122,6 +134,10 @@ public struct Campaign: Sendable {
                                 seed, index + 1, faults.count, fault.rawValue, from, context.active, settled, inSync,
                                 check.recordsChecked, check.problems.isEmpty ? "identical" : "DIFFER", violations,
                                 context.notes.isEmpty ? "" : " (" + context.notes.joined(separator: "; ") + ")"))
+                let seen = watch.allViolations
+                for violation in seen.dropFirst(reported) { progress("VIOLATION: \(violation)") }
+                for problem in check.problems { progress("VIOLATION: \(problem)") }
+                reported = seen.count
             }
         } catch {
             summary.stoppedEarly = "seed \(seed), after \(summary.rounds.filter { $0.seed == seed }.count) faults: \(error)"
