@@ -8,8 +8,9 @@ struct AgentClock: Sendable {
     private let wallAtStart: Double
     private let start: ContinuousClock.Instant
 
-    init() {
-        self.wallAtStart = Date().timeIntervalSince1970
+    /// `wall`: the wall clock, read here once and never again (a test passes one that steps).
+    init(wall: () -> Double = { Date().timeIntervalSince1970 }) {
+        self.wallAtStart = wall()
         self.start = .now
     }
 

@@ -7,7 +7,9 @@ import Glibc
 
 /// Samples every host's role of each replicated volume from outside the cluster, through the volume processes'
 /// control sockets in the hosts' /run (a query that does not answer within 300 ms — a stopped or dead volume
-/// process — counts as no answer, never as a role), and reports each moment a volume is Primary on two hosts.
+/// process — counts as no answer, never as a role), and reports each moment a volume is Primary on two hosts that
+/// are not connected to each other. Primary on both while Connected is dual-primary the two volume processes agreed
+/// to, which they do only when asked with `allowTwoPrimaries` — for a live move the cluster started.
 final class PrimaryWatch: @unchecked Sendable {
     typealias Report = @Sendable (_ time: Double, _ volume: String, _ hosts: [String]) -> Void
 
@@ -26,11 +28,14 @@ final class PrimaryWatch: @unchecked Sendable {
         let thread = Thread { [self] in
             while self.isRunning {
                 let time = Date().timeIntervalSince(self.started)
-                var primaries: [String: [String]] = [:]
-                for socket in self.sockets where Self.role(socket.path)?.lowercased() == "primary" {
-                    primaries[socket.volume, default: []].append(socket.host)
+                var primaries: [String: [(host: String, connected: Bool)]] = [:]
+                for socket in self.sockets {
+                    guard let status = Self.status(socket.path), status.role.lowercased() == "primary" else { continue }
+                    primaries[socket.volume, default: []].append((socket.host, status.connection.lowercased() == "connected"))
                 }
-                for (volume, hosts) in primaries where hosts.count > 1 { report(time, volume, hosts) }
+                for (volume, hosts) in primaries where hosts.count > 1 && !hosts.allSatisfy(\.connected) {
+                    report(time, volume, hosts.map(\.host))
+                }
                 usleep(200_000)
             }
         }
@@ -49,8 +54,8 @@ final class PrimaryWatch: @unchecked Sendable {
         return self.running
     }
 
-    /// The role a volume process reports, or nil when it does not answer in time.
-    static func role(_ path: String) -> String? {
+    /// What a volume process reports, or nil when it does not answer in time.
+    static func status(_ path: String) -> VolumeStatus? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return nil }
@@ -78,6 +83,6 @@ final class PrimaryWatch: @unchecked Sendable {
             guard count > 0 else { return nil }
             reply += buffer[0..<count]
         }
-        return (try? JSONDecoder().decode(ControlReply.self, from: Data(reply.prefix { $0 != 10 })))?.status?.role
+        return (try? JSONDecoder().decode(ControlReply.self, from: Data(reply.prefix { $0 != 10 })))?.status
     }
 }

@@ -14,7 +14,8 @@ import Glibc
 ///   `RESUME n`, the last record it found on its disk: below an `ACK` printed before it, acknowledged records were
 ///   lost (`AcknowledgementLedger`).
 /// - the volumes' roles, from each host's volume control socket (`PrimaryWatch`): Primary on two hosts at once only
-///   while a live migration (an `-incoming` QEMU) is under way.
+///   connected to each other (dual-primary both agreed to, for a live move), or around a live migration (an
+///   `-incoming` QEMU).
 public final class SingleRunWatch: @unchecked Sendable {
     public struct Violation: CustomStringConvertible, Sendable {
         public var at: Double
@@ -49,7 +50,8 @@ public final class SingleRunWatch: @unchecked Sendable {
     private var longestPairSeconds = 0.0
     private var pairSince: Double?
     /// When two QEMUs of the VM last existed (a live migration or resume under way).
-    private var lastPair: Double?
+    private var pairIntervals: [(start: Double, end: Double)] = []
+    private var dualPrimaries: [(time: Double, volume: String, hosts: [String])] = []
     private var ackCounts: [String: Int] = [:]
     private var activity: [(time: Double, host: String)] = []
     private var acknowledgements = AcknowledgementLedger()
@@ -77,15 +79,14 @@ public final class SingleRunWatch: @unchecked Sendable {
         return body()
     }
 
+    /// Before a live move the cluster promotes the target's volume, then starts the incoming QEMU; after it, the
+    /// source's volume is demoted once its QEMU is gone: two primaries within this of two QEMUs are the move's.
+    static let migrationMargin = (before: 10.0, after: 3.0)
+
     public func start() {
         self.primaries?.start { [weak self] time, volume, hosts in
             guard let self else { return }
-            self.locked {
-                // Two primaries are allowed only with a live migration under way (two QEMUs), or just after one.
-                if let pair = self.lastPair, time - pair < 2 { return }
-                if self.pairSince != nil { return }
-                self.violations.append(Violation(at: time, what: "volume \(volume) is Primary on \(hosts.sorted()) outside a live migration"))
-            }
+            self.locked { self.dualPrimaries.append((time, volume, hosts.sorted())) }
         }
         let thread = Thread { [self] in
             while self.isRunning {
@@ -163,7 +164,11 @@ public final class SingleRunWatch: @unchecked Sendable {
         if Set(qemus.map(\.host)).count > 1 {
             let since = self.pairSince ?? time
             self.pairSince = since
-            self.lastPair = time
+            if let last = self.pairIntervals.last, last.start == since {
+                self.pairIntervals[self.pairIntervals.count - 1].end = time
+            } else {
+                self.pairIntervals.append((since, time))
+            }
             self.longestPairSeconds = max(self.longestPairSeconds, time - since)
         } else {
             self.pairSince = nil
@@ -225,9 +230,19 @@ public final class SingleRunWatch: @unchecked Sendable {
         return found
     }
 
+    /// Everything seen so far; two primaries count once no live move (two QEMUs) explains them.
     public var allViolations: [Violation] {
         self.lock.lock()
         defer { self.lock.unlock() }
-        return self.violations
+        let unexplained = self.dualPrimaries.filter { moment in
+            !self.pairIntervals.contains { moment.time >= $0.start - Self.migrationMargin.before && moment.time <= $0.end + Self.migrationMargin.after }
+                && self.now - moment.time > Self.migrationMargin.before  // a move may still be starting
+        }
+        // One line per stretch of two primaries (the watch samples every 200 ms).
+        var lines: [Violation] = []
+        for moment in unexplained where lines.last.map({ moment.time - $0.at > 1 || !$0.what.contains(moment.volume + " ") }) ?? true {
+            lines.append(Violation(at: moment.time, what: "volume \(moment.volume) is Primary on \(moment.hosts), not connected, outside a live migration"))
+        }
+        return (self.violations + lines).sorted { $0.at < $1.at }
     }
 }
