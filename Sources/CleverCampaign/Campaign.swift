@@ -149,7 +149,7 @@ public struct Campaign: Sendable {
         summary.samples += watch.samples
         summary.violations += watch.allViolations.map { "seed \(seed): \($0)" }
         summary.violations += overlaps.map { "seed \(seed): two guests wrote at once: \($0.0) and \($0.1)" }
-        if !faults.isEmpty && spans.count < faults.count / 2 {
+        if summary.stoppedEarly == nil, !faults.isEmpty, spans.count < faults.count / 2 {
             summary.violations.append("seed \(seed): the guest's writer did not run through the campaign (\(spans.count) activity spans)")
         }
     }

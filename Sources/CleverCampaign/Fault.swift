@@ -12,7 +12,7 @@ import Glibc
 public enum Fault: String, CaseIterable, Codable, Sendable {
     case cutActivePing, cutPassivePing, powerOffActive, powerOffPassive, partition, crashActiveAgent, crashActiveVolume
     case crashCoordinatorMidMove
-    /// SIGSTOP of the VM host's agent for 1–3 s (below the liveness bound): nothing moves.
+    /// SIGSTOP of the VM host's agent for 0.3–1.5 s (its petting thread stops too, so below W): nothing moves.
     case freezeActiveAgentBriefly
     /// SIGSTOP of the VM host's agent until its watchdog powers the host off.
     case freezeActiveAgent
@@ -149,12 +149,20 @@ extension Fault {
             try lab.lab(["heal"])
             return host
         case .freezeActiveAgentBriefly:
-            let seconds = Double.random(in: 1...3, using: &context.draws)
+            // The petting thread is the agent's own and stops with it: a stop longer than W resets the host.
+            let seconds = Double.random(in: 0.3...1.5, using: &context.draws)
             let pid = try self.pid(lab, active, "clevervm")
             kill(pid, SIGSTOP)
             Thread.sleep(forTimeInterval: seconds)
             kill(pid, SIGCONT)
             context.notes.append(String(format: "%@'s agent stopped for %.1f s", active, seconds))
+            Thread.sleep(forTimeInterval: 3)
+            if lab.poweredOff(active) {
+                context.notes.append("\(active) was reset by its watchdog")
+                let host = try lab.settle(after: "\(self)", on: passive, from: passive)
+                try lab.ensurePoweredOn(active)
+                return host
+            }
             return try lab.settle(after: "\(self)", on: active)
         case .freezeActiveAgent, .freezeActiveCorosync, .freezeActiveHost, .freezePassiveHost, .stopActiveAgentService:
             let stuck = self == .freezePassiveHost ? passive : active
