@@ -35,8 +35,8 @@ public enum Fault: String, CaseIterable, Codable, Sendable {
     case qnetdDiesThenHostFails
     /// Both hosts powered off at once, then on again: a cold start from the replicas.
     case powerCycleBoth
-    /// Loss and delay on Corosync's traffic (knet, UDP 5405) of one host (drawn), for 6 s (tc netem).
-    case corosyncLossAndDelay
+    /// Loss (5–40 %) of one host's (drawn) Corosync traffic (knet, UDP 5405) for 6 s (`CorosyncLoss`).
+    case corosyncLoss
 
     public var needsWatchdog: Bool {
         [.freezeActiveAgent, .freezeActiveCorosync, .freezeActiveHost, .freezePassiveHost, .stopActiveAgentService].contains(self)
@@ -223,14 +223,14 @@ extension Fault {
             try lab.lab(["power", "on", "alpha"])
             try lab.lab(["power", "on", "beta"])
             return try lab.settle(after: "\(self)")
-        case .corosyncLossAndDelay:
+        case .corosyncLoss:
             let host = Bool.random(using: &context.draws) ? active : passive
-            let loss = Int.random(in: 5...30, using: &context.draws)
-            let delay = Int.random(in: 20...300, using: &context.draws)
-            context.notes.append("\(host): corosync traffic \(loss)% loss, \(delay) ms delay for 6 s")
-            try Netem.degradeCorosync(lab, host, lossPercent: loss, delayMilliseconds: delay)
+            let loss = Int.random(in: 5...40, using: &context.draws)
+            context.notes.append("\(host): \(loss)% of its corosync traffic lost for 6 s")
+            try CorosyncLoss.start(lab, host, percent: loss)
             Thread.sleep(forTimeInterval: 6)
-            Netem.clear(lab, host)
+            CorosyncLoss.stop(lab, host)
+            for host in lab.hosts { try lab.ensurePoweredOn(host) }
             return try lab.settle(after: "\(self)")
         }
     }
@@ -241,31 +241,25 @@ extension Fault {
     }
 }
 
-/// `tc netem` on one lab host's link, for Corosync's traffic only (knet's UDP port 5405, either direction): a prio
-/// qdisc whose third band delays and drops, and u32 filters steering that port into it.
-enum Netem {
-    static let corosyncPort = "5405"
+/// Random loss of one lab host's Corosync traffic (knet's UDP port 5405, both directions), with nftables' `numgen
+/// random` in the host's namespace. `tc netem` would add delay too, but this machine's kernel has no sch_netem (nor
+/// sch_prio): "Specified qdisc kind is unknown".
+enum CorosyncLoss {
+    static let table = "clevervm_corosync_loss"
 
-    static func degradeCorosync(_ lab: CampaignLab, _ host: String, lossPercent: Int, delayMilliseconds: Int) throws {
-        let commands: [[String]] = [
-            ["qdisc", "add", "dev", "eth0", "root", "handle", "1:", "prio"],
-            ["qdisc", "add", "dev", "eth0", "parent", "1:3", "handle", "30:", "netem", "delay", "\(delayMilliseconds)ms",
-             "loss", "\(lossPercent)%"],
-            ["filter", "add", "dev", "eth0", "parent", "1:0", "protocol", "ip", "u32", "match", "ip", "dport", Self.corosyncPort,
-             "0xffff", "flowid", "1:3"],
-            ["filter", "add", "dev", "eth0", "parent", "1:0", "protocol", "ip", "u32", "match", "ip", "sport", Self.corosyncPort,
-             "0xffff", "flowid", "1:3"],
-        ]
-        for command in commands {
-            let result = CampaignLab.runCommand(["ip", "netns", "exec", lab.namespace(host), "tc"] + command)
-            guard result.status == 0 else {
-                self.clear(lab, host)
-                throw CampaignLab.LabFailure("tc \(command.joined(separator: " ")) on \(host): \(result.output)")
+    static func start(_ lab: CampaignLab, _ host: String, percent: Int) throws {
+        let drop = "udp dport 5405 numgen random mod 100 < \(percent) drop; udp sport 5405 numgen random mod 100 < \(percent) drop;"
+        let rules = """
+            table inet \(Self.table) {
+              chain output { type filter hook output priority 0; \(drop) }
+              chain input { type filter hook input priority 0; \(drop) }
             }
-        }
+            """
+        let result = CampaignLab.runCommand(["sh", "-c", "printf '%s\\n' \"$1\" | ip netns exec \"$2\" nft -f -", "sh", rules, lab.namespace(host)])
+        guard result.status == 0 else { throw CampaignLab.LabFailure("nft on \(host): \(result.output)") }
     }
 
-    static func clear(_ lab: CampaignLab, _ host: String) {
-        _ = CampaignLab.runCommand(["ip", "netns", "exec", lab.namespace(host), "tc", "qdisc", "del", "dev", "eth0", "root"])
+    static func stop(_ lab: CampaignLab, _ host: String) {
+        _ = CampaignLab.runCommand(["ip", "netns", "exec", lab.namespace(host), "nft", "delete", "table", "inet", Self.table])
     }
 }
