@@ -32,7 +32,7 @@ public enum ConsoleSession {
         let address: UnixSocketAddress
         do { address = try UnixSocketAddress(path: socket) } catch {
             Glibc.close(fd)
-            throw Failure(socket: socket, reason: error.description)
+            throw Failure(socket: socket, reason: "\(error)")
         }
         let connected = address.connect(fd)
         guard connected == 0 else {

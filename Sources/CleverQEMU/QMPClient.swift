@@ -36,7 +36,7 @@ public actor QMPClient {
         let address: UnixSocketAddress
         do { address = try UnixSocketAddress(path: socketPath) } catch {
             Glibc.close(fd)
-            throw Failure(socket: socketPath, command: "connect", reason: error.description)
+            throw Failure(socket: socketPath, command: "connect", reason: "\(error)")
         }
         let connected = address.connect(fd)
         guard connected == 0 else {
@@ -127,7 +127,7 @@ public actor QMPClient {
                         if case .event(let name, let data) = message { self.events.append((name, data)) }
                         self.pendingMessages.append(message)
                     } catch {
-                        throw Failure(socket: self.socketPath, command: command, reason: error.description)
+                        throw Failure(socket: self.socketPath, command: command, reason: "\(error)")
                     }
                 }
             } else if count == 0 {

@@ -586,7 +586,8 @@ public struct VMAgent: ResourceAgent {
     }
 
     func status(_ qmp: QMPClient) async throws(QMPClient.Failure) -> RunState {
-        RunState(qmp: try await qmp.execute("query-status")["status"]?.string ?? "unknown")
+        let answer = try await qmp.execute("query-status")
+        return RunState(qmp: answer["status"]?.string ?? "unknown")
     }
 
     func waitForMigration(_ qmp: QMPClient, until deadline: ContinuousClock.Instant) async throws -> JSONValue {
@@ -605,6 +606,13 @@ public struct VMAgent: ResourceAgent {
         while Subprocess.isAlive(pid), ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))
         }
+    }
+}
+
+extension MigrationStatus {
+    /// The `status` of a `query-migrate` answer.
+    init(_ info: JSONValue) {
+        self.init(qmp: info["status"]?.string ?? "none")
     }
 }
 

@@ -1,6 +1,6 @@
-import CleverSystem
 import CleverBytes
 import CleverReplication
+import CleverSystem
 import Foundation
 
 /// The volume's persistent state (meta.json in the metadata directory), replaced atomically on every change.

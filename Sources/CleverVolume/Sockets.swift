@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import CleverSystem
 import Glibc
 #endif
+import CleverSystem
 import Foundation
 
 /// Blocking POSIX socket helpers. The data path uses plain threads and blocking calls: one reader thread per
@@ -104,7 +104,7 @@ public enum Sockets {
     }
 
     static func unixAddress(_ path: String) throws -> UnixSocketAddress {
-        do { return try UnixSocketAddress(path: path) } catch { throw VolumeError(error.description) }
+        do { return try UnixSocketAddress(path: path) } catch { throw VolumeError("\(error)") }
     }
 
     /// Binds and listens on a unix socket (removing a stale socket file), with the given file mode.

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import CleverSystem
 import Glibc
 #endif
 import CleverBytes
 import CleverReplication
+import CleverSystem
 import CleverVolume
 import Foundation
 import Testing

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import CleverSystem
 import Glibc
 #endif
 import CleverModel
 import CleverReplication
+import CleverSystem
 import Foundation
 import Testing
 

@@ -1,8 +1,8 @@
 #if canImport(Glibc)
-import CleverSystem
 import Glibc
 #endif
 import CleverReplication
+import CleverSystem
 import CleverVolume
 import Foundation
 import Testing
