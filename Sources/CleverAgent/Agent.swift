@@ -379,15 +379,29 @@ public actor Agent {
                                            now: self.clock.now()))
     }
 
+    /// Sends every queued message, in order, none ever dropped: while Corosync answers "try again" (flow control,
+    /// or a membership change whose sync waits for the qdevice — over 5 s measured after a host rejoined) the same
+    /// message is offered again, and the ones after it wait. A dropped message would leave the hosts' replicated
+    /// states apart for good: a rejoined host whose announcement was lost never got back in sync (issue 11).
     private func sendQueued(_ stream: AsyncStream<[UInt8]>) async {
         for await bytes in stream {
-            guard let group = self.group else { continue }
-            do {
-                try await group.send(bytes)
-            } catch {
-                self.log(.error, "cannot send to the cluster: \(error)")
-                if error.code == .connectionLost || error.code == .notRunning {
-                    group.close()  // ends the event stream: self-fence, then rejoin
+            var stalled = false
+            while let group = self.group {
+                do {
+                    try await group.send(bytes)
+                    if stalled { self.log(.notice, "corosync takes messages again; the held ones follow in order") }
+                    break
+                } catch {
+                    if error.code == .busy, !self.stopping {
+                        if !stalled { self.log(.notice, "corosync is busy (\(error)); holding this message and the ones after it") }
+                        stalled = true
+                        continue
+                    }
+                    self.log(.error, "cannot send to the cluster: \(error)")
+                    if error.code == .connectionLost || error.code == .notRunning {
+                        group.close()  // ends the event stream: self-fence, then rejoin
+                    }
+                    break
                 }
             }
         }

@@ -17,7 +17,7 @@ struct LabCommand: ParsableCommand {
         commandName: "lab",
         abstract: "Run a real multi-host cluster on this machine, and break it on purpose.",
         subcommands: [Up.self, Down.self, Exec.self, Power.self, Partition.self, Heal.self, CutPing.self, RestorePing.self, Crash.self, Restart.self, LabStatus.self,
-                      WatchdogWatch.self]
+                      WatchdogWatch.self, Campaign.self]
     )
 
     struct Options: ParsableArguments {
