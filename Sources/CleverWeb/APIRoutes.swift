@@ -85,7 +85,7 @@ struct APIRoutes {
         }
         api.post("unmigrate") { request, context -> Response in
             let body = try await request.decode(as: UnmigrateBody.self, context: context)
-            return try await self.act(.unmigrate(node: NodeSelector(typed: body.node)))
+            return try await self.act(.unmigrate(node: body.node.map(NodeSelector.init(typed:))))
         }
         api.get("volumes") { _, _ in try JSONResponse.make(await self.feed.refresh().volumes) }
         api.get("volumes/:name") { _, context -> Response in
