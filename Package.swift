@@ -96,13 +96,18 @@ let package = Package(
         .target(
             name: "CleverVolume",
             dependencies: [
-                "CleverNBD", "CleverReplication", "CleverModel", .product(name: "Crypto", package: "swift-crypto"),
+                "CleverNBD", "CleverReplication", "CleverModel", "CleverSystem", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Thin executable: one volume process, `clevervm-volume serve|status|promote|...`.
         .executableTarget(
             name: "CleverVolumeDaemon",
-            dependencies: ["CleverVolume", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "CleverVolume", "CleverSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         // The web console, HTTP API and Prometheus metrics: a process of its own that talks to the local agent only
         // over the control socket (docs/architecture-web.md).

@@ -315,12 +315,7 @@ public actor Agent {
             // host does not look unfit (no pingd) to the coordinator until the first ping.
             if let data = try? JSONEncoder().encode(attributes) { try? AtomicFile.write(data, to: Self.attributesPath(self.options)) }
         case .runAction(let request):
-            // watchdog (issue 11): no start on a host whose watchdog is not configured; note what may run here.
-            if let refusal = Self.refusalWithoutWatchdog(request, node: self.core.config.node(named: self.core.localNode), now: self.clock.now()) {
-                self.log(.error, "refused \(request): \(refusal.output ?? "")")
-                self.enqueue(self.core.onLocalResult(refusal))
-                return
-            }
+            // watchdog (issue 11): note what may run here (a start on a host without a watchdog the core refused).
             self.watchdogNoteStarting(request)
             await self.executor.run(request)
         case .prepareIncoming(let request):
@@ -328,7 +323,7 @@ public actor Agent {
             let executor = self.executor!
             Task {
                 let outcome = await executor.prepareIncoming(request)
-                self.enqueue(self.core.onIncomingPrepared(request, exitCode: outcome.exitCode, output: outcome.output))
+                self.enqueue(self.core.onIncomingPrepared(request, exitCode: outcome.exitCode, output: outcome.wireOutput))
             }
         case .adopt(let resource):
             await self.executor.adopt(resource)
@@ -350,7 +345,7 @@ public actor Agent {
         case .cancel(let timer):
             self.timers.removeValue(forKey: timer)?.cancel()
         case .finishPrepare(let id, let outcome):
-            self.prepares.removeValue(forKey: id)?.resume(returning: AgentOutcome(outcome.exitCode, outcome.output))
+            self.prepares.removeValue(forKey: id)?.resume(returning: AgentOutcome(wire: outcome.exitCode, output: outcome.output))
         case .answer(let call, var response):
             if case .status(var report) = response {
                 for index in report.resources.indices where report.resources[index].type == "volume" {
@@ -366,7 +361,7 @@ public actor Agent {
                 let outcome = await executor.runDirect(action, resource: resource)
                 let roles = await executor.localRoles()
                 self.enqueue(self.core.onDirectDone(call, action: action, resource: resource, exitCode: outcome.exitCode,
-                                                    output: outcome.output, roles: roles))
+                                                    output: outcome.wireOutput, roles: roles))
             }
         case .log(let entry):
             self.write(entry)

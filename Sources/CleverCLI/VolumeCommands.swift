@@ -15,10 +15,10 @@ struct VolumeVerbs: ParsableCommand {
         @Option(name: .long, help: "Where the volume processes keep their control sockets.") var runDirectory = "/run/clevervm"
         @OptionGroup var output: OutputOptions
 
-        func call(_ request: ControlRequest) throws {
+        func call(_ request: VolumeControlRequest) throws {
             let socket = "\(self.runDirectory)/\(self.name).ctl"
             try Output.run(json: self.output.json) {
-                let reply: ControlReply
+                let reply: VolumeControlReply
                 do {
                     reply = try ControlServer.send(request, to: socket)
                 } catch {
@@ -39,13 +39,13 @@ struct VolumeVerbs: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "status", abstract: "Connection, roles, disk states, sync progress (DRBD's words).")
         @OptionGroup var options: Options
-        func run() throws { try self.options.call(ControlRequest(command: .status)) }
+        func run() throws { try self.options.call(VolumeControlRequest(command: .status)) }
     }
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Compare both sides' checksums; differing blocks are resynced.")
         @OptionGroup var options: Options
-        func run() throws { try self.options.call(ControlRequest(command: .verify)) }
+        func run() throws { try self.options.call(VolumeControlRequest(command: .verify)) }
     }
 
     struct Resolve: ParsableCommand {
@@ -58,7 +58,7 @@ struct VolumeVerbs: ParsableCommand {
         @Flag(name: .long, help: "Only show how many blocks each side changed.") var dryRun = false
         @Option(name: .long, help: "Seconds to wait for the resync to finish.") var timeout = 3600
         func run() throws {
-            try self.options.call(ControlRequest(command: .resolve, discard: self.discard, dryRun: self.dryRun))
+            try self.options.call(VolumeControlRequest(command: .resolve, discard: self.discard, dryRun: self.dryRun))
             if self.dryRun { return }
             let socket = "\(self.options.runDirectory)/\(self.options.name).ctl"
             let json = self.options.output.json

@@ -73,7 +73,7 @@ final class PrimaryWatch: @unchecked Sendable {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard connected == 0, var request = try? JSONEncoder().encode(ControlRequest(command: .status)) else { return nil }
+        guard connected == 0, var request = try? JSONEncoder().encode(VolumeControlRequest(command: .status)) else { return nil }
         request.append(10)
         guard request.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == request.count else { return nil }
         var reply = [UInt8]()
@@ -83,6 +83,6 @@ final class PrimaryWatch: @unchecked Sendable {
             guard count > 0 else { return nil }
             reply += buffer[0..<count]
         }
-        return (try? JSONDecoder().decode(ControlReply.self, from: Data(reply.prefix { $0 != 10 })))?.status
+        return (try? JSONDecoder().decode(VolumeControlReply.self, from: Data(reply.prefix { $0 != 10 })))?.status
     }
 }

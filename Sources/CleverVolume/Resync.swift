@@ -4,6 +4,7 @@ import Glibc
 import CleverReplication
 import Crypto
 import Foundation
+import Logging
 
 /// Resync (moving the blocks marked in the bitmap from source to target, rate-limited, resumable because both
 /// bitmaps are saved as it goes) and online verify.
@@ -102,7 +103,7 @@ extension Volume {
                 data = try self.backing.read(offset: offset, count: length)
             } catch {
                 link.sendLock.unlock()
-                self.log("ERROR resync read: \(error)")
+                self.logger.error("resync read: \(error)", metadata: ["op": "resync"])
                 link.shutdownSocket()
                 return
             }
@@ -119,8 +120,8 @@ extension Volume {
             self.connection = .connected
             self.peerDisk = .upToDate
             if let resync = self.resync {
-                self.log("resync done as source: \(resync.bytesMoved) bytes moved in "
-                    + String(format: "%.2f", Date().timeIntervalSince(resync.startedAt)) + " s")
+                let seconds = String(format: "%.2f", Date().timeIntervalSince(resync.startedAt))
+                self.logger.info("resync done as source: \(resync.bytesMoved) bytes moved in \(seconds) s", metadata: ["op": "resync"])
             }
             self.resync = nil
             self.bitmapChanged = true
@@ -200,7 +201,7 @@ extension Volume {
         do {
             try self.backing.write(offset: offset, data)
         } catch {
-            self.log("ERROR resync write: \(error)")
+            self.logger.error("resync write: \(error)", metadata: ["op": "resync"])
             return false
         }
         self.lock.lock()
@@ -213,7 +214,7 @@ extension Volume {
     }
 
     func finishResyncTarget(_ link: PeerLink) {
-        do { try self.backing.sync() } catch { self.log("ERROR \(error)") }
+        do { try self.backing.sync() } catch { self.logger.error("\(error)", metadata: ["op": "resync"]) }
         self.lock.lock()
         defer { self.lock.unlock() }
         guard self.link === link, let peerReport = link.peerReport else { return }
@@ -224,7 +225,7 @@ extension Volume {
         self.connection = .connected
         self.peerDisk = .upToDate
         if let resync = self.resync {
-            self.log("resync done as target: \(resync.bytesMoved) bytes received")
+            self.logger.info("resync done as target: \(resync.bytesMoved) bytes received", metadata: ["op": "resync"])
         }
         self.resync = nil
         self.persistLocked()
@@ -309,7 +310,7 @@ extension Volume {
         if self.verify!.checkedBlocks >= self.verify!.totalBlocks && !self.verify!.finished {
             self.verify!.finished = true
             let differing = self.verify!.differingCount
-            self.log("verify done: \(differing) differing block(s)")
+            self.logger.info("verify done: \(differing) differing block(s)", metadata: ["op": "verify"])
             self.connection = .connected
             // Differing blocks are marked; resync them now from this side when it holds the good data.
             if differing > 0 && self.metadata.disk == .upToDate && self.peerRole != .primary {
