@@ -7,10 +7,12 @@
 # every node online and nothing running yet; each primitive has a location score, chains of four follow one
 # another by INFINITY colocations and mandatory orders, and every tenth carries the ping rule (-INFINITY where
 # pingd is not defined or 0). Per size, in CPU seconds (user + system, so a busy machine skews it less): CleverVM's
-# whole `simulate --cib` run (import, schedule, plan) and the
-# wall time of one schedule inside it (median of 5, from --timing), Pacemaker's crm_simulate computing its
-# transition graph, and each side's peak memory (GNU time's maximum resident set). BENCH_PACEMAKER_TIMEOUT
-# (seconds, default 900) bounds each crm_simulate run; a run cut off prints "> limit".
+# whole `simulate --cib --json` run (import, settle, plan, output; measured without --timing, whose extra
+# schedules are not part of a run) and the wall time of one schedule (median of 5, from a second run with
+# --timing), Pacemaker's crm_simulate computing its transition graph, and each side's peak memory (GNU time's
+# maximum resident set); then, per doubling of the resources, how much CleverVM's whole run grew (the target:
+# at most 2.2x). BENCH_PACEMAKER_TIMEOUT (seconds, default 900) bounds each crm_simulate run; a run cut off
+# prints "> limit". The machine's load (uptime) is printed first and last: the numbers mean little without it.
 # Then the two-host installation (Tests/Corpus/pacemaker/two-host-healthy.xml): one reschedule, median of 5.
 # Run it alone on the machine: flock /tmp/clevervm-lab.lock scripts/bench-scheduler.sh
 set -euo pipefail
@@ -39,13 +41,20 @@ measure() {
     fi
 }
 
+echo "load before: $(uptime)"
 printf '%-9s  %-28s  %-30s  %s\n' "size" "clevervm total / schedule" "crm_simulate -G" "peak memory (clevervm / pacemaker)"
+previous_count=""; previous_s=""; growth=""
 for size in $sizes; do
     nodes="${size%x*}"; count="${size#*x}"
     cib="$work/bench-$size.xml"
     python3 "$here/gen-bench-cib.py" "$nodes" "$count" >"$cib"
-    read -r ours_s ours_kib < <(measure "$work/ours.json" "$binary" simulate --cib "$cib" --json --timing)
-    schedule="$(python3 -c 'import json,sys; print("%.3f" % json.load(open(sys.argv[1]))["timing"]["scheduleSeconds"])' "$work/ours.json")"
+    read -r ours_s ours_kib < <(measure "$work/ours.json" "$binary" simulate --cib "$cib" --json)
+    "$binary" simulate --cib "$cib" --json --timing >"$work/timed.json"
+    schedule="$(python3 -c 'import json,sys; print("%.3f" % json.load(open(sys.argv[1]))["timing"]["scheduleSeconds"])' "$work/timed.json")"
+    if [ -n "$previous_count" ] && [ "$count" = "$((previous_count * 2))" ]; then
+        growth="$growth $previous_count->$count: $(python3 -c 'import sys; a, b = map(float, sys.argv[1:]); print("%.2fx" % (b / a) if a > 0 else "-")' "$previous_s" "$ours_s")"
+    fi
+    previous_count="$count"; previous_s="$ours_s"
     theirs="not installed"; theirs_kib="-"
     if [ "$have_pacemaker" = yes ]; then
         result="$(measure "$work/pcmk.log" timeout "$limit" crm_simulate -x "$cib" -G "$work/graph.xml")"
@@ -57,6 +66,9 @@ for size in $sizes; do
         "$((ours_kib / 1024)) MiB / $([ "$theirs_kib" = - ] && echo - || echo "$((theirs_kib / 1024)) MiB")"
 done
 
+echo "clevervm whole run per doubling:${growth:- (no doubling measured)}"
+
 two_host="$root/Tests/Corpus/pacemaker/two-host-healthy.xml"
 "$binary" simulate --cib "$two_host" --json --timing >"$work/two.json"
 python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["timing"]; print("two-host installation: one reschedule %.3f ms (median of %d)" % (t["scheduleSeconds"]*1000, t["rounds"]))' "$work/two.json"
+echo "load after: $(uptime)"

@@ -3,6 +3,7 @@
 crm_simulate and by `clevervm simulate --cib`, compared.
 
   differential-pacemaker.py [--seeds N] [--start S] [--binary PATH] [--jobs J] [--keep DIR] [--quiet]
+                            [--cache DIR] [--pacemaker-only]
 
 Seeds S .. S+N-1 (default 0 .. 499, what scripts/test.sh runs; try --seeds 5000 for more). Pacemaker's
 side is the one of scripts/compare-pacemaker.sh: crm_simulate runs its transition on the CIB's current
@@ -14,9 +15,13 @@ Prints `seed N: agree` or `seed N: DIFFER` (with the diff) per seed, then the su
 `differential: A agree, D differ, O outside the subset, E errors, S skipped of N seeds`. A seed is
 skipped when crm_simulate itself reports an invalid transition (no reference to compare with).
 Exit status 1 unless every seed agrees or is skipped.
---keep DIR writes each differing CIB there as seed-N.xml.
+--keep DIR writes each differing CIB there as seed-N.xml. --cache DIR keeps Pacemaker's placement per
+CIB (named by the SHA-256 of the CIB's text, so a changed generator never reads a stale one) and reuses
+it on the next run: iterating on the scheduler then costs only CleverVM's side. --pacemaker-only fills
+the cache without a CleverVM binary.
 """
 import argparse
+import hashlib
 import concurrent.futures
 import difflib
 import importlib.util
@@ -53,6 +58,32 @@ def run(args, env=None):
     return result.stdout
 
 
+def cached_pacemaker_placement(cib, work, cache):
+    """Pacemaker's placement of the CIB, from the cache when it holds this exact CIB."""
+    if not cache:
+        return pacemaker_placement(cib, work)
+    with open(cib, "rb") as f:
+        key = hashlib.sha256(f.read()).hexdigest()
+    path = os.path.join(cache, key + ".placement")
+    if os.path.exists(path):
+        with open(path) as f:
+            text = f.read()
+        if text.startswith("invalid transition"):
+            raise Failure("crm_simulate: An invalid transition was produced (cached)")
+        return text.splitlines()
+    try:
+        lines = pacemaker_placement(cib, work)
+    except Failure as error:
+        if "An invalid transition was produced" in str(error):
+            with open(path, "w") as f:
+                f.write("invalid transition\n")
+        raise
+    with open(path + ".tmp", "w") as f:
+        f.write("".join(line + "\n" for line in lines))
+    os.replace(path + ".tmp", path)
+    return lines
+
+
 def pacemaker_placement(cib, work):
     current, nxt, mon = os.path.join(work, "round.xml"), os.path.join(work, "next.xml"), os.path.join(work, "mon.xml")
     shutil.copy(cib, current)
@@ -78,13 +109,15 @@ def clevervm_placement(binary, cib, work):
     return placement.from_clevervm(path), report.get("notImported") or []
 
 
-def check(seed, binary, keep):
+def check(seed, binary, keep, cache=None, pacemaker_only=False):
     work = tempfile.mkdtemp(prefix=f"differential-{seed}-")
     try:
         cib = os.path.join(work, f"seed-{seed}.xml")
         generator.write(seed, cib)
         try:
-            theirs = pacemaker_placement(cib, work)
+            theirs = cached_pacemaker_placement(cib, work, cache)
+            if pacemaker_only:
+                return seed, "agree", ""
             ours, outside = clevervm_placement(binary, cib, work)
         except Failure as error:
             if "An invalid transition was produced" in str(error):
@@ -113,6 +146,8 @@ def main():
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build", "debug", "clevervm"))
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--keep")
+    parser.add_argument("--cache", help="keep and reuse Pacemaker's placement per CIB in this folder")
+    parser.add_argument("--pacemaker-only", action="store_true", help="only fill --cache (no CleverVM side)")
     parser.add_argument("--quiet", action="store_true", help="print only differing seeds and the summary")
     parser.add_argument("--min-agree", type=int,
                         help="pass when at least this many seeds agree (a floor against regressions while some still differ)")
@@ -121,13 +156,19 @@ def main():
         if shutil.which(tool) is None:
             print(f"{tool} is needed (Debian: pacemaker-cli-utils)", file=sys.stderr)
             return 2
-    if not os.access(options.binary, os.X_OK):
+    if options.cache:
+        os.makedirs(options.cache, exist_ok=True)
+    if options.pacemaker_only and not options.cache:
+        print("--pacemaker-only needs --cache DIR", file=sys.stderr)
+        return 2
+    if not options.pacemaker_only and not os.access(options.binary, os.X_OK):
         print(f"no CleverVM binary at {options.binary} (build it with swift build, or pass --binary)", file=sys.stderr)
         return 2
     counts = {"agree": 0, "differ": 0, "outside": 0, "error": 0, "skipped": 0}
     seeds = range(options.start, options.start + options.seeds)
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-        for seed, verdict, text in pool.map(lambda s: check(s, options.binary, options.keep), seeds):
+        for seed, verdict, text in pool.map(
+                lambda s: check(s, options.binary, options.keep, options.cache, options.pacemaker_only), seeds):
             counts[verdict] += 1
             if verdict == "agree":
                 if not options.quiet:

@@ -493,6 +493,47 @@ def main():
         + clone("drbd-clone", drbd, {"promotable": "true", "target-role": "Slave"}),
         location("cron-node1", "cron", "node1", 10),
         transient={"node1": {"master-drbd": "10"}, "node2": {"master-drbd": "5"}})
+
+    # --- found by the differential test (scripts/differential-pacemaker.py) ----------------------
+    stopped_last = [primitive("fs", indent=8), primitive("db", indent=8),
+                    primitive("web", meta={"target-role": "Stopped"}, indent=8)]
+    cib("colocation-with-group-last-member", "vip must run with the group app (INFINITY), whose last member web "
+        "is stopped (target-role Stopped): Pacemaker looks at the last member for an INFINITY colocation with a "
+        "group, so vip stays stopped; note, with app by 100 only, looks at the first member and follows fs to node2.",
+        group("app", stopped_last) + primitive("vip") + primitive("note"),
+        location("app-node2", "app", "node2", 100) + colocation("vip-with-app", "vip", "app", "INFINITY")
+        + colocation("note-with-app", "note", "app", "100"))
+    cib("order-after-partial-group", "A mandatory order app then vm, where the group app's last member web is "
+        "stopped (target-role Stopped): a group's start is runnable only when every member starts, so vm stays "
+        "stopped; fs and db run.",
+        group("app", stopped_last) + primitive("vm"), order("app-then-vm", "app", "vm"))
+    cib("order-asymmetric-keeps-running", "The same group app, now running on node1 (web to be stopped), and vm "
+        "running on node2, after app by a mandatory order with symmetrical=false: such an order only keeps vm from "
+        "starting, so vm stays on node2; db, after app symmetrically, is not running and stays stopped.",
+        group("app", stopped_last[:1] + stopped_last[2:]) + primitive("vm") + primitive("db"),
+        order("app-then-vm", "app", "vm", kind="Mandatory", symmetrical="false") + order("app-then-db", "app", "db"),
+        status={"node1": [running("fs"), running("web")], "node2": [running("vm")]})
+    cib("opt-in-cli-prefer", "An opt-in cluster (symmetric-cluster=false) where vm has no location constraint but a "
+        "move left cli-prefer-vm on node2: that constraint allows node2 as any other, so vm runs there.",
+        primitive("vm"), location("cli-prefer-vm", "vm", "node2", "INFINITY"), props={"symmetric-cluster": "false"})
+    one_promoted = {"promotable": "true", "promoted-max": "1"}
+    cib("colocation-unpromoted-role-placement", "The promotable clone's Unpromoted role must not run with x "
+        "(-INFINITY, rsc-role Unpromoted): in Pacemaker 2.1.5 a negative colocation of the Unpromoted role keeps every "
+        "instance off x's node (node1), so one instance runs, promoted, on node2; its Promoted-role twin "
+        "(Promoted with x, -INFINITY) only moves the promotion.",
+        primitive("x") + clone("drbd-clone", drbd, one_promoted) + clone("drbd2-clone", primitive("drbd2", "drbd", monitor=None, indent=8),
+                                                          one_promoted),
+        location("x-node1", "x", "node1", 100) + colocation("drbd-unpromoted-not-with-x", "drbd-clone", "x", "-INFINITY",
+                                                            rsc_role="Unpromoted")
+        + colocation("drbd2-promoted-not-with-x", "drbd2-clone", "x", "-INFINITY", rsc_role="Promoted"),
+        transient={"node1": {"master-drbd": "10", "master-drbd2": "10"}, "node2": {"master-drbd": "5", "master-drbd2": "5"}})
+    cib("clone-ignores-finite-colocation", "A clone with one instance per node (clone-max unset) and a finite "
+        "colocation with x (100), which x's -100 on node1 sends to node2: Pacemaker passes a finite positive "
+        "colocation to a clone's instances only when fewer instances than nodes run, so it weighs nothing here and "
+        "the promotion follows the promotion scores (node1).",
+        primitive("x") + clone("drbd-clone", drbd, one_promoted),
+        location("x-node1", "x", "node1", -100) + colocation("drbd-with-x", "drbd-clone", "x", "100"),
+        transient={"node1": {"master-drbd": "10"}, "node2": {"master-drbd": "5"}})
     return 0
 
 

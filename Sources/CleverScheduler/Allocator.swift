@@ -174,12 +174,6 @@ struct Allocator {
                 }
             }
         }
-        if !self.config.properties.symmetric {
-            for node in self.nodeNames where !mentioned.contains(node) {
-                sheet.add(.minusInfinity, on: node, because: "opt-in cluster and no location constraint allows \(node)")
-            }
-        }
-
         for mark in self.state.marks where mark.isActive(at: self.now) {
             let applies: Bool
             if let resource = mark.resource {
@@ -195,6 +189,14 @@ struct Allocator {
                 sheet.add(.minusInfinity, on: mark.node, because: "operator mark \(mark.pacemakerID) (\(mark.createdBy))")
             case .prefer:
                 sheet.add(.infinity, on: mark.node, because: "operator mark \(mark.pacemakerID) (\(mark.createdBy))")
+            }
+            // In Pacemaker a mark is a location constraint (cli-ban-*, cli-prefer-*), so it allows its node in an
+            // opt-in cluster as any other.
+            mentioned.insert(mark.node)
+        }
+        if !self.config.properties.symmetric {
+            for node in self.nodeNames where !mentioned.contains(node) {
+                sheet.add(.minusInfinity, on: node, because: "opt-in cluster and no location constraint allows \(node)")
             }
         }
 
@@ -265,11 +267,18 @@ struct Allocator {
     /// Applies colocations in which this unit is the dependent and the primary is already placed.
     func applyPrimaries(to sheet: inout ScoreSheet, of unit: Unit, dependentRole: ConstraintRole?) {
         for colocation in self.colocationsByDependentUnit[unit.id] ?? [] {
-            guard (colocation.dependentRole ?? .started) == (dependentRole ?? .started) else { continue }
+            if dependentRole == nil {
+                guard self.affectsPlacement(colocation, of: unit) else { continue }
+            } else {
+                guard colocation.dependentRole == dependentRole else { continue }
+            }
             guard let primaryUnit = self.unitID(of: colocation.primary), primaryUnit != unit.id,
                 self.allocated.contains(primaryUnit)
             else { continue }
-            let nodes = self.targets[colocation.primary]?.nodes(in: colocation.primaryRole) ?? []
+            // Pacemaker (update_dependent_allowed_nodes): with a promotable primary in a given role, a finite
+            // score is added where the primary has that role, with no rollback and nothing where it has none.
+            let withPromotableRole = colocation.primaryRole != nil && (self.index.resources[colocation.primary]?.isPromotable ?? false)
+            let nodes = self.targets[self.colocationTarget(of: colocation)]?.nodes(in: colocation.primaryRole) ?? []
             let roleText = colocation.primaryRole.map { " (\($0.rawValue))" } ?? ""
             let what = "\(colocation.primary)\(roleText)"
             if colocation.score.isInfinite {
@@ -287,6 +296,12 @@ struct Allocator {
                 // lowers every node by its score; and a finite colocation that would leave no node allowed is
                 // rolled back, as if it were not there.
                 var applied = sheet
+                if withPromotableRole {
+                    for node in nodes.sorted() {
+                        sheet.add(colocation.score, on: node, because: "prefers to run with \(what) (\(colocation.id))")
+                    }
+                    continue
+                }
                 if nodes.isEmpty {
                     guard colocation.score.value > 0 else { continue }
                     for node in self.nodeNames {
@@ -301,6 +316,37 @@ struct Allocator {
                 if applied.anyAllowed || !sheet.anyAllowed { sheet = applied }
             }
         }
+    }
+
+    /// Whether a colocation in which the unit is the dependent weighs on where it is placed (as opposed to
+    /// only on which instance is promoted). Pacemaker 2.1.5, as crm_simulate shows it: a colocation of the
+    /// dependent's Promoted role weighs on promotion only; one of its Unpromoted role on placement only when
+    /// negative; and a clone passes a finite positive colocation on to its instances only when fewer instances
+    /// than available nodes run (append_parent_colocation), so otherwise it does not weigh at all.
+    func affectsPlacement(_ colocation: ColocationConstraint, of unit: Unit) -> Bool {
+        switch colocation.dependentRole {
+        case .promoted: return false
+        case .unpromoted where colocation.score.value >= 0: return false
+        default: break
+        }
+        if case .clone(let resource) = unit, colocation.score.value > 0, !colocation.score.isInfinite {
+            let available = self.nodeNames.filter(self.isAvailable).count
+            let instances: Int
+            switch resource.cloning {
+            case .single: instances = 1
+            case .clone(let max), .promotable(let max, _): instances = max ?? available
+            }
+            return instances < available
+        }
+        return true
+    }
+
+    /// Whose placement a colocation with this primary follows. With a group, Pacemaker (colocate_with_group)
+    /// looks at the last member for an INFINITY colocation (the whole group must be up) and at the first
+    /// member for any other score (the group being partly up is enough).
+    func colocationTarget(of colocation: ColocationConstraint) -> String {
+        guard let group = self.index.groups[colocation.primary], !group.members.isEmpty else { return colocation.primary }
+        return (colocation.score.isInfinite ? group.members.last : group.members.first) ?? colocation.primary
     }
 
     func quorumRestriction(on sheet: inout ScoreSheet, activeNodes: Set<String>) -> String? {
@@ -388,12 +434,13 @@ struct Allocator {
 
     mutating func allocateClone(_ resource: ResourceConfig) {
         let unit = Unit.clone(resource)
-        var sheet = self.ownScores(of: unit, withDependents: true)
+        // The clone's own scores, without stickiness: in Pacemaker an instance's stickiness counts for that
+        // instance on its node only (see distributeInstances).
+        let own = self.ownScores(of: unit, withDependents: true, withStickiness: false)
+        var sheet = own
         self.applyPrimaries(to: &sheet, of: unit, dependentRole: nil)
         let current = Set(self.state.activeNodes(of: resource.id))
-        // Pacemaker (can_run_instance): no instance runs where the clone's own score (without any instance's
-        // stickiness) is negative.
-        let own = self.ownScores(of: unit, withDependents: true, withStickiness: false)
+        // Pacemaker (can_run_instance): no instance runs where the clone's own score is negative.
         for node in self.nodeNames where !own.total(on: node).allowsPlacement && sheet.total(on: node).allowsPlacement {
             sheet.add(.minusInfinity, on: node, because: "\(resource.id)'s own score on \(node) is \(own.total(on: node)): no instance runs there")
         }
@@ -406,9 +453,16 @@ struct Allocator {
             }
         }
         let quorumReason = self.quorumRestriction(on: &sheet, activeNodes: current)
-        self.sheets[resource.id] = sheet
-
         let meta = self.meta(of: resource.id)
+        // Where an instance runs cleanly, its stickiness (Pacemaker: only a positive one).
+        let sticky = meta.stickiness.value > 0
+            ? Set(self.nodeNames.filter { self.roleIsActive(self.state.state(of: resource.id, on: $0).role) }) : []
+        var shown = sheet
+        for node in self.nodeNames where sticky.contains(node) {
+            shown.add(meta.stickiness, on: node, because: "stickiness of \(resource.id)'s instance running on \(node)")
+        }
+        self.sheets[resource.id] = shown
+
         let targetRole = self.state.targetRoles[resource.id] ?? meta.targetRole
         guard targetRole != .stopped else {
             self.blocked[resource.id] = "target-role is Stopped"
@@ -424,7 +478,9 @@ struct Allocator {
         let frozen = !self.state.hasQuorum && self.config.properties.noQuorumPolicy == .freeze
         // Frozen without quorum: no new instance starts, and no instance is newly promoted.
         let instanceLimit = frozen ? min(maxInstances, current.filter(self.isAvailable).count) : maxInstances
-        let chosen = Array(self.best(sheet, current: current).prefix(instanceLimit))
+        let chosen = self.distributeInstances(
+            sheet: sheet, stickiness: meta.stickiness, sticky: sticky, current: current,
+            instances: maxInstances, limit: instanceLimit)
         guard !chosen.isEmpty else {
             self.blocked[resource.id] = quorumReason ?? "no node can run it (see `clevervm explain \(resource.id)`)"
             return
@@ -446,6 +502,63 @@ struct Allocator {
             }
         }
         self.targets[resource.id] = target
+    }
+
+    /// Where a clone's instances go, as Pacemaker's distribute_children (at most one instance per node):
+    /// first each running instance, in Pacemaker's instance order, stays on its node if that node is at least
+    /// as good for it as any free node (its stickiness counts there only); then every instance left, running
+    /// ones first, takes the best free node — highest score, then fewer resources, then (above zero) where it
+    /// runs, then name (assign_best_node).
+    func distributeInstances(
+        sheet: ScoreSheet, stickiness: Score, sticky: Set<String>, current: Set<String>, instances: Int, limit: Int
+    ) -> [String] {
+        var chosen: [String] = []
+        var taken: Set<String> = []
+        func free(_ node: String) -> Bool { !taken.contains(node) && sheet.total(on: node).allowsPlacement }
+        func weight(_ node: String, runningOn instanceNode: String?) -> Score {
+            node == instanceNode && sticky.contains(node) ? sheet.total(on: node) + stickiness : sheet.total(on: node)
+        }
+        // Pacemaker's pcmk__cmp_instance for running instances: on an allowed node first, then by the
+        // clone's score there, then (as its instance numbers follow the nodes) by node name.
+        let running = current.filter(self.isAvailable).sorted { a, b in
+            let (wa, wb) = (weight(a, runningOn: a), weight(b, runningOn: b))
+            if wa.allowsPlacement != wb.allowsPlacement { return wa.allowsPlacement }
+            if sheet.total(on: a) != sheet.total(on: b) { return sheet.total(on: a) > sheet.total(on: b) }
+            return a < b
+        }
+        var left: [String?] = []
+        for node in running {
+            guard chosen.count < limit else { break }
+            let mine = weight(node, runningOn: node)
+            let best = self.nodeNames.filter(free).map { weight($0, runningOn: node) }.max()
+            if free(node), mine.allowsPlacement, let best, mine >= best {
+                chosen.append(node)
+                taken.insert(node)
+            } else {
+                left.append(node)
+            }
+        }
+        left += [String?](repeating: nil, count: max(0, instances - running.count))
+        for instanceNode in left {
+            guard chosen.count < limit else { break }
+            var ranked = self.nodeNames.filter(free).sorted { a, b in
+                let (wa, wb) = (weight(a, runningOn: instanceNode), weight(b, runningOn: instanceNode))
+                if wa != wb { return wa > wb }
+                let (ca, cb) = (self.assignedCount[a, default: 0], self.assignedCount[b, default: 0])
+                if ca != cb { return ca < cb }
+                return a < b
+            }
+            guard let top = ranked.first else { break }
+            if let instanceNode, weight(top, runningOn: instanceNode).value > 0, top != instanceNode,
+                let index = ranked.firstIndex(of: instanceNode),
+                weight(instanceNode, runningOn: instanceNode) == weight(top, runningOn: instanceNode)
+            {
+                ranked.insert(ranked.remove(at: index), at: 0)
+            }
+            chosen.append(ranked[0])
+            taken.insert(ranked[0])
+        }
+        return chosen
     }
 
     /// The promotion score of each node holding an instance: the resource's own promotion score

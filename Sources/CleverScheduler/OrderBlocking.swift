@@ -26,7 +26,7 @@ extension Allocator {
             let verb = order.firstAction == .promote ? "be promoted" : "start"
             var changed: [String] = []
             self.block(order.then, order.thenAction, because: "mandatory order \(order.id): \(order.first) cannot \(verb)",
-                       colocationsByPrimary: colocationsByPrimary, changed: &changed)
+                       keepingWhatRuns: !order.symmetrical, colocationsByPrimary: colocationsByPrimary, changed: &changed)
             for id in changed {
                 worklist += ordersByFirst[id] ?? []
                 if let group = self.index.groupOfMember[id] { worklist += ordersByFirst[group.id] ?? [] }
@@ -39,20 +39,38 @@ extension Allocator {
         self.index.groups[id]?.members ?? [id]
     }
 
-    /// Whether the resource (any member of a group, any instance of a clone) will be in the action's role.
+    /// Whether the resource will be in the action's role: a clone when any instance is, a group when every
+    /// member is (Pacemaker: a group's start is unrunnable unless each member starts,
+    /// pcmk__group_action_flags; a clone's is runnable when any instance's is, summary_action_flags).
     private func reaches(_ id: String, _ action: ResourceAction) -> Bool {
-        self.resources(named: id).contains { member in
+        let members = self.resources(named: id)
+        func reached(_ member: String) -> Bool {
             guard let target = self.targets[member] else { return false }
             return action == .promote ? target.roles.values.contains(.promoted) : !target.roles.isEmpty
         }
+        return self.index.groups[id] != nil && action == .start ? members.allSatisfy(reached)
+            : members.contains(where: reached)
     }
 
+    /// `keepingWhatRuns`: an asymmetrical order (symmetrical=false) only keeps `then` from starting; where it
+    /// runs already and is to stay, it stays (Pacemaker's pe_order_asymmetrical, as crm_simulate 2.1.5 shows).
     private mutating func block(
-        _ id: String, _ action: ResourceAction, because reason: String,
+        _ id: String, _ action: ResourceAction, because reason: String, keepingWhatRuns: Bool = false,
         colocationsByPrimary: [String: [ColocationConstraint]], changed: inout [String]
     ) {
         for member in self.resources(named: id) {
             guard var target = self.targets[member], !target.roles.isEmpty else { continue }
+            if keepingWhatRuns, action == .start {
+                let running = Set(self.state.activeNodes(of: member))
+                let staying = target.roles.filter { running.contains($0.key) }
+                if !staying.isEmpty {
+                    if staying.count != target.roles.count {
+                        self.targets[member] = Target(roles: staying)
+                        self.blocked[member] = "no new instance: \(reason)"
+                    }
+                    continue
+                }
+            }
             if action == .promote {
                 guard target.roles.values.contains(.promoted) else { continue }
                 for (node, role) in target.roles where role == .promoted { target.roles[node] = .unpromoted }
