@@ -118,10 +118,9 @@ link /lib/systemd/system/systemd-networkd.socket etc/systemd/system/sockets.targ
 # The guest agent runs when its virtio-serial port appears (Debian's udev rule); its fsfreeze hook reports.
 text etc/qemu/qemu-ga.conf "$(printf '[general]\nfsfreeze-hook=/etc/qemu/fsfreeze-hook')"
 put "$here/debian-guest/fsfreeze-console" etc/qemu/fsfreeze-hook.d/clevervm-console 755
-# The installation test's services have no business in the guest; logind (no sessions here) holds multi-user
-# back by minutes under a loaded TCG.
-for unit in corosync corosync-qdevice corosync-qnetd ssh nftables apt-daily apt-daily-upgrade e2scrub_all e2scrub_reap \
-    systemd-logind; do
+# The installation test's services have no business in the guest. (logind stays: qemu-ga's guest-shutdown runs
+# `shutdown -P +0`, which systemd 252 schedules through logind.)
+for unit in corosync corosync-qdevice corosync-qnetd ssh nftables apt-daily apt-daily-upgrade e2scrub_all e2scrub_reap; do
     link /dev/null "etc/systemd/system/$unit.service"
 done
 for timer in apt-daily apt-daily-upgrade e2scrub_all fstrim; do link /dev/null "etc/systemd/system/$timer.timer"; done
