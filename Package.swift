@@ -37,8 +37,9 @@ let package = Package(
         // The local resource manager: resource agents (process, ip, ping, ocf, lsb) and recurring monitors.
         .target(name: "CleverExecutor", dependencies: ["CleverModel", "CleverCluster", "CleverSystem"]),
         // VMs on QEMU: QMP client, command line, the `vm` resource agent (start/stop/monitor/migrate, hibernate).
+        // CleverReplication's frame sealer encrypts the console relay.
         .target(name: "CleverQEMU", dependencies: ["CleverModel", "CleverExecutor", "CleverCluster", "CleverSystem",
-                                                   .product(name: "Crypto", package: "swift-crypto")]),
+                                                   "CleverReplication", .product(name: "Crypto", package: "swift-crypto")]),
         // The control socket's protocol, client and server, and the status report.
         .target(name: "CleverControl", dependencies: ["CleverModel", "CleverCluster", "CleverScheduler", "CleverSystem"]),
         // Pure: every decision the agent makes (ledger and coordinator wiring, verdict pause, timers, control calls).
@@ -152,7 +153,7 @@ let package = Package(
         .testTarget(name: "CleverCLITests", dependencies: ["CleverCLI", "CleverTesting", "CleverSystem"]),
         .testTarget(name: "CorosyncTests", dependencies: ["Corosync"]),
         // Real QEMU under TCG with nbdkit disks; builds the test guest with scripts/build-test-guest.sh.
-        .testTarget(name: "CleverQEMUTests", dependencies: ["CleverQEMU", "CleverExecutor", "CleverModel", "CleverCluster"]),
+        .testTarget(name: "CleverQEMUTests", dependencies: ["CleverQEMU", "CleverExecutor", "CleverModel", "CleverCluster", "CleverReplication"]),
         .testTarget(name: "CorosyncConfigTests", dependencies: ["CorosyncConfig", "CleverModel"]),
         .testTarget(name: "CleverSetupTests", dependencies: ["CleverSetup", "CleverModel", "CleverConfig"]),
         // Lab tests need root, corosync, corosync-qnetd, corosync-qdevice; they run corosync-probe in lab hosts.

@@ -18,6 +18,8 @@ packages=(
     libjs-bootstrap5 openssl chromium
     # the Debian package (scripts/build-deb.sh) and the installation test on nspawn machines (scripts/test-install.sh)
     debhelper lintian fakeroot debootstrap systemd-container socat
+    # the Debian test guest (scripts/build-debian-guest.sh): depmod/modprobe resolve its initramfs's modules
+    kmod
 )
 missing=()
 for package in "${packages[@]}"; do

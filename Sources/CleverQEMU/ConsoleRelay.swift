@@ -1,3 +1,4 @@
+import CleverReplication
 import Crypto
 import Foundation
 
@@ -7,12 +8,17 @@ import Glibc
 
 /// Relays a VM's serial console between hosts: the host that runs the VM listens on its cluster address; `clevervm
 /// console` on any host connects there. A session proves it holds the cluster's key (every host's root-only
-/// Corosync authkey) by an HMAC-SHA256 over the server's fresh nonce and the VM's name; then bytes flow both ways
-/// between the TCP connection and the VM's console socket until either side closes.
+/// Corosync authkey) by an HMAC-SHA256 over both sides' fresh nonces and the VM's name; then the console's bytes
+/// flow both ways, encrypted, between the TCP connection and the VM's console socket until either side closes.
 ///
-///     server: CLEVERVM-CONSOLE 1 <nonce, 32 hex>\n
-///     client: <vm> <hex HMAC-SHA256(key, "<nonce> <vm>")>\n
+///     server: CLEVERVM-CONSOLE 2 <server nonce, 32 hex>\n
+///     client: <vm> <client nonce, 32 hex> <hex HMAC-SHA256(key, "<server nonce> <client nonce> <vm>")>\n
 ///     server: OK\n  |  ERR <reason>\n (and closes)
+///     then, each way: frames of <UInt32 length, big-endian> <ciphertext> <16-byte tag>
+///
+/// Frames are the replication link's (`Replication.FrameSealer.encrypt`, AES-256-GCM, numbered per direction), with
+/// keys derived per session from the cluster key and both nonces (`SessionKeys.derive`, purpose
+/// "clevervm-console-v1"). A frame that fails its check (changed, dropped, replayed, reordered) ends the session.
 public enum ConsoleRelay {
     public struct Failure: Error, Hashable, Sendable, CustomStringConvertible {
         public var description: String
@@ -21,11 +27,36 @@ public enum ConsoleRelay {
 
     public static let defaultPort = 7788
     public static let defaultKeyFile = "/etc/corosync/authkey"
-    static let greeting = "CLEVERVM-CONSOLE 1"
+    static let greeting = "CLEVERVM-CONSOLE 2"
+    /// The most console bytes in one frame; a longer frame is not ours.
+    static let frameLimit = 4096
+    static let tagSize = 16
 
-    static func proof(key: [UInt8], nonce: String, vm: String) -> String {
-        let code = HMAC<SHA256>.authenticationCode(for: Array("\(nonce) \(vm)".utf8), using: SymmetricKey(data: key))
-        return code.map { String(format: "%02x", $0) }.joined()
+    static func proof(key: [UInt8], serverNonce: String, clientNonce: String, vm: String) -> [UInt8] {
+        Replication.authProof(secret: key, transcript: Array("\(serverNonce) \(clientNonce) \(vm)".utf8))
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+
+    static func bytes(hex: String) -> [UInt8]? {
+        let digits = Array(hex.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        for index in stride(from: 0, to: digits.count, by: 2) {
+            guard let byte = UInt8(String(decoding: digits[index...index + 1], as: UTF8.self), radix: 16) else { return nil }
+            bytes.append(byte)
+        }
+        return bytes
+    }
+
+    static func freshNonce() -> [UInt8] { (0..<16).map { _ in UInt8.random(in: 0...255) } }
+
+    /// The session's keys, one per direction; the server is "relay", the client "client".
+    static func keys(key: [UInt8], vm: String, server: Bool, serverNonce: [UInt8], clientNonce: [UInt8]) -> Replication.SessionKeys {
+        Replication.SessionKeys.derive(secret: key, purpose: "clevervm-console-v1", subject: vm,
+                                       localNode: server ? "relay" : "client", peerNode: server ? "client" : "relay",
+                                       localChallenge: server ? serverNonce : clientNonce,
+                                       peerChallenge: server ? clientNonce : serverNonce)
     }
 
     /// The relay's listening side: one thread accepts, one thread per session. `consoleSocket` maps a VM to its
@@ -87,15 +118,17 @@ public enum ConsoleRelay {
 
         private func serve(_ client: Int32) {
             defer { close(client) }
-            var nonceBytes = [UInt8](repeating: 0, count: 16)
-            for index in nonceBytes.indices { nonceBytes[index] = UInt8.random(in: 0...255) }
-            let nonce = nonceBytes.map { String(format: "%02x", $0) }.joined()
-            ConsoleSession.writeAll(client, Array("\(ConsoleRelay.greeting) \(nonce)\n".utf8)[...])
+            let nonce = ConsoleRelay.freshNonce()
+            ConsoleSession.writeAll(client, Array("\(ConsoleRelay.greeting) \(ConsoleRelay.hex(nonce))\n".utf8)[...])
             var timeout = timeval(tv_sec: 10, tv_usec: 0)
             setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             guard let line = ConsoleRelay.readLine(client) else { return }
             let words = line.split(separator: " ").map(String.init)
-            guard words.count == 2, words[1] == ConsoleRelay.proof(key: self.key, nonce: nonce, vm: words[0]) else {
+            guard words.count == 3, let clientNonce = ConsoleRelay.bytes(hex: words[1]), clientNonce.count == 16,
+                let proof = ConsoleRelay.bytes(hex: words[2]),
+                Replication.constantTimeEqual(
+                    proof, ConsoleRelay.proof(key: self.key, serverNonce: ConsoleRelay.hex(nonce), clientNonce: words[1], vm: words[0]))
+            else {
                 ConsoleSession.writeAll(client, Array("ERR not authenticated\n".utf8)[...])
                 return
             }
@@ -110,7 +143,8 @@ public enum ConsoleRelay {
             }
             defer { close(console) }
             ConsoleSession.writeAll(client, Array("OK\n".utf8)[...])
-            ConsoleRelay.pump(client, console)
+            ConsoleRelay.pump(sealed: client, plain: console,
+                              keys: ConsoleRelay.keys(key: self.key, vm: words[0], server: true, serverNonce: nonce, clientNonce: clientNonce))
         }
     }
 
@@ -126,25 +160,95 @@ public enum ConsoleRelay {
         return nil
     }
 
-    /// Copies both ways until either side closes.
-    static func pump(_ one: Int32, _ other: Int32) {
-        var fds = [pollfd(fd: one, events: Int16(POLLIN), revents: 0), pollfd(fd: other, events: Int16(POLLIN), revents: 0)]
-        var buffer = [UInt8](repeating: 0, count: 4096)
+    /// Copies both ways until either side closes or a frame fails its check: bytes read from `plain` go out on
+    /// `sealed` as encrypted frames, frames read from `sealed` are opened and written to `plain`.
+    static func pump(sealed: Int32, plain: Int32, keys: Replication.SessionKeys) {
+        var sender = Replication.FrameSealer(key: keys.sending)
+        var receiver = FrameReader(opener: Replication.FrameSealer(key: keys.receiving))
+        var fds = [pollfd(fd: sealed, events: Int16(POLLIN), revents: 0), pollfd(fd: plain, events: Int16(POLLIN), revents: 0)]
+        var buffer = [UInt8](repeating: 0, count: Self.frameLimit)
         while true {
             guard poll(&fds, 2, -1) >= 0 else {
                 if errno == EINTR { continue }
                 return
             }
-            for (from, to) in [(0, 1), (1, 0)] where fds[from].revents != 0 {
-                let count = read(fds[from].fd, &buffer, buffer.count)
+            if fds[1].revents != 0 {
+                let count = read(plain, &buffer, buffer.count)
                 if count <= 0 { return }
-                ConsoleSession.writeAll(fds[to].fd, buffer[..<count])
+                ConsoleSession.writeAll(sealed, Self.frame(Array(buffer[..<count]), &sender)[...])
+            }
+            if fds[0].revents != 0 {
+                let count = read(sealed, &buffer, buffer.count)
+                if count <= 0 { return }
+                receiver.append(buffer[..<count])
+                while let next = receiver.next() {
+                    guard case .bytes(let bytes) = next else { return }
+                    ConsoleSession.writeAll(plain, bytes[...])
+                }
             }
         }
     }
 
-    /// The client side: a connected, authenticated file descriptor whose bytes are `vm`'s console.
+    /// One frame on the wire: length, ciphertext, tag; the length is the associated data.
+    static func frame(_ payload: [UInt8], _ sealer: inout Replication.FrameSealer) -> [UInt8] {
+        let length = UInt32(payload.count)
+        let header = (0..<4).map { UInt8(truncatingIfNeeded: length >> (24 - 8 * $0)) }
+        let (ciphertext, tag) = sealer.encrypt(header: header, payload: payload)
+        return header + ciphertext + tag
+    }
+
+    /// Cuts the bytes received into frames and opens each in order.
+    struct FrameReader {
+        var opener: Replication.FrameSealer
+        var pending: [UInt8] = []
+
+        enum Next: Equatable {
+            case bytes([UInt8])
+            /// A frame failed its check, or its length is no frame's: the session ends.
+            case broken
+        }
+
+        mutating func append(_ bytes: ArraySlice<UInt8>) { self.pending += bytes }
+
+        /// The next whole frame's console bytes; nil until one has arrived.
+        mutating func next() -> Next? {
+            guard self.pending.count >= 4 else { return nil }
+            let length = self.pending[0..<4].reduce(0) { $0 << 8 | Int($1) }
+            guard length <= ConsoleRelay.frameLimit else { return .broken }
+            let total = 4 + length + ConsoleRelay.tagSize
+            guard self.pending.count >= total else { return nil }
+            let header = Array(self.pending[0..<4])
+            let ciphertext = Array(self.pending[4..<4 + length])
+            let tag = Array(self.pending[4 + length..<total])
+            self.pending.removeFirst(total)
+            guard let plain = self.opener.decrypt(header: header, ciphertext: ciphertext, tag: tag) else { return .broken }
+            return .bytes(plain)
+        }
+    }
+
+    /// The client side: a file descriptor whose bytes are `vm`'s console, in plain text. It is one end of a
+    /// socket pair; a thread of its own encrypts and decrypts between the other end and the authenticated TCP
+    /// connection, and closes both when either side closes or a frame fails its check.
     public static func connect(address: String, port: Int, vm: String, key: [UInt8]) throws(Failure) -> Int32 {
+        let (fd, keys) = try Self.handshake(address: address, port: port, vm: vm, key: key)
+        var pair: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0 else {
+            close(fd)
+            throw Failure("socketpair: \(String(cString: strerror(errno)))")
+        }
+        let (local, inner) = (pair[0], pair[1])
+        let thread = Thread {
+            Self.pump(sealed: fd, plain: inner, keys: keys)
+            close(fd)
+            close(inner)
+        }
+        thread.name = "console-relay-client"
+        thread.start()
+        return local
+    }
+
+    /// Connects and authenticates; the TCP connection and the session's keys.
+    static func handshake(address: String, port: Int, vm: String, key: [UInt8]) throws(Failure) -> (Int32, Replication.SessionKeys) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure("socket: \(String(cString: strerror(errno)))") }
         var peer = sockaddr_in()
@@ -166,8 +270,15 @@ public enum ConsoleRelay {
             close(fd)
             throw Failure("\(address):\(port) is not a CleverVM console relay")
         }
-        let nonce = String(greeting.dropFirst(Self.greeting.count + 1))
-        ConsoleSession.writeAll(fd, Array("\(vm) \(Self.proof(key: key, nonce: nonce, vm: vm))\n".utf8)[...])
+        let serverHex = String(greeting.dropFirst(Self.greeting.count + 1))
+        guard let serverNonce = Self.bytes(hex: serverHex), serverNonce.count == 16 else {
+            close(fd)
+            throw Failure("\(address):\(port) sent no valid nonce")
+        }
+        let clientNonce = Self.freshNonce()
+        let clientHex = Self.hex(clientNonce)
+        ConsoleSession.writeAll(
+            fd, Array("\(vm) \(clientHex) \(Self.hex(Self.proof(key: key, serverNonce: serverHex, clientNonce: clientHex, vm: vm)))\n".utf8)[...])
         guard let answer = Self.readLine(fd) else {
             close(fd)
             throw Failure("the console relay on \(address) closed the connection")
@@ -176,7 +287,7 @@ public enum ConsoleRelay {
             close(fd)
             throw Failure("console relay on \(address): \(answer.hasPrefix("ERR ") ? String(answer.dropFirst(4)) : answer)")
         }
-        return fd
+        return (fd, Self.keys(key: key, vm: vm, server: false, serverNonce: serverNonce, clientNonce: clientNonce))
     }
 
     /// The cluster key: the Corosync authkey every host has (root-only).

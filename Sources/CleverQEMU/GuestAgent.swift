@@ -39,6 +39,14 @@ public struct GuestAgent: Sendable {
         return (try? await client.execute("guest-fsfreeze-freeze", timeout: .seconds(30)))?.number.map { Int($0) }
     }
 
+    /// Whether the guest's file systems are frozen: "frozen" or "thawed" (`guest-fsfreeze-status`); nil without an
+    /// agent.
+    public func freezeStatus() async -> String? {
+        guard let client = await self.connect() else { return nil }
+        defer { Task { await client.close() } }
+        return (try? await client.execute("guest-fsfreeze-status", timeout: self.timeout))?.string
+    }
+
     /// Thaws what `freeze` froze (after a resume, or when saving failed); nil without an agent.
     @discardableResult
     public func thaw() async -> Int? {

@@ -171,8 +171,13 @@ public struct VMAgent: ResourceAgent {
             guard status == .running else {
                 return AgentOutcome(OCFExit.generic, "\(context.resource.id): QEMU is \(status) after start; \(Subprocess.tail(paths.qemuLog, lines: 5))")
             }
-            // The guest's file systems were frozen just before its RAM was saved.
-            if resume, spec.guestAgent == true { await GuestAgent(socket: paths.guestAgentSocket).thaw() }
+            // The guest's file systems were frozen just before its RAM was saved. A guest left frozen blocks every
+            // write: say so (its agent may thaw it on a retry: `guest-fsfreeze-thaw`).
+            if resume, spec.guestAgent == true {
+                let agent = GuestAgent(socket: paths.guestAgentSocket)
+                await agent.thaw()
+                if await agent.freezeStatus() == "frozen" { report.message = "the guest agent did not thaw the guest's file systems" }
+            }
             // A resumed image is used up: a later crash must cold boot from the disk, never rewind to old RAM.
             if resume {
                 do {

@@ -19,12 +19,22 @@ extension Replication {
             secret: [UInt8], volume: String, localNode: String, peerNode: String, localChallenge: [UInt8],
             peerChallenge: [UInt8]
         ) -> SessionKeys {
+            Self.derive(secret: secret, purpose: "clevervm-volume-frames-v1", subject: volume, localNode: localNode,
+                peerNode: peerNode, localChallenge: localChallenge, peerChallenge: peerChallenge)
+        }
+
+        /// The same derivation for another kind of link (`purpose` names it, e.g. the console relay's), so keys of
+        /// one kind never serve the other.
+        public static func derive(
+            secret: [UInt8], purpose: String, subject: String, localNode: String, peerNode: String,
+            localChallenge: [UInt8], peerChallenge: [UInt8]
+        ) -> SessionKeys {
             func key(sender: String, receiver: String, senderChallenge: [UInt8], receiverChallenge: [UInt8]) -> [UInt8] {
                 var salt: [UInt8] = []
                 salt += senderChallenge
                 salt += receiverChallenge
-                var info = Array("clevervm-volume-frames-v1".utf8)
-                for part in [volume, sender, receiver] {
+                var info = Array(purpose.utf8)
+                for part in [subject, sender, receiver] {
                     info += [UInt8(truncatingIfNeeded: part.utf8.count >> 8), UInt8(truncatingIfNeeded: part.utf8.count)]
                     info += part.utf8
                 }
@@ -67,8 +77,6 @@ extension Replication {
         /// data, which stays where the client's request put it).
         private func tag(header: [UInt8], fields: [UInt8], data: UnsafeRawBufferPointer, counter: UInt64) -> [UInt8] {
             precondition(fields.count <= Self.messagePrefix, "sealed fields longer than the message prefix")
-            var nonce = [UInt8](repeating: 0, count: 12)
-            for index in 0..<8 { nonce[4 + index] = UInt8(truncatingIfNeeded: counter >> (56 - 8 * index)) }
             let fromData = min(Self.messagePrefix - fields.count, data.count)
             var message = header
             message += fields
@@ -76,9 +84,16 @@ extension Replication {
             let associated = UnsafeRawBufferPointer(rebasing: data[fromData...])
             // A 12-byte nonce is always valid and sealing cannot fail on valid inputs: a throw here is a broken
             // crypto library, not bad input.
-            let box = try! AES.GCM.seal(message, using: SymmetricKey(data: self.key), nonce: try! AES.GCM.Nonce(data: nonce),
+            let box = try! AES.GCM.seal(message, using: SymmetricKey(data: self.key), nonce: Self.nonce(counter),
                 authenticating: associated)
             return Array(box.tag)
+        }
+
+        /// GCM's nonce for frame number `counter`: unique per key, since every connection derives keys of its own.
+        private static func nonce(_ counter: UInt64) -> AES.GCM.Nonce {
+            var nonce = [UInt8](repeating: 0, count: 12)
+            for index in 0..<8 { nonce[4 + index] = UInt8(truncatingIfNeeded: counter >> (56 - 8 * index)) }
+            return try! AES.GCM.Nonce(data: nonce)
         }
 
         /// The tag of the next frame sent, whose payload is `fields` followed by `data`.
@@ -101,6 +116,27 @@ extension Replication {
 
         public mutating func open(header: [UInt8], payload: [UInt8], tag: [UInt8]) -> Bool {
             payload.withUnsafeBytes { self.open(header: header, payload: $0, tag: tag) }
+        }
+
+        // MARK: Encrypted frames
+
+        /// The next frame sent on a link whose payload is confidential too (the console relay): the payload
+        /// encrypted with AES-256-GCM under this direction's key and frame number, the header as associated data.
+        public mutating func encrypt(header: [UInt8], payload: [UInt8]) -> (ciphertext: [UInt8], tag: [UInt8]) {
+            defer { self.counter += 1 }
+            let box = try! AES.GCM.seal(payload, using: SymmetricKey(data: self.key), nonce: Self.nonce(self.counter),
+                authenticating: header)
+            return (Array(box.ciphertext), Array(box.tag))
+        }
+
+        /// The payload of the next frame received, or nil when it (or one before it) was changed, dropped,
+        /// replayed or reordered: the link must then end.
+        public mutating func decrypt(header: [UInt8], ciphertext: [UInt8], tag: [UInt8]) -> [UInt8]? {
+            defer { self.counter += 1 }
+            guard let box = try? AES.GCM.SealedBox(nonce: Self.nonce(self.counter), ciphertext: ciphertext, tag: tag),
+                let plain = try? AES.GCM.open(box, using: SymmetricKey(data: self.key), authenticating: header)
+            else { return nil }
+            return Array(plain)
         }
     }
 

@@ -52,10 +52,18 @@ final class GuestLab: @unchecked Sendable {
         return image
     }
 
+    /// An installed OS's disk (the Debian guest's, scripts/build-debian-guest.sh) copied into volume `os0` in place
+    /// of the busybox guest's boot disk.
+    let osDisk: String?
+    let guestAgent: Bool
+
     init(memoryMiB: Int = 256, writerIntervalMs: Int = 20, withStateVolume: Bool = false, network: Bool = false,
-         firmware: VMSpec.Firmware? = nil, shell: Bool = false, dirtyMiBPerSecond: Int? = nil, quiet: Bool = true) throws {
+         firmware: VMSpec.Firmware? = nil, shell: Bool = false, dirtyMiBPerSecond: Int? = nil, quiet: Bool = true,
+         osDisk: String? = nil, guestAgent: Bool = false) throws {
         self.network = network
         self.firmware = firmware
+        self.osDisk = osDisk
+        self.guestAgent = guestAgent
         try Self.buildGuest()
         self.directory = "/tmp/cvq-\(UUID().uuidString.prefix(8))"
         self.stateDirectory = "\(self.directory)/state"
@@ -88,10 +96,11 @@ final class GuestLab: @unchecked Sendable {
         if withStateVolume { self.stateNBDKit = try self.serve("state0", size: "\(memoryMiB + 256)M") }
         if let firmware {
             let arguments = "\(quiet ? "quiet " : "")writer.interval=\(writerIntervalMs) writer.disk=/dev/vdb\(shell ? " guest.shell=1" : "")"
-            let image = try Self.buildBootDisk(firmware, kernelArguments: arguments)
-            let copy = Subprocess.run(["cp", "--sparse=always", image, "\(self.directory)/os0.img"])
+            let image = try osDisk ?? Self.buildBootDisk(firmware, kernelArguments: arguments)
+            let copy = Subprocess.run(["cp", "--sparse=always", image, "\(self.directory)/os0.img"], timeout: .seconds(300))
             guard copy.succeeded else { throw LabError("cp \(image): \(copy.output)") }
-            self.firmwareNBDKits.append(try self.serve("os0", size: "64M"))
+            let size = (try FileManager.default.attributesOfItem(atPath: image)[.size] as? Int) ?? 64 << 20
+            self.firmwareNBDKits.append(try self.serve("os0", size: "\(size)"))
             if firmware == .uefi { self.firmwareNBDKits.append(try self.serve("nvram0", size: "1M")) }
         }
     }
@@ -121,6 +130,7 @@ final class GuestLab: @unchecked Sendable {
             spec.firmware = firmware
             if firmware == .uefi { spec.nvramVolume = "nvram0" }
         }
+        if self.guestAgent { spec.guestAgent = true }
         return ResourceConfig(id: "vm1", kind: .vm(spec), operationTimeout: Seconds(60))
     }
 

@@ -101,6 +101,33 @@ struct VMBenchmark {
         }
     }
 
+    /// Cold boots of the Debian guest (systemd on ext4, scripts/build-debian-guest.sh) through SeaBIOS from its disk:
+    /// to the kernel's first console line, to systemd's multi-user target ("CLEVERVM MULTI-USER") and to its TCP
+    /// service's answer. Each run ends with a kill, so the next boot replays the journal as after a power-off.
+    @Test(.enabled(if: runs > 0), .timeLimit(.minutes(60)))
+    func debianBootTime() async throws {
+        let lab = try GuestLab(memoryMiB: DebianGuestLabTests.memoryMiB, network: true, firmware: .bios, osDisk: try DebianGuest.build(),
+                               guestAgent: true)
+        defer { lab.tearDown() }
+        let agent = lab.agent()
+        var firstLine: [Double] = []
+        var multiUser: [Double] = []
+        var answered: [Double] = []
+        for _ in 0..<Self.runs {
+            unlink(lab.paths("a").consoleLog)
+            let boot = try await DebianGuest.boot(lab, agent, on: "a")
+            firstLine.append(Double(milliseconds(try #require(boot.firstLine, "no kernel line"))))
+            multiUser.append(Double(milliseconds(boot.multiUser)))
+            answered.append(Double(milliseconds(boot.answered)))
+            let pid = try #require(agent.runningQEMU(lab.paths("a")))
+            kill(pid, SIGKILL)
+            await agent.waitForExit(pid, until: ContinuousClock.now + .seconds(5))
+        }
+        print(Self.summary("Debian guest: boot to the kernel's first console line, bios from its disk, TCG", firstLine))
+        print(Self.summary("Debian guest: boot to systemd's multi-user target", multiUser))
+        print(Self.summary("Debian guest: boot to its TCP service answering", answered))
+    }
+
     /// Live-migration downtime of a 1 GiB guest dirtying 50 MiB/s (median and p95), beside the 256 MiB idle
     /// guest in the same run.
     @Test(.enabled(if: runs > 0), .timeLimit(.minutes(60)))
