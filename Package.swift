@@ -46,7 +46,7 @@ let package = Package(
         // The agent daemon: Corosync in, ledger and coordinator, executor, control socket.
         .target(name: "CleverAgent", dependencies: [
             "CleverModel", "CleverCluster", "CleverConfig", "CleverControl", "CleverExecutor", "CleverSystem", "Corosync",
-            "CleverVolume", "CleverQEMU",
+            "CleverVolume", "CleverReplication", "CleverQEMU",
             "CleverAgentCore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

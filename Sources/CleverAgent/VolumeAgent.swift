@@ -1,6 +1,8 @@
+import CleverAgentCore
 import CleverCluster
 import CleverExecutor
 import CleverModel
+import CleverReplication
 import CleverSystem
 import CleverVolume
 import Foundation
@@ -37,6 +39,9 @@ struct VolumeAgent: ResourceAgent {
             name: id, node: context.node, spec: self.spec, listenHost: me?.addresses.first,
             peer: peer.flatMap { node in node.addresses.first.map { (name: node.name, host: $0) } },
             stateDirectory: "\(self.stateDirectory)/volumes", runDirectory: context.runDirectory)
+        // Replication fencing (DRBD's `fencing resource-only`): a Primary whose link breaks holds its writes until the
+        // agents have recorded the peer's disk as Outdated in the ledger (AgentCore+Fencing).
+        volume.fencing = .resourceOnly
         // Both primary only for a live migration that the cluster starts (and asks for in the promote).
         volume.allowTwoPrimaries = self.config.resources.contains { resource in
             guard case .vm(let vm) = resource.kind, vm.migration == .live else { return false }
@@ -51,6 +56,17 @@ struct VolumeAgent: ResourceAgent {
             return nil
         }
         return "replication: " + status.line
+    }
+
+    /// Gives a local volume a replication-fencing command; the error, or nil when it was done.
+    static func give(_ command: VolumeCommand, socket: String) -> String? {
+        let request = ControlRequest(command: command == .markPeerOutdated ? .markPeerOutdated : .outdate)
+        do {
+            let reply = try ControlServer.send(request, to: socket)
+            return reply.ok ? nil : reply.message
+        } catch {
+            return "\(error)"
+        }
     }
 
     func pidFile(_ context: ActionContext) -> String { "\(context.runDirectory)/\(context.resource.id).volume.pid" }

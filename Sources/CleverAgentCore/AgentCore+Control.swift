@@ -82,6 +82,7 @@ public enum IntentProblem: Error, Hashable, Sendable, CustomStringConvertible {
         case .forceStart(let name), .forceStop(let name): return resource(name)
         case .cleanup(let name, let on): return resource(name) ?? node(on)
         case .standby(let name), .unstandby(let name): return node(name)
+        case .outdateDisk(let volume, let name), .clearOutdated(let volume, let name): return resource(volume) ?? node(name)
         }
     }
 

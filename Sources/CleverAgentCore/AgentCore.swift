@@ -33,6 +33,8 @@ public struct AgentCore: Sendable {
     /// Live-migration prepares this node asked of a target, by request: the target whose answer it waits for.
     private var preparingOn: [RequestID: String] = [:]
     private var serial = 0
+    /// Replication fencing: local volumes' last states, requests in flight, commands given (AgentCore+Fencing).
+    var fencing = FencingBook()
 
     /// Between a membership change and votequorum's verdict the old verdict still stands: the coordinator pauses
     /// rather than act on it; self-fencing waits for the verdict itself, so a survivor does not stop its VM whenever a
@@ -221,15 +223,17 @@ public struct AgentCore: Sendable {
         case .prepareExpiry(let id):
             guard let target = self.preparingOn[id] else { return [] }
             return self.endPrepare(id, PrepareOutcome(exitCode: OCFExit.timedOut, output: "\(target) did not get ready in time"))
+        case .fencingRetry(let volume):
+            return self.onFencingRetry(volume, now: now)
         }
     }
 
-    private mutating func schedule(_ timer: AgentTimer, at deadline: Timestamp) -> [AgentDirective] {
+    mutating func schedule(_ timer: AgentTimer, at deadline: Timestamp) -> [AgentDirective] {
         guard self.scheduledTimers.insert(timer).inserted else { return [] }
         return [.schedule(timer, at: deadline)]
     }
 
-    private mutating func cancel(_ timer: AgentTimer) -> [AgentDirective] {
+    mutating func cancel(_ timer: AgentTimer) -> [AgentDirective] {
         guard self.scheduledTimers.remove(timer) != nil else { return [] }
         return [.cancel(timer)]
     }
@@ -253,6 +257,10 @@ public struct AgentCore: Sendable {
             case .announceLocalResources: out.append(.announceLocalResources)
             case .persist(let document): out.append(.persist(document))
             case .requestDone(let request, let refusal):
+                if let fencing = self.onFencingRequestDone(request, refusal: refusal, now: now) {
+                    out += fencing
+                    continue
+                }
                 guard let pending = self.waitingRequests.removeValue(forKey: request) else { continue }
                 out += self.cancel(.requestExpiry(request))
                 out.append(.answer(pending.call, pending.answer(refusal: refusal)))
@@ -270,8 +278,12 @@ public struct AgentCore: Sendable {
             case .stopAllLocalResources(let reason):
                 out.append(self.log(.error, "self-fencing: \(reason); stopping every local resource", now: now))
                 out.append(.selfFence(reason: reason))
+            case .diskMarksChanged(let volume):
+                out += self.fencingDirectives(volume, now: now)
             }
         }
+        // A document adopted from another member may carry marks this host has not acted on.
+        if directives.contains(where: { if case .persist = $0 { true } else { false } }) { out += self.fencingDirectivesForAll(now: now) }
         return out
     }
 

@@ -153,7 +153,7 @@ extension ClusterMessage: Codable {
 
 extension OperatorIntent: Codable {
     public enum Kind: String, Codable, CaseIterable, Sendable {
-        case migrate, unmigrate, forceStart, forceStop, cleanup, standby, unstandby
+        case migrate, unmigrate, forceStart, forceStop, cleanup, standby, unstandby, outdateDisk, clearOutdated
     }
 
     public var kind: Kind {
@@ -165,6 +165,8 @@ extension OperatorIntent: Codable {
         case .cleanup: .cleanup
         case .standby: .standby
         case .unstandby: .unstandby
+        case .outdateDisk: .outdateDisk
+        case .clearOutdated: .clearOutdated
         }
     }
 
@@ -184,6 +186,9 @@ extension OperatorIntent: Codable {
             try fields.encodeIfPresent(node, forKey: "node")
         case .standby(let node), .unstandby(let node):
             try fields.encode(node, forKey: "node")
+        case .outdateDisk(let volume, let node), .clearOutdated(let volume, let node):
+            try fields.encode(volume, forKey: "volume")
+            try fields.encode(node, forKey: "node")
         }
     }
 
@@ -201,6 +206,10 @@ extension OperatorIntent: Codable {
                             node: try fields.decodeIfPresent(String.self, forKey: "node"))
         case .standby: self = .standby(node: try fields.decode(String.self, forKey: "node"))
         case .unstandby: self = .unstandby(node: try fields.decode(String.self, forKey: "node"))
+        case .outdateDisk:
+            self = .outdateDisk(volume: try fields.decode(String.self, forKey: "volume"), node: try fields.decode(String.self, forKey: "node"))
+        case .clearOutdated:
+            self = .clearOutdated(volume: try fields.decode(String.self, forKey: "volume"), node: try fields.decode(String.self, forKey: "node"))
         }
     }
 }

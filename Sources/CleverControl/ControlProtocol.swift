@@ -84,6 +84,8 @@ public struct StatusReport: Hashable, Sendable, Codable {
         public var lastMove: MoveRecord?
         /// A volume's replication state on this host, in DRBD's words (`Connected Primary/Secondary UpToDate/UpToDate`).
         public var replication: String?
+        /// A volume's replicas recorded Outdated by replication fencing: never promoted until they resynced.
+        public var outdatedOn: [String]?
 
         public init(id: String, type: String, roles: [String: String], target: [String: String], targetRole: String?,
                     failCounts: [String: Int], blocked: String?, since: Timestamp? = nil, lastMove: MoveRecord? = nil,

@@ -102,7 +102,7 @@ extension Volume {
                 data = try self.backing.read(offset: offset, count: length)
             } catch {
                 link.sendLock.unlock()
-                self.log("ERROR resync read: \(error)")
+                self.detach("resync read", error)
                 link.shutdownSocket()
                 return
             }
@@ -197,12 +197,7 @@ extension Volume {
     }
 
     func receiveResyncData(offset: UInt64, data: [UInt8], link: PeerLink) -> Bool {
-        do {
-            try self.backing.write(offset: offset, data)
-        } catch {
-            self.log("ERROR resync write: \(error)")
-            return false
-        }
+        if self.applyReplicated("resync write", { try self.backing.write(offset: offset, data) }) != nil { return false }
         self.lock.lock()
         for block in Replication.DirtyBitmap.blocks(offset: offset, length: UInt64(data.count)) { self.bitmap.clear(block) }
         self.bitmapChanged = true
@@ -213,7 +208,8 @@ extension Volume {
     }
 
     func finishResyncTarget(_ link: PeerLink) {
-        do { try self.backing.sync() } catch { self.log("ERROR \(error)") }
+        // The target is UpToDate only once the resynced data is durable; a failed sync detaches it instead.
+        if self.applyReplicated("fdatasync after the resync", { try self.backing.sync() }) != nil { return }
         self.lock.lock()
         defer { self.lock.unlock() }
         guard self.link === link, let peerReport = link.peerReport else { return }

@@ -50,6 +50,11 @@ public final class Volume: @unchecked Sendable {
     var resyncBytesMoved: UInt64 = 0
     /// Bytes the NBD clients read or wrote (the resync controller yields while this grows).
     var applicationIOBytes: UInt64 = 0
+    /// The backing store failed and is detached (Volume+DiskErrors): why. Nothing is acknowledged any more.
+    var detachedReason: String?
+    /// Metadata, bitmap or activity-log writes that failed, by what ("metadata", "bitmap", "activity log"):
+    /// role changes are refused while any is set.
+    var metadataErrors: [String: String] = [:]
 
     public var hasPeer: Bool { self.config.peer != nil }
 
@@ -71,11 +76,12 @@ public final class Volume: @unchecked Sendable {
         }
     }
 
-    public init(config: VolumeConfig, log: @escaping @Sendable (String) -> Void = { _ in }) throws {
+    /// `backing`: the local disk when not the file or device `config.backing` names (a fault-injecting one in tests).
+    public init(config: VolumeConfig, log: @escaping @Sendable (String) -> Void = { _ in }, backing: BackingStore? = nil) throws {
         self.config = config
         self.log = log
         self.store = try MetadataStore(directory: config.metaDir)
-        self.backing = try BackingStore(path: config.backing, size: config.size)
+        self.backing = try backing ?? BackingStore(path: config.backing, size: config.size)
         self.activityLog = try ActivityLog(path: self.store.activityLogPath, capacity: config.activityLogExtents)
         var metadata = try self.store.loadMetadata(volume: config.name, size: config.size)
         var bitmap: Replication.DirtyBitmap
@@ -125,8 +131,9 @@ public final class Volume: @unchecked Sendable {
     func persistLocked() {
         do {
             try self.store.save(self.metadata)
+            self.noteMetadataLocked("metadata", nil)
         } catch {
-            self.log("ERROR saving metadata: \(error)")
+            self.noteMetadataLocked("metadata", error)
         }
     }
 
@@ -135,8 +142,9 @@ public final class Volume: @unchecked Sendable {
         do {
             try self.store.saveBitmap(self.bitmap)
             self.bitmapChanged = false
+            self.noteMetadataLocked("bitmap", nil)
         } catch {
-            self.log("ERROR saving bitmap: \(error)")
+            self.noteMetadataLocked("bitmap", error)
         }
     }
 
@@ -159,10 +167,16 @@ public final class Volume: @unchecked Sendable {
         if !plan.evict.isEmpty {
             // Extents leave the log only once the bitmap covering them is durable.
             self.bitmapChanged = true
-            try self.store.saveBitmap(self.bitmap)
-            self.bitmapChanged = false
+            self.saveBitmapLocked()
+            if let failure = self.metadataErrors["bitmap"] { throw VolumeError("activity log: the bitmap cannot be saved: \(failure)") }
         }
-        try self.activityLog.commit(missing: plan.missing, evict: plan.evict)
+        do {
+            try self.activityLog.commit(missing: plan.missing, evict: plan.evict)
+            self.noteMetadataLocked("activity log", nil)
+        } catch {
+            self.noteMetadataLocked("activity log", error)
+            throw error
+        }
     }
 
     /// The link to replicate to, when connected in a state that carries application writes.
@@ -255,6 +269,11 @@ public final class Volume: @unchecked Sendable {
             release()
             return done(.shutdown)
         }
+        guard !self.detachedLocked else {
+            self.lock.unlock()
+            release()
+            return done(.io)
+        }
         self.applicationIOBytes &+= UInt64(data.count)
         do {
             try self.activateExtentsLocked(offset: offset, length: UInt64(data.count))
@@ -275,10 +294,14 @@ public final class Volume: @unchecked Sendable {
             defer { release() }
             do {
                 try self.backing.write(offset: offset, data.baseAddress!, count: data.count)
-                if fua { try self.backing.sync() }
             } catch {
-                self.log("ERROR \(error)")
-                return done(Self.errno(of: error))
+                return done(self.localWriteFailed("write", error, offset: offset, length: UInt64(data.count)))
+            }
+            if fua {
+                do { try self.backing.sync() } catch {
+                    self.detach("fdatasync", error)
+                    return done(.io)
+                }
             }
             return done(.none)
         }
@@ -292,8 +315,7 @@ public final class Volume: @unchecked Sendable {
             do {
                 try self.backing.write(offset: offset, shared.bytes.baseAddress!, count: shared.bytes.count)
             } catch {
-                self.log("ERROR \(error)")
-                localError = UInt32(Self.errno(of: error).rawValue)
+                localError = UInt32(self.localWriteFailed("write", error, offset: offset, length: UInt64(shared.bytes.count)).rawValue)
             }
             release()
             guard fua && localError == 0 else {
@@ -303,7 +325,10 @@ public final class Volume: @unchecked Sendable {
             // The sync may take milliseconds: not on the ordered queue, so later writes keep flowing.
             DispatchQueue.global().async { [self] in
                 var syncError: UInt32 = 0
-                do { try self.backing.sync() } catch { syncError = UInt32(NBD.ErrorCode.io.rawValue) }
+                do { try self.backing.sync() } catch {
+                    self.detach("fdatasync", error)
+                    syncError = UInt32(NBD.ErrorCode.io.rawValue)
+                }
                 if link.localDone(pending, error: syncError) { pending.completion(pending.error) }
             }
         }
@@ -321,8 +346,7 @@ public final class Volume: @unchecked Sendable {
                 do {
                     try self.backing.write(offset: offset, data.baseAddress!, count: data.count)
                 } catch {
-                    self.log("ERROR \(error)")
-                    localError = UInt32(Self.errno(of: error).rawValue)
+                    localError = UInt32(self.localWriteFailed("write", error, offset: offset, length: UInt64(data.count)).rawValue)
                 }
             }
         }
@@ -334,7 +358,10 @@ public final class Volume: @unchecked Sendable {
         }
         if sendFirst { return }
         if fua && localError == 0 {
-            do { try self.backing.sync() } catch { localError = UInt32(NBD.ErrorCode.io.rawValue) }
+            do { try self.backing.sync() } catch {
+                self.detach("fdatasync", error)
+                localError = UInt32(NBD.ErrorCode.io.rawValue)
+            }
         }
         release()
         if link.localDone(pending, error: localError) { pending.completion(pending.error) }
@@ -347,6 +374,10 @@ public final class Volume: @unchecked Sendable {
         guard self.role == .primary, !self.linkControl.isStopping else {
             self.lock.unlock()
             return done(.shutdown)
+        }
+        guard !self.detachedLocked else {
+            self.lock.unlock()
+            return done(.io)
         }
         self.applicationIOBytes &+= UInt64(length)
         do {
@@ -369,7 +400,7 @@ public final class Volume: @unchecked Sendable {
                         try self.backing.writeZeroes(offset: offset, length: UInt64(length))
                     }
                 } catch {
-                    failure = Self.errno(of: error)
+                    failure = self.localWriteFailed(trim ? "trim" : "write zeroes", error, offset: offset, length: UInt64(length))
                 }
             }
         }
@@ -378,7 +409,8 @@ public final class Volume: @unchecked Sendable {
             do {
                 if failure == nil && fua { try self.backing.sync() }
             } catch {
-                failure = Self.errno(of: error)
+                self.detach("fdatasync", error)
+                failure = .io
             }
             return done(failure ?? .none)
         }
@@ -391,7 +423,8 @@ public final class Volume: @unchecked Sendable {
         do {
             if failure == nil && fua { try self.backing.sync() }
         } catch {
-            failure = Self.errno(of: error)
+            self.detach("fdatasync", error)
+            failure = .io
         }
         if !queued {
             self.lock.lock()
@@ -406,6 +439,10 @@ public final class Volume: @unchecked Sendable {
     /// FLUSH: durable on this host, and on the peer when connected.
     func flush(done: @escaping @Sendable (NBD.ErrorCode) -> Void) {
         self.lock.lock()
+        guard !self.detachedLocked else {
+            self.lock.unlock()
+            return done(.io)
+        }
         let link = self.replicationLinkLocked()
         self.lock.unlock()
         let pending = PeerLink.Pending(
@@ -415,7 +452,11 @@ public final class Volume: @unchecked Sendable {
             _ = link.peerGaveUp(pending)
         }
         var localError: UInt32 = 0
-        do { try self.backing.sync() } catch { localError = UInt32(NBD.ErrorCode.io.rawValue) }
+        do { try self.backing.sync() } catch {
+            // Never carried on from: the kernel may have dropped the pages a later sync would claim as durable.
+            self.detach("fdatasync", error)
+            localError = UInt32(NBD.ErrorCode.io.rawValue)
+        }
         if let link {
             if link.localDone(pending, error: localError) { pending.completion(pending.error) }
         } else {
@@ -426,12 +467,14 @@ public final class Volume: @unchecked Sendable {
     func read(offset: UInt64, into pointer: UnsafeMutableRawPointer, count: Int) -> NBD.ErrorCode {
         self.lock.lock()
         self.applicationIOBytes &+= UInt64(count)
+        let detached = self.detachedLocked
         self.lock.unlock()
+        if detached { return .io }
         do {
             try self.backing.read(offset: offset, into: pointer, count: count)
             return .none
         } catch {
-            self.log("ERROR \(error)")
+            self.detach("read", error)
             return .io
         }
     }
@@ -456,6 +499,7 @@ public final class Volume: @unchecked Sendable {
         self.lock.lock()
         defer { self.lock.unlock() }
         if self.role == .primary { return .success("volume \(self.config.name) is already Primary") }
+        if let refusal = self.roleChangeRefusalLocked("promoted") { return .failure(VolumeError(refusal)) }
         let promotion: Replication.Promotion
         switch Replication.promote(
             volume: self.config.name, self.diskData, connection: self.connection, peerRole: self.peerRole,
@@ -500,6 +544,10 @@ public final class Volume: @unchecked Sendable {
             self.lock.unlock()
             return .success("volume \(self.config.name) is already Secondary")
         }
+        if let refusal = self.roleChangeRefusalLocked("demoted") {
+            self.lock.unlock()
+            return .failure(VolumeError(refusal))
+        }
         let clients = Array(self.nbdClients.values)
         if !clients.isEmpty && !force {
             self.lock.unlock()
@@ -521,7 +569,8 @@ public final class Volume: @unchecked Sendable {
         // of them fails, the metadata keeps saying "crashed primary", so the next connect resyncs the
         // activity-log extents, and the operator is told.
         do {
-            try self.backing.sync()
+            // A detached store holds nothing worth syncing (its disk is Failed and resyncs from the peer).
+            if self.detachedReason == nil { try self.backing.sync() }
             try self.store.saveBitmap(self.bitmap)
             self.bitmapChanged = false
             try self.activityLog.clear()

@@ -46,6 +46,8 @@ enum WireSamples {
             ("cleanup", .cleanup(resource: "mba7", node: "beta")),
             ("standby", .standby(node: "beta")),
             ("unstandby", .unstandby(node: "beta")),
+            ("outdateDisk", .outdateDisk(volume: "disk0", node: "beta")),
+            ("clearOutdated", .clearOutdated(volume: "disk0", node: "beta")),
         ]
     }
 
@@ -184,6 +186,7 @@ private enum FirstReleaseIntent: Codable {
         case .cleanup(let resource, let node): self = .cleanup(resource: resource, node: node)
         case .standby(let node): self = .standby(node: node)
         case .unstandby(let node): self = .unstandby(node: node)
+        case .outdateDisk, .clearOutdated: preconditionFailure("not in the first release: \(intent)")
         }
     }
 }
