@@ -61,7 +61,7 @@ let package = Package(
             dependencies: [
                 "CleverModel", "CleverConfig", "CleverScheduler", "CleverCIB", "CleverCluster", "CleverControl", "CleverAgent",
                 "CleverLab", "CleverSystem", "CleverVolume", "CleverQEMU",
-                "CleverSetup",
+                "CleverSetup", "CleverAgentCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

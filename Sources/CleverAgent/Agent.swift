@@ -377,6 +377,17 @@ public actor Agent {
             }
         case .log(let entry):
             self.write(entry)
+        case .resolveVolume(let request):
+            // The resync may take minutes: on a thread of its own, never on the agent's queue.
+            let socket = "\(self.options.runDirectory)/\(request.volume).ctl"
+            Task {
+                let (succeeded, text) = await withCheckedContinuation { continuation in
+                    DispatchQueue.global().async {
+                        continuation.resume(returning: VolumeAgent.resolve(request, socket: socket, wait: Duration(AgentCore.resolveResyncWait)))
+                    }
+                }
+                self.enqueue(self.core.onVolumeResolveDone(request, succeeded: succeeded, text: text, now: self.clock.now()))
+            }
         case .volumeCommand(let volume, let command):
             let failure = VolumeAgent.give(command, socket: "\(self.options.runDirectory)/\(volume).ctl")
             for more in self.core.onVolumeCommandDone(volume, command, error: failure, now: self.clock.now()) { await self.perform(more) }

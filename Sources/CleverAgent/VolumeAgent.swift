@@ -69,6 +69,28 @@ struct VolumeAgent: ResourceAgent {
         }
     }
 
+    /// Resolves a local volume's split brain for another host (`VolumeResolveRequest`) and, unless a dry run, waits
+    /// for the resync it starts. Blocking: run it off the agent's queue.
+    static func resolve(_ request: VolumeResolveRequest, socket: String, wait: Duration) -> (succeeded: Bool, text: String) {
+        let reply: ControlReply
+        do {
+            reply = try ControlServer.send(ControlRequest(command: .resolve, discard: request.discard, dryRun: request.dryRun), to: socket)
+        } catch {
+            return (false, "volume \(request.volume) does not answer here (\(socket)): \(error)")
+        }
+        guard reply.ok else { return (false, reply.message) }
+        if request.dryRun { return (true, reply.message) }
+        do {
+            let result = try ControlServer.waitForSync(at: socket, timeout: wait) { _ in }
+            let line = result.status?.line ?? "no status"
+            return result.finished
+                ? (true, "\(reply.message); resync finished: \(line)")
+                : (false, "\(reply.message); the resync did not finish within \(wait): \(line)")
+        } catch {
+            return (false, "\(reply.message); lost the volume while waiting for the resync: \(error)")
+        }
+    }
+
     func pidFile(_ context: ActionContext) -> String { "\(context.runDirectory)/\(context.resource.id).volume.pid" }
 
     func status(_ volume: VolumeConfig) -> VolumeStatus? {

@@ -33,6 +33,8 @@ public struct AgentCore: Sendable {
     /// Live-migration prepares this node asked of a target, by request: the target whose answer it waits for.
     private var preparingOn: [RequestID: String] = [:]
     private var serial = 0
+    /// Resolves forwarded to the host that runs the volume, by request: the control call each answers.
+    var waitingResolves: [RequestID: ControlCall] = [:]
     /// Replication fencing: local volumes' last states, requests in flight, commands given (AgentCore+Fencing).
     var fencing = FencingBook()
 
@@ -218,6 +220,9 @@ public struct AgentCore: Sendable {
             if self.isAwaitingVerdict(at: now) { return self.schedule(.coordinatorWakeUp(at: now + Self.verdictRecheck), at: now + Self.verdictRecheck) }
             return self.coordinatorDirectives(self.coordinator.onTimer(ledger: self.ledger, now: now), now: now)
         case .requestExpiry(let id):
+            if let call = self.waitingResolves.removeValue(forKey: id) {
+                return [.answer(call, .failure("no answer from the host that runs the volume within \(Int(Self.resolvePatience.value)) s"))]
+            }
             guard let pending = self.waitingRequests.removeValue(forKey: id) else { return [] }
             return [.answer(pending.call, .failure("no answer from the cluster within \(Int(Self.requestPatience.value)) s (is corosync running?)"))]
         case .prepareExpiry(let id):
@@ -280,6 +285,12 @@ public struct AgentCore: Sendable {
                 out.append(.selfFence(reason: reason))
             case .diskMarksChanged(let volume):
                 out += self.fencingDirectives(volume, now: now)
+            case .resolveVolume(let request):
+                out.append(self.log(.notice, "resolving \(request.volume) for \(request.id.node) (--discard \(request.discard)\(request.dryRun ? ", dry run" : ""))",
+                                    now: now, resource: request.volume))
+                out.append(.resolveVolume(request))
+            case .volumeResolved(let request, let succeeded, let text):
+                out += self.onVolumeResolved(request, succeeded: succeeded, text: text)
             }
         }
         // A document adopted from another member may carry marks this host has not acted on.

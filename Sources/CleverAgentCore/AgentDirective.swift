@@ -35,6 +35,8 @@ public enum AgentDirective: Hashable, Sendable {
     case runDirect(ControlCall, action: ResourceAction, resource: String)
     /// A log line (already in the event history).
     case log(AgentLogEntry)
+    /// Resolve a split brain of a local volume for another host (and wait for the resync); then `onVolumeResolveDone`.
+    case resolveVolume(VolumeResolveRequest)
     /// Replication fencing: give a local volume this command; then `onVolumeCommandDone`.
     case volumeCommand(volume: String, VolumeCommand)
 }

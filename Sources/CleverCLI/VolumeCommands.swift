@@ -57,14 +57,21 @@ struct VolumeVerbs: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Recover from a split brain by discarding one host's changes (see --dry-run first).",
             discussion: "Run it on either host of the volume: the peer takes the resolve over the replication link. "
+                + "On a host without a replica, the agent forwards it to the host that runs the volume. "
                 + "Waits until the resync has finished.")
         @OptionGroup var options: Options
+        @OptionGroup var agent: AgentOptions
         @Option(name: .long, help: "The host whose changes since the split are thrown away.") var discard: String
         @Flag(name: .long, help: "Only show how many blocks each side changed.") var dryRun = false
         @Option(name: .long, help: "Seconds to wait for the resync to finish.") var timeout = 3600
         func run() throws {
             let json = self.options.output.json
             try Output.run(json: json) {
+                // No replica here: through the agents, to the host that runs it.
+                if !FileManager.default.fileExists(atPath: self.options.socket) {
+                    return try VolumeResolveRemote.run(agent: self.agent, volume: self.options.name, discard: self.discard,
+                                                       dryRun: self.dryRun, json: json)
+                }
                 let reply = try self.options.send(ControlRequest(command: .resolve, discard: self.discard, dryRun: self.dryRun))
                 if !reply.ok, !json { throw CLIError(reply.message) }
                 if !reply.ok || self.dryRun {

@@ -28,6 +28,10 @@ public struct ClusterLedger: Sendable {
         case event(String)
         /// A message was refused (malformed, from a non-member, or not allowed).
         case refused(String)
+        /// This node runs the volume another host asked to resolve: resolve it, then answer the group.
+        case resolveVolume(VolumeResolveRequest)
+        /// The answer to a resolve this node asked for.
+        case volumeResolved(RequestID, succeeded: Bool, text: String)
         /// The Outdated marks of this volume changed (or were confirmed): the agents act on them (`AgentCore`).
         case diskMarksChanged(volume: String)
         /// This partition lost quorum under no-quorum-policy stop: stop every local resource now; the
@@ -238,7 +242,22 @@ public struct ClusterLedger: Sendable {
             return [.event("node \(node) was fenced (powered off by its fence agent)")]
         case .migrationPrepared(let request, let exitCode, let output):
             return request.node == self.localNode ? [.migrationPrepared(request, exitCode: exitCode, output: output)] : []
+        case .resolveVolume(let request):
+            // Every member picks the same holder from the same state; with none, the asker answers itself.
+            guard let holder = self.resolveHolder(of: request.volume) else {
+                return request.id.node == self.localNode
+                    ? [.volumeResolved(request.id, succeeded: false, text: "no member of the cluster runs \(request.volume) now")] : []
+            }
+            return holder == self.localNode ? [.resolveVolume(request)] : []
+        case .volumeResolved(let request, let succeeded, let text):
+            return request.node == self.localNode ? [.volumeResolved(request, succeeded: succeeded, text: text)] : []
         }
+    }
+
+    /// The member that performs a resolve of `volume` asked through the group: the one with the lowest node id whose
+    /// agent runs the volume (its process answers there).
+    public func resolveHolder(of volume: String) -> String? {
+        self.members.first { self.resources[volume]?[$0]?.role.isActive == true }
     }
 
     mutating func onSync(_ offer: ClusterDocument, from sender: String) -> [Directive] {

@@ -25,6 +25,27 @@ public enum ClusterMessage: Hashable, Sendable {
     case migrationPrepared(request: RequestID, exitCode: Int, output: String?)
     /// The coordinator's fence agent confirmed that this departed node is off.
     case fenced(node: String)
+    /// An operator on a host without a replica asks the host that runs the volume to resolve its split brain.
+    case resolveVolume(VolumeResolveRequest)
+    /// That host's answer: whether the resolve (and the resync it started) finished, and what it said.
+    case volumeResolved(request: RequestID, succeeded: Bool, text: String)
+}
+
+/// `clevervm volume resolve NAME --discard HOST` sent through the group (from a host that holds no replica).
+public struct VolumeResolveRequest: Hashable, Sendable, Codable {
+    public var id: RequestID
+    public var volume: String
+    public var discard: String
+    public var dryRun: Bool
+
+    public init(id: RequestID, volume: String, discard: String, dryRun: Bool) {
+        self.id = id
+        self.volume = volume
+        self.discard = discard
+        self.dryRun = dryRun
+    }
+
+    enum CodingKeys: String, CodingKey { case id, volume, discard, dryRun }
 }
 
 public struct RequestID: Hashable, Sendable, Codable, CustomStringConvertible {

@@ -14,6 +14,8 @@ public enum ControlRequest: Hashable, Sendable {
     case snapshot
     /// Act on a resource on this host only, behind the cluster's back.
     case direct(action: ResourceAction, resource: String)
+    /// `volume resolve` from a host that holds no replica: the agent forwards it to a host that runs the volume.
+    case resolveVolume(volume: String, discard: String, dryRun: Bool)
 }
 
 public enum ControlResponse: Hashable, Sendable {

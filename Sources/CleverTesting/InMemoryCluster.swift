@@ -277,6 +277,9 @@ public final class InMemoryCluster {
                                                               roles: self.localRoles(node))
                 self.handle(node, done, partition: partition)
             case .log(let entry): self.events.append("\(node): \(entry.text)")
+            case .resolveVolume(let request):
+                let done = self.hosts[node]!.core.onVolumeResolveDone(request, succeeded: true, text: "\(request.volume) resolved on \(node)", now: self.now)
+                self.handle(node, done, partition: partition)
             case .volumeCommand(let volume, let command):
                 self.volumeCommands.append((node, volume, command))
                 self.handle(node, self.hosts[node]!.core.onVolumeCommandDone(volume, command, error: nil, now: self.now), partition: partition)

@@ -156,6 +156,27 @@ import Testing
         #expect(!self.commands(cluster).contains("beta disk0 markPeerOutdated"), "its writes were never held")
     }
 
+    /// `volume resolve` from a host without a replica: its agent forwards it to the one that runs the volume.
+    @Test func aResolveFromAHostWithoutAReplicaIsDoneByTheHostThatRunsTheVolume() {
+        var config = Fixtures.twoHost()
+        config.nodes.append(NodeConfig(name: "gamma", id: 3, addresses: ["198.51.100.13"]))
+        let cluster = InMemoryCluster(config: config, now: Fixtures.epoch)
+        cluster.start()
+        cluster.settle()
+        let call = cluster.control(on: "gamma", .resolveVolume(volume: "disk0", discard: "beta", dryRun: false))
+        cluster.settle()
+        #expect(cluster.answer(to: call) == .done("disk0 resolved on alpha"))
+        let refused = cluster.control(on: "gamma", .resolveVolume(volume: "disk0", discard: "gamma", dryRun: true))
+        #expect(cluster.answer(to: refused) == .failure("gamma holds no replica of disk0"))
+        // Nobody runs it: the asker answers itself.
+        cluster.powerOff("alpha")
+        cluster.powerOff("beta")
+        cluster.settle()
+        let alone = cluster.control(on: "gamma", .resolveVolume(volume: "disk0", discard: "beta", dryRun: false))
+        cluster.settle()
+        #expect(cluster.answer(to: alone) == .failure("no member of the cluster runs disk0 now"))
+    }
+
     @Test func anOperatorMayAcceptTheOutdatedData() {
         let cluster = self.started()
         self.cutReplicationLink(cluster)
