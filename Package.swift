@@ -60,7 +60,7 @@ let package = Package(
             name: "CleverCLI",
             dependencies: [
                 "CleverModel", "CleverConfig", "CleverScheduler", "CleverCIB", "CleverCluster", "CleverControl", "CleverAgent",
-                "CleverLab", "CleverSystem", "CleverVolume", "CleverQEMU",
+                "CleverLab", "CleverCampaign", "CleverSystem", "CleverVolume", "CleverQEMU",
                 "CleverSetup", "CleverAgentCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -78,6 +78,8 @@ let package = Package(
         .target(name: "CSpawn"),
         // The local multi-host lab: namespaces, bridge, real corosync/qnetd/qdevice per host.
         .target(name: "CleverLab", dependencies: ["CleverModel", "CorosyncConfig", "CleverSystem", "CSpawn"]),
+        // The fault campaign and the lab tests' harness: a lab driven through the clevervm binary, watched from outside.
+        .target(name: "CleverCampaign", dependencies: ["CleverControl", "CleverSystem", "CleverVolume", "CleverTesting", "CleverConfig"]),
         // Test helper: joins a CPG group, prints deliveries, views and quorum as JSON lines.
         .executableTarget(name: "CorosyncProbe", dependencies: ["Corosync"]),
         // Test support: fake clock, fixtures, scenario runner helpers.
@@ -94,13 +96,18 @@ let package = Package(
         .target(
             name: "CleverVolume",
             dependencies: [
-                "CleverNBD", "CleverReplication", "CleverModel", .product(name: "Crypto", package: "swift-crypto"),
+                "CleverNBD", "CleverReplication", "CleverModel", "CleverSystem", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Thin executable: one volume process, `clevervm-volume serve|status|promote|...`.
         .executableTarget(
             name: "CleverVolumeDaemon",
-            dependencies: ["CleverVolume", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "CleverVolume", "CleverSystem", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         // The web console, HTTP API and Prometheus metrics: a process of its own that talks to the local agent only
         // over the control socket (docs/architecture-web.md).
@@ -150,7 +157,7 @@ let package = Package(
         .testTarget(name: "CleverSetupTests", dependencies: ["CleverSetup", "CleverModel", "CleverConfig"]),
         // Lab tests need root, corosync, corosync-qnetd, corosync-qdevice; they run corosync-probe in lab hosts.
         // The agent on a real lab, driven through the clevervm binary (root, corosync, qnetd, nft).
-        .testTarget(name: "CleverAgentLabTests", dependencies: ["CleverControl", "CleverSystem", "CleverCLI", "CorosyncProbe", "CleverTesting", "CleverAgent", "CleverVolume", "CleverModel"]),
+        .testTarget(name: "CleverAgentLabTests", dependencies: ["CleverCampaign", "CleverControl", "CleverSystem", "CleverCLI", "CorosyncProbe", "CleverTesting", "CleverAgent", "CleverVolume", "CleverModel"]),
         .testTarget(name: "CleverLabTests", dependencies: ["CleverLab", "CleverModel", "CorosyncProbe", "CleverCLI"]),
     ]
 )

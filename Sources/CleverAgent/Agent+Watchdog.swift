@@ -9,11 +9,11 @@ import Glibc
 #endif
 
 /// The agent's side of watchdog fencing (issue 11): opening the host's watchdog, the heartbeat of the agent loop,
-/// what runs here, and refusing resources on a host whose watchdog is not configured. Agent.swift calls these from
-/// lines marked `watchdog (issue 11)`.
+/// and what runs here (the core refuses resources on a host whose watchdog is not configured). Agent.swift calls
+/// these from lines marked `watchdog (issue 11)`.
 extension Agent {
     /// Arms the host's watchdog as its node config says: a device is opened (a clear error when it cannot be),
-    /// `none` runs without (a warning), nothing configured runs no resources (see `refusalWithoutWatchdog`).
+    /// `none` runs without (a warning), nothing configured runs no resources (`AgentCore.refusalWithoutWatchdog`).
     static func openWatchdog(node: NodeConfig, config: ClusterConfig, logger: Logger) throws(AgentStop) -> WatchdogPetter? {
         let say: @Sendable (String) -> Void = { text in logger.notice("\(text)") }
         switch node.watchdog {
@@ -64,15 +64,5 @@ extension Agent {
     /// Before an action that may start something here: from now on something may run.
     func watchdogNoteStarting(_ request: ActionRequest) {
         if [.start, .promote, .migrateFrom].contains(request.action) { self.watchdog?.localResourcesChanged(runsSomething: true) }
-    }
-
-    /// A start on a host whose node config names no watchdog (neither a device nor `none`) is refused: nothing
-    /// would reset the host if it hung with the resource running.
-    static func refusalWithoutWatchdog(_ request: ActionRequest, node: NodeConfig?, now: Timestamp) -> OperationResult? {
-        guard [.start, .promote, .migrateFrom].contains(request.action), let node, node.watchdog == nil else { return nil }
-        return OperationResult(
-            request: request.id, resource: request.resource, node: request.node, action: request.action,
-            exitCode: OCFExit.notConfigured, migrationTarget: request.migrationTarget, at: now,
-            output: "node \(node.name) has no watchdog configured: set `watchdog: /dev/watchdog` or `watchdog: none` in its node config")
     }
 }

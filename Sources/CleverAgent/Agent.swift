@@ -322,12 +322,7 @@ public actor Agent {
             // host does not look unfit (no pingd) to the coordinator until the first ping.
             if let data = try? JSONEncoder().encode(attributes) { try? AtomicFile.write(data, to: Self.attributesPath(self.options)) }
         case .runAction(let request):
-            // watchdog (issue 11): no start on a host whose watchdog is not configured; note what may run here.
-            if let refusal = Self.refusalWithoutWatchdog(request, node: self.core.config.node(named: self.core.localNode), now: self.clock.now()) {
-                self.log(.error, "refused \(request): \(refusal.output ?? "")")
-                self.enqueue(self.core.onLocalResult(refusal))
-                return
-            }
+            // watchdog (issue 11): note what may run here (a start on a host without a watchdog the core refused).
             self.watchdogNoteStarting(request)
             await self.executor.run(request)
         case .prepareIncoming(let request):
@@ -335,7 +330,7 @@ public actor Agent {
             let executor = self.executor!
             Task {
                 let outcome = await executor.prepareIncoming(request)
-                self.enqueue(self.core.onIncomingPrepared(request, exitCode: outcome.exitCode, output: outcome.output))
+                self.enqueue(self.core.onIncomingPrepared(request, exitCode: outcome.exitCode, output: outcome.wireOutput))
             }
         case .adopt(let resource):
             await self.executor.adopt(resource)
@@ -357,7 +352,7 @@ public actor Agent {
         case .cancel(let timer):
             self.timers.removeValue(forKey: timer)?.cancel()
         case .finishPrepare(let id, let outcome):
-            self.prepares.removeValue(forKey: id)?.resume(returning: AgentOutcome(outcome.exitCode, outcome.output))
+            self.prepares.removeValue(forKey: id)?.resume(returning: AgentOutcome(wire: outcome.exitCode, output: outcome.output))
         case .answer(let call, var response):
             if case .status(var report) = response {
                 for index in report.resources.indices where report.resources[index].type == "volume" {
@@ -373,7 +368,7 @@ public actor Agent {
                 let outcome = await executor.runDirect(action, resource: resource)
                 let roles = await executor.localRoles()
                 self.enqueue(self.core.onDirectDone(call, action: action, resource: resource, exitCode: outcome.exitCode,
-                                                    output: outcome.output, roles: roles))
+                                                    output: outcome.wireOutput, roles: roles))
             }
         case .log(let entry):
             self.write(entry)
@@ -405,15 +400,29 @@ public actor Agent {
                                            now: self.clock.now()))
     }
 
+    /// Sends every queued message, in order, none ever dropped: while Corosync answers "try again" (flow control,
+    /// or a membership change whose sync waits for the qdevice — over 5 s measured after a host rejoined) the same
+    /// message is offered again, and the ones after it wait. A dropped message would leave the hosts' replicated
+    /// states apart for good: a rejoined host whose announcement was lost never got back in sync (issue 11).
     private func sendQueued(_ stream: AsyncStream<[UInt8]>) async {
         for await bytes in stream {
-            guard let group = self.group else { continue }
-            do {
-                try await group.send(bytes)
-            } catch {
-                self.log(.error, "cannot send to the cluster: \(error)")
-                if error.code == .connectionLost || error.code == .notRunning {
-                    group.close()  // ends the event stream: self-fence, then rejoin
+            var stalled = false
+            while let group = self.group {
+                do {
+                    try await group.send(bytes)
+                    if stalled { self.log(.notice, "corosync takes messages again; the held ones follow in order") }
+                    break
+                } catch {
+                    if error.code == .busy, !self.stopping {
+                        if !stalled { self.log(.notice, "corosync is busy (\(error)); holding this message and the ones after it") }
+                        stalled = true
+                        continue
+                    }
+                    self.log(.error, "cannot send to the cluster: \(error)")
+                    if error.code == .connectionLost || error.code == .notRunning {
+                        group.close()  // ends the event stream: self-fence, then rejoin
+                    }
+                    break
                 }
             }
         }

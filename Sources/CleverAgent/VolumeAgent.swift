@@ -52,7 +52,7 @@ struct VolumeAgent: ResourceAgent {
 
     /// This host's view of a volume in DRBD's words, for `clevervm status`.
     static func replicationLine(socket: String) -> String? {
-        guard let reply = try? ControlServer.send(ControlRequest(command: .status), to: socket), let status = reply.status else {
+        guard let reply = try? ControlServer.send(VolumeControlRequest(command: .status), to: socket), let status = reply.status else {
             return nil
         }
         return "replication: " + status.line
@@ -60,7 +60,7 @@ struct VolumeAgent: ResourceAgent {
 
     /// Gives a local volume a replication-fencing command; the error, or nil when it was done.
     static func give(_ command: VolumeCommand, socket: String) -> String? {
-        let request = ControlRequest(command: command == .markPeerOutdated ? .markPeerOutdated : .outdate)
+        let request = VolumeControlRequest(command: command == .markPeerOutdated ? .markPeerOutdated : .outdate)
         do {
             let reply = try ControlServer.send(request, to: socket)
             return reply.ok ? nil : reply.message
@@ -72,9 +72,9 @@ struct VolumeAgent: ResourceAgent {
     /// Resolves a local volume's split brain for another host (`VolumeResolveRequest`) and, unless a dry run, waits
     /// for the resync it starts. Blocking: run it off the agent's queue.
     static func resolve(_ request: VolumeResolveRequest, socket: String, wait: Duration) -> (succeeded: Bool, text: String) {
-        let reply: ControlReply
+        let reply: VolumeControlReply
         do {
-            reply = try ControlServer.send(ControlRequest(command: .resolve, discard: request.discard, dryRun: request.dryRun), to: socket)
+            reply = try ControlServer.send(VolumeControlRequest(command: .resolve, discard: request.discard, dryRun: request.dryRun), to: socket)
         } catch {
             return (false, "volume \(request.volume) does not answer here (\(socket)): \(error)")
         }
@@ -94,11 +94,11 @@ struct VolumeAgent: ResourceAgent {
     func pidFile(_ context: ActionContext) -> String { "\(context.runDirectory)/\(context.resource.id).volume.pid" }
 
     func status(_ volume: VolumeConfig) -> VolumeStatus? {
-        guard let reply = try? ControlServer.send(ControlRequest(command: .status), to: volume.controlSocket), reply.ok else { return nil }
+        guard let reply = try? ControlServer.send(VolumeControlRequest(command: .status), to: volume.controlSocket), reply.ok else { return nil }
         return reply.status
     }
 
-    func send(_ request: ControlRequest, _ volume: VolumeConfig) -> AgentOutcome {
+    func send(_ request: VolumeControlRequest, _ volume: VolumeConfig) -> AgentOutcome {
         do {
             let reply = try ControlServer.send(request, to: volume.controlSocket)
             return reply.ok ? .success : AgentOutcome(OCFExit.generic, reply.message)
@@ -179,9 +179,9 @@ struct VolumeAgent: ResourceAgent {
             // replication link may not have noticed yet (it gives up after 10 s of silence). Drop it, so
             // "the peer may be primary" no longer holds, and reconnect after promoting.
             let dropLink = context.peerFenced && status.connection != "StandAlone"
-            if dropLink { _ = self.send(ControlRequest(command: .disconnect), volume) }
-            defer { if dropLink { _ = self.send(ControlRequest(command: .connect), volume) } }
-            let outcome = self.send(ControlRequest(
+            if dropLink { _ = self.send(VolumeControlRequest(command: .disconnect), volume) }
+            defer { if dropLink { _ = self.send(VolumeControlRequest(command: .connect), volume) } }
+            let outcome = self.send(VolumeControlRequest(
                 command: .promote, peerOutdated: context.peerFenced, allowTwoPrimaries: context.allowTwoPrimaries,
                 force: Self.isFresh(status)), volume)
             if let after = self.status(volume) { await self.report(attribute, self.score(after)) }
@@ -189,13 +189,13 @@ struct VolumeAgent: ResourceAgent {
         case .demote:
             guard let status = self.status(volume) else { return .success }
             if status.role != "Primary" { return .success }
-            return self.send(ControlRequest(command: .demote), volume)
+            return self.send(VolumeControlRequest(command: .demote), volume)
         case .stop, .migrateTo:
             await self.watchers.stop(socket: volume.controlSocket)
             // Self-fencing does not ask a volume whose peer is unreachable to demote: it is killed (its metadata is
             // crash-safe; it comes back as a crashed primary and resyncs from the side that kept quorum).
             if !context.immediate, let status = self.status(volume), status.role == "Primary" {
-                _ = self.send(ControlRequest(command: .demote, force: true), volume)
+                _ = self.send(VolumeControlRequest(command: .demote, force: true), volume)
             }
             if let text = try? String(contentsOfFile: self.pidFile(context), encoding: .utf8),
                 let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), Subprocess.isAlive(pid)

@@ -123,7 +123,10 @@ final class WatchdogPetter: @unchecked Sendable {
             self.log("watchdog \(self.device.path) disarmed (clean stop, nothing running)")
         } else {
             self.device.abandon()
-            self.log("watchdog \(self.device.path) left armed: resources may still run here")
+            // sbd's rule: the watchdog is never disarmed while something it guards runs (sbd refuses a manual stop).
+            self.log("watchdog \(self.device.path) left armed: resources run here, so this host is reset \(self.device.timeout) s "
+                + "after the last pet unless an agent starts again and pets it; to stop the agent without a reset, move "
+                + "everything away first (`clevervm migrate`)")
         }
     }
 }

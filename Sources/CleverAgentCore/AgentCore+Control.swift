@@ -19,7 +19,7 @@ extension AgentCore {
         case .events(let limit):
             return (call, [.answer(call, .events(Array(self.events.suffix(max(1, limit)))))])
         case .intent(let asked):
-            let intent = self.resolvingThisHost(asked)
+            let intent = asked.resolving(thisHost: self.localNode)
             if let problem = IntentProblem.find(in: intent, config: self.config) {
                 return (call, [.answer(call, .failure(problem.description))])
             }
@@ -75,17 +75,6 @@ extension AgentCore {
         return self.announce(roles) + [.answer(call, answer)]
     }
 
-    /// The CLI names "this host" `OperatorIntent.thisHost` (it does not know the host's cluster name).
-    func resolvingThisHost(_ intent: OperatorIntent) -> OperatorIntent {
-        switch intent {
-        case .migrate(let node, let to, let expires) where node == OperatorIntent.thisHost:
-            .migrate(node: self.localNode, to: to, expires: expires)
-        case .unmigrate(let node) where node == OperatorIntent.thisHost:
-            .unmigrate(node: self.localNode)
-        default:
-            intent
-        }
-    }
 }
 
 /// Why an operator intent cannot be sent to the group: it names something the config does not have.
@@ -106,9 +95,9 @@ public enum IntentProblem: Error, Hashable, Sendable, CustomStringConvertible {
         }
         switch intent {
         case .migrate(let from, let to, _):
-            if from == to { return .migrateToItself(from) }
-            return node(from) ?? node(to)
-        case .unmigrate(let name): return node(name)
+            if let from = from.named, from == to { return .migrateToItself(from) }
+            return node(from.named) ?? node(to)
+        case .unmigrate(let name): return node(name?.named)
         case .forceStart(let name), .forceStop(let name): return resource(name)
         case .cleanup(let name, let on): return resource(name) ?? node(on)
         case .standby(let name), .unstandby(let name): return node(name)

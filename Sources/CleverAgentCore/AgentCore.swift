@@ -270,6 +270,11 @@ public struct AgentCore: Sendable {
                 out += self.cancel(.requestExpiry(request))
                 out.append(.answer(pending.call, pending.answer(refusal: refusal)))
             case .runAction(let request):
+                if let refusal = self.refusalWithoutWatchdog(request, now: now) {
+                    out.append(self.log(.error, "refused \(request): \(refusal.output ?? "")", now: now, resource: request.resource, op: request.action))
+                    out.append(.broadcast(.operationResult(refusal)))
+                    continue
+                }
                 out.append(self.log(.info, "running \(request) (\(request.reason))", now: now, resource: request.resource, op: request.action))
                 out.append(.runAction(request))
             case .prepareMigration(let request):

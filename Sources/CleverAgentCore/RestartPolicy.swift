@@ -9,8 +9,6 @@ public enum AgentStop: Error, Hashable, Sendable, CustomStringConvertible {
     case corosyncUnavailable(String)
     /// This host's Corosync node id is not in the cluster config.
     case notInConfig(nodeID: UInt32, nodes: [String])
-    /// The persisted cluster document cannot be read.
-    case damagedDocument(path: String, reason: String, configPath: String)
     /// Neither a persisted document nor a loadable config.
     case configUnloadable(String)
     /// The control socket cannot be served.
@@ -24,7 +22,7 @@ public enum AgentStop: Error, Hashable, Sendable, CustomStringConvertible {
     public var restartDelay: Seconds? {
         switch self {
         case .corosyncConnectionLost: Seconds(2)
-        case .corosyncUnavailable, .notInConfig, .damagedDocument, .configUnloadable, .controlSocket, .cannotJoin, .watchdogUnavailable: nil
+        case .corosyncUnavailable, .notInConfig, .configUnloadable, .controlSocket, .cannotJoin, .watchdogUnavailable: nil
         }
     }
 
@@ -34,7 +32,6 @@ public enum AgentStop: Error, Hashable, Sendable, CustomStringConvertible {
         case .corosyncUnavailable(let reason): "corosync is not running on this host or not configured: \(reason)"
         case .notInConfig(let id, let nodes):
             "this host is corosync node \(id), which the cluster config does not list (nodes: \(nodes.joined(separator: ", ")))"
-        case .damagedDocument(let path, let reason, let configPath): "\(path) is damaged (\(reason)); move it away to start from \(configPath)"
         case .configUnloadable(let reason): "cannot load the cluster config:\n\(reason)"
         case .controlSocket(let reason): "control socket: \(reason)"
         case .cannotJoin(let reason): "cannot join the cluster through corosync: \(reason)"

@@ -149,7 +149,7 @@ struct Migrate: IntentVerb {
             }
             expires = Timestamp(seconds: Date().timeIntervalSince1970) + duration
         }
-        return .migrate(node: self.node ?? OperatorIntent.thisHost, to: self.to, expires: expires)
+        return .migrate(node: self.node.map(NodeSelector.named) ?? .thisHost, to: self.to, expires: expires)
     }
 }
 
@@ -159,7 +159,7 @@ struct Unmigrate: IntentVerb {
     @Option(name: .long, help: "The host (default: this host).") var node: String?
     @OptionGroup var agent: AgentOptions
     @OptionGroup var output: OutputOptions
-    func intent() -> OperatorIntent { .unmigrate(node: self.node ?? OperatorIntent.thisHost) }
+    func intent() -> OperatorIntent { .unmigrate(node: self.node.map(NodeSelector.named) ?? .thisHost) }
 }
 
 struct Standby: IntentVerb {

@@ -16,8 +16,8 @@ struct LabCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lab",
         abstract: "Run a real multi-host cluster on this machine, and break it on purpose.",
-        subcommands: [Up.self, Down.self, Exec.self, Power.self, Partition.self, Heal.self, CutPing.self, RestorePing.self, CutReplication.self, RestoreReplication.self, Crash.self, Restart.self, LabStatus.self,
-                      WatchdogWatch.self]
+        subcommands: [Up.self, Down.self, Exec.self, Power.self, Partition.self, Heal.self, CutPing.self, RestorePing.self, CutReplication.self,
+                      RestoreReplication.self, Crash.self, Restart.self, LabStatus.self, WatchdogWatch.self, Campaign.self]
     )
 
     struct Options: ParsableArguments {

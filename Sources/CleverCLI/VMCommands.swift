@@ -37,9 +37,9 @@ extension VolumeVerbs {
                 let began = Date()
                 guard FileManager.default.isReadableFile(atPath: self.image) else { throw CLIError("cannot read image \(self.image)") }
                 let control = "\(self.runDirectory)/\(self.volume).ctl"
-                let reply: ControlReply
+                let reply: VolumeControlReply
                 do {
-                    reply = try ControlServer.send(ControlRequest(command: .status), to: control)
+                    reply = try ControlServer.send(VolumeControlRequest(command: .status), to: control)
                 } catch {
                     throw CLIError("volume \(self.volume) is not running on this host (no answer on \(control)): \(error)")
                 }

@@ -18,7 +18,7 @@ struct VolumeVerbs: ParsableCommand {
         var socket: String { "\(self.runDirectory)/\(self.name).ctl" }
 
         /// Sends one request to the local volume; the reply, or an error naming the volume and its socket.
-        func send(_ request: ControlRequest) throws -> ControlReply {
+        func send(_ request: VolumeControlRequest) throws -> VolumeControlReply {
             do {
                 return try ControlServer.send(request, to: self.socket)
             } catch {
@@ -26,7 +26,7 @@ struct VolumeVerbs: ParsableCommand {
             }
         }
 
-        func call(_ request: ControlRequest) throws {
+        func call(_ request: VolumeControlRequest) throws {
             try Output.run(json: self.output.json) {
                 let reply = try self.send(request)
                 if self.output.json {
@@ -44,13 +44,13 @@ struct VolumeVerbs: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "status", abstract: "Connection, roles, disk states, sync progress (DRBD's words).")
         @OptionGroup var options: Options
-        func run() throws { try self.options.call(ControlRequest(command: .status)) }
+        func run() throws { try self.options.call(VolumeControlRequest(command: .status)) }
     }
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Compare both sides' checksums; differing blocks are resynced.")
         @OptionGroup var options: Options
-        func run() throws { try self.options.call(ControlRequest(command: .verify)) }
+        func run() throws { try self.options.call(VolumeControlRequest(command: .verify)) }
     }
 
     struct Resolve: ParsableCommand {
@@ -72,7 +72,7 @@ struct VolumeVerbs: ParsableCommand {
                     return try VolumeResolveRemote.run(agent: self.agent, volume: self.options.name, discard: self.discard,
                                                        dryRun: self.dryRun, json: json)
                 }
-                let reply = try self.options.send(ControlRequest(command: .resolve, discard: self.discard, dryRun: self.dryRun))
+                let reply = try self.options.send(VolumeControlRequest(command: .resolve, discard: self.discard, dryRun: self.dryRun))
                 if !reply.ok, !json { throw CLIError(reply.message) }
                 if !reply.ok || self.dryRun {
                     if json { try Output.printJSON(ResolveResult(reply: reply, resyncFinished: nil, status: reply.status)) } else { print(reply.message) }
@@ -100,7 +100,7 @@ struct VolumeVerbs: ParsableCommand {
 
     /// What `volume resolve --json` prints: one document.
     struct ResolveResult: Encodable {
-        var reply: ControlReply
+        var reply: VolumeControlReply
         /// nil for a dry run or a refused resolve.
         var resyncFinished: Bool?
         var status: VolumeStatus?

@@ -294,11 +294,13 @@ public struct ClusterLedger: Sendable {
 
     mutating func onIntent(_ intent: OperatorIntent, request: RequestID, now: Timestamp) -> [Directive] {
         if let reason = self.refusal(for: request) { return [.requestDone(request, refusal: reason)] }
+        // Agents resolve "this host" before sending; should one not have, it is the host that asked.
+        let intent = intent.resolving(thisHost: request.node)
         switch intent {
         case .migrate(let node, let to, let expires):
-            self.document.marks.migrate(node: node, to: to, expires: expires)
+            self.document.marks.migrate(node: node.name(thisHost: request.node), to: to, expires: expires)
         case .unmigrate(let node):
-            self.document.marks.unmigrate(node: node)
+            self.document.marks.unmigrate(node: node?.name(thisHost: request.node))
         case .forceStart(let resource):
             self.document.targetRoles[resource] = .started
         case .forceStop(let resource):

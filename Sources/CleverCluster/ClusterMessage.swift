@@ -61,9 +61,42 @@ public struct RequestID: Hashable, Sendable, Codable, CustomStringConvertible {
     enum CodingKeys: String, CodingKey { case node, serial }
 }
 
+/// The node a `migrate` or `unmigrate` names: one by its cluster name, or the host whose agent takes the request (the
+/// CLI and the web console do not know their host's cluster name). The agent resolves it before the intent goes to
+/// the group; a group member resolves a leftover `thisHost` to the node that sent the request.
+public enum NodeSelector: Hashable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
+    case thisHost
+    case named(String)
+
+    /// A node name as an operator typed it, where empty means this host (as the control protocol's first release
+    /// sent "this host": `"node": ""`).
+    public init(typed name: String) {
+        self = name.isEmpty ? .thisHost : .named(name)
+    }
+
+    public init(stringLiteral name: String) { self = .named(name) }
+
+    /// The name, with `local` for `thisHost`.
+    public func name(thisHost local: String) -> String {
+        switch self {
+        case .thisHost: local
+        case .named(let name): name
+        }
+    }
+
+    /// The name when one is given.
+    public var named: String? {
+        if case .named(let name) = self { return name }
+        return nil
+    }
+
+    public var description: String { self.named ?? "this host" }
+}
+
 public enum OperatorIntent: Hashable, Sendable, CustomStringConvertible {
-    case migrate(node: String, to: String?, expires: Timestamp?)
-    case unmigrate(node: String?)
+    case migrate(node: NodeSelector, to: String?, expires: Timestamp?)
+    /// `node` nil: every node's `migrate` marks go.
+    case unmigrate(node: NodeSelector?)
     case forceStart(resource: String)
     case forceStop(resource: String)
     case cleanup(resource: String?, node: String?)
@@ -75,9 +108,14 @@ public enum OperatorIntent: Hashable, Sendable, CustomStringConvertible {
     /// That disk resynced to UpToDate (or an operator accepts its data): the mark goes.
     case clearOutdated(volume: String, node: String)
 
-    /// The node name the CLI sends for "this host" in `migrate` and `unmigrate` (it does not know its host's cluster
-    /// name); the receiving agent puts its own name in before the intent goes to the group.
-    public static let thisHost = ""
+    /// The same intent with `thisHost` replaced by `local`.
+    public func resolving(thisHost local: String) -> OperatorIntent {
+        switch self {
+        case .migrate(.thisHost, let to, let expires): .migrate(node: .named(local), to: to, expires: expires)
+        case .unmigrate(.thisHost?): .unmigrate(node: .named(local))
+        default: self
+        }
+    }
 
     public var description: String {
         switch self {

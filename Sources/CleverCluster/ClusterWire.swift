@@ -188,11 +188,11 @@ extension OperatorIntent: Codable {
         var fields = try WireUnion.fields(of: self.kind, in: encoder, nested: encoder.clusterWireVersion == WireVersion.legacy)
         switch self {
         case .migrate(let node, let to, let expires):
-            try fields.encode(node, forKey: "node")
+            try Self.encode(node, into: &fields)
             try fields.encodeIfPresent(to, forKey: "to")
             try fields.encodeIfPresent(expires, forKey: "expires")
         case .unmigrate(let node):
-            try fields.encodeIfPresent(node, forKey: "node")
+            if let node { try Self.encode(node, into: &fields) }
         case .forceStart(let resource), .forceStop(let resource):
             try fields.encode(resource, forKey: "resource")
         case .cleanup(let resource, let node):
@@ -210,9 +210,12 @@ extension OperatorIntent: Codable {
         let (kind, fields) = try WireUnion.fields(Kind.self, in: decoder, nested: decoder.clusterWireVersion == WireVersion.legacy, what: "intent")
         switch kind {
         case .migrate:
-            self = .migrate(node: try fields.decode(String.self, forKey: "node"), to: try fields.decodeIfPresent(String.self, forKey: "to"),
+            guard let node = try Self.decodeNode(fields) else {
+                throw DecodingError.keyNotFound(WireKey("node"), .init(codingPath: fields.codingPath, debugDescription: "migrate names no node"))
+            }
+            self = .migrate(node: node, to: try fields.decodeIfPresent(String.self, forKey: "to"),
                             expires: try fields.decodeIfPresent(Timestamp.self, forKey: "expires"))
-        case .unmigrate: self = .unmigrate(node: try fields.decodeIfPresent(String.self, forKey: "node"))
+        case .unmigrate: self = .unmigrate(node: try Self.decodeNode(fields))
         case .forceStart: self = .forceStart(resource: try fields.decode(String.self, forKey: "resource"))
         case .forceStop: self = .forceStop(resource: try fields.decode(String.self, forKey: "resource"))
         case .cleanup:
@@ -225,6 +228,22 @@ extension OperatorIntent: Codable {
         case .clearOutdated:
             self = .clearOutdated(volume: try fields.decode(String.self, forKey: "volume"), node: try fields.decode(String.self, forKey: "node"))
         }
+    }
+}
+
+extension OperatorIntent {
+    /// A named node is `"node": "alpha"`; this host is `"thisHost": true` (the first release wrote `"node": ""`,
+    /// which still reads as this host).
+    static func encode(_ node: NodeSelector, into fields: inout KeyedEncodingContainer<WireKey>) throws {
+        switch node {
+        case .named(let name): try fields.encode(name, forKey: "node")
+        case .thisHost: try fields.encode(true, forKey: "thisHost")
+        }
+    }
+
+    static func decodeNode(_ fields: KeyedDecodingContainer<WireKey>) throws -> NodeSelector? {
+        if try fields.decodeIfPresent(Bool.self, forKey: "thisHost") == true { return .thisHost }
+        return try fields.decodeIfPresent(String.self, forKey: "node").map(NodeSelector.init(typed:))
     }
 }
 

@@ -43,7 +43,10 @@ public struct Coordinator: Sendable {
 
     public func isCoordinator(_ ledger: ClusterLedger) -> Bool { ledger.coordinatorNode == self.localNode }
 
-    public var pendingActions: [ActionRequest] { self.inFlight.values.map(\.request).sorted { $0.id.serial < $1.id.serial } }
+    /// Each request once: a live migration is held under both its ends.
+    public var pendingActions: [ActionRequest] {
+        Set(self.inFlight.values.map(\.request)).sorted { $0.id.serial < $1.id.serial }
+    }
 
     /// Something in the ledger changed: recompute soon (changes come in bursts).
     public mutating func onChange(now: Timestamp) -> [Directive] {

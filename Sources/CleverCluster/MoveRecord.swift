@@ -18,28 +18,19 @@ public struct MoveRecord: Hashable, Sendable, Codable, CustomStringConvertible {
     public var mode: Mode
     public var downtimeMilliseconds: Int?
 
-    /// What the VM agent puts in an action's output (its `VMReport`), as far as moves need it.
-    struct Report: Decodable {
-        var mode: String?
-        var downtimeMs: Int?
-        var totalMs: Int?
-    }
-
     /// A live `migrate_to`, a `start` that resumed a hibernated guest, or a cold-boot `start` on another host than
     /// `previousHost` (where it last ran); nil for anything else.
     public init?(result: OperationResult, previousHost: String? = nil) {
-        guard let output = result.output, let data = output.data(using: .utf8),
-            let report = try? JSONDecoder().decode(Report.self, from: data)
-        else { return nil }
+        guard let report = result.report else { return nil }
         switch result.action {
         case .migrateTo:
             guard let target = result.migrationTarget else { return nil }
             self.init(resource: result.resource, at: result.at, from: result.node, to: target,
-                      mode: report.mode == "hibernate" ? .hibernate : .live, downtimeMilliseconds: report.downtimeMs)
-        case .start where report.mode == "resume":
+                      mode: report.mode == .hibernate ? .hibernate : .live, downtimeMilliseconds: report.downtimeMs)
+        case .start where report.mode == .resume:
             self.init(resource: result.resource, at: result.at, from: previousHost, to: result.node, mode: .hibernate,
                       downtimeMilliseconds: nil)
-        case .start where report.mode == "cold":
+        case .start where report.mode == .cold:
             guard let previousHost, previousHost != result.node else { return nil }
             self.init(resource: result.resource, at: result.at, from: previousHost, to: result.node, mode: .coldBoot,
                       downtimeMilliseconds: nil)

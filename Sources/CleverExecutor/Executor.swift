@@ -128,7 +128,7 @@ public actor Executor {
         }
         await self.sink(OperationResult(
             request: request.id, resource: resource.id, node: self.node, action: request.action, exitCode: outcome.exitCode,
-            migrationTarget: request.migrationTarget, at: self.now(), output: outcome.output))
+            migrationTarget: request.migrationTarget, at: self.now(), output: outcome.wireOutput))
     }
 
     // MARK: - Monitors

@@ -33,12 +33,26 @@ public struct ActionContext: Sendable {
 /// The result of one action, in OCF exit codes.
 public struct AgentOutcome: Hashable, Sendable {
     public var exitCode: Int
+    /// Text for the operator: an agent's output, or what went wrong.
     public var output: String?
+    /// A VM action's report (the `vm` agent's actions).
+    public var report: VMReport?
 
-    public init(_ exitCode: Int, _ output: String? = nil) {
+    public init(_ exitCode: Int, _ output: String? = nil, report: VMReport? = nil) {
         self.exitCode = exitCode
         self.output = output
+        self.report = report
     }
+
+    /// An outcome as the group's wire carries it (`OperationResult.output`, `migrationPrepared`): a report in its
+    /// JSON form, else the text.
+    public init(wire exitCode: Int, output: String?) {
+        let report = VMReport.parse(output)
+        self.init(exitCode, report == nil ? output : nil, report: report)
+    }
+
+    /// What goes on the group's wire in `output`.
+    public var wireOutput: String? { self.report?.json ?? self.output }
 
     public static let success = AgentOutcome(OCFExit.success)
     public static let notRunning = AgentOutcome(OCFExit.notRunning)

@@ -1,3 +1,4 @@
+import CleverSystem
 import Foundation
 
 #if canImport(Glibc)
@@ -28,20 +29,12 @@ public enum ConsoleSession {
     public static func connect(_ socket: String) throws(Failure) -> Int32 {
         let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(socket: socket, reason: String(cString: strerror(errno))) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(socket.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+        let address: UnixSocketAddress
+        do { address = try UnixSocketAddress(path: socket) } catch {
             Glibc.close(fd)
-            throw Failure(socket: socket, reason: "socket path longer than 107 bytes")
+            throw Failure(socket: socket, reason: "\(error)")
         }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        let connected = address.connect(fd)
         guard connected == 0 else {
             let reason = String(cString: strerror(errno))
             Glibc.close(fd)

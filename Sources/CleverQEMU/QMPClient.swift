@@ -1,3 +1,4 @@
+import CleverSystem
 import Foundation
 
 #if canImport(Glibc)
@@ -32,22 +33,12 @@ public actor QMPClient {
     public static func connect(_ socketPath: String, timeout: Duration = .seconds(5), greeting: Bool = true) async throws(Failure) -> QMPClient {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(socket: socketPath, command: "connect", reason: String(cString: strerror(errno))) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let pathBytes = Array(socketPath.utf8)
-        guard pathBytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+        let address: UnixSocketAddress
+        do { address = try UnixSocketAddress(path: socketPath) } catch {
             Glibc.close(fd)
-            throw Failure(socket: socketPath, command: "connect", reason: "socket path longer than 107 bytes")
+            throw Failure(socket: socketPath, command: "connect", reason: "\(error)")
         }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: pathBytes)
-            raw[pathBytes.count] = 0
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let connected = address.connect(fd)
         guard connected == 0 else {
             let reason = String(cString: strerror(errno))
             Glibc.close(fd)
@@ -136,7 +127,7 @@ public actor QMPClient {
                         if case .event(let name, let data) = message { self.events.append((name, data)) }
                         self.pendingMessages.append(message)
                     } catch {
-                        throw Failure(socket: self.socketPath, command: command, reason: error.description)
+                        throw Failure(socket: self.socketPath, command: command, reason: "\(error)")
                     }
                 }
             } else if count == 0 {

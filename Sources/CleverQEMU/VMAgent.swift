@@ -124,9 +124,8 @@ public struct VMAgent: ResourceAgent {
         case .migrateFrom: outcome = await self.migrateFrom(spec, context)
         case .promote, .demote: return AgentOutcome(OCFExit.unimplemented, "a vm has no promoted role")
         }
-        if var report = VMReport.parse(outcome.output), report.elapsedMs == nil {
-            report.elapsedMs = milliseconds(ContinuousClock.now - started)
-            outcome.output = report.json
+        if outcome.report != nil, outcome.report?.elapsedMs == nil {
+            outcome.report?.elapsedMs = milliseconds(ContinuousClock.now - started)
         }
         return outcome
     }
@@ -138,9 +137,9 @@ public struct VMAgent: ResourceAgent {
             case .holdsNoGuest: break
             case .survived(let message): return AgentOutcome(OCFExit.generic, "\(context.resource.id): \(message)")
             case .mayHoldTheGuest:
-                var report = VMReport(action: "start", mode: "attached")
+                var report = VMReport(action: .start, mode: .attached)
                 report.pid = Int(pid)
-                return AgentOutcome(OCFExit.success, report.json)
+                return AgentOutcome(OCFExit.success, report: report)
             }
         }
         let image: HibernateImage
@@ -160,21 +159,21 @@ public struct VMAgent: ResourceAgent {
             return AgentOutcome(OCFExit.generic)
         }
         defer { Task { await qmp.close() } }
-        var report = VMReport(action: "start", mode: resume ? "resume" : "cold")
+        var report = VMReport(action: .start, mode: resume ? .resume : .cold)
         report.pid = Int(pid)
         do {
             if resume {
                 let deadline = ContinuousClock.now + Duration(context.timeout)
                 var status = try await self.status(qmp)
-                while status == "inmigrate", ContinuousClock.now < deadline {
+                while status == .inmigrate, ContinuousClock.now < deadline {
                     try? await Task.sleep(for: .milliseconds(10))
                     status = try await self.status(qmp)
                 }
-                if status == "paused" || status == "prelaunch" { try await qmp.execute("cont") }
+                if status == .paused || status == .prelaunch { try await qmp.execute("cont") }
             }
             let status = try await self.status(qmp)
             report.status = status
-            guard status == "running" else {
+            guard status == .running else {
                 return AgentOutcome(OCFExit.generic, "\(context.resource.id): QEMU is \(status) after start; \(Subprocess.tail(paths.qemuLog, lines: 5))")
             }
             // The guest's file systems were frozen just before its RAM was saved.
@@ -187,7 +186,7 @@ public struct VMAgent: ResourceAgent {
                     report.message = "resumed, but the image is still there: \(error.description)"
                 }
             }
-            return AgentOutcome(OCFExit.success, report.json)
+            return AgentOutcome(OCFExit.success, report: report)
         } catch {
             return AgentOutcome(OCFExit.generic, "\(context.resource.id): \(error.description); \(Subprocess.tail(paths.qemuLog, lines: 5))")
         }
@@ -197,22 +196,22 @@ public struct VMAgent: ResourceAgent {
         let paths = self.paths(context)
         guard let pid = self.runningQEMU(paths) else {
             unlink(paths.pidFile)
-            return AgentOutcome(OCFExit.success, VMReport(action: "stop", mode: "absent").json)
+            return AgentOutcome(OCFExit.success, report: VMReport(action: .stop, mode: .absent))
         }
         if context.immediate {
             kill(pid, SIGKILL)
             await self.waitForExit(pid, until: ContinuousClock.now + .seconds(2))
             unlink(paths.pidFile)
             if Subprocess.isAlive(pid) { return AgentOutcome(OCFExit.generic, "QEMU pid \(pid) survived SIGKILL") }
-            return AgentOutcome(OCFExit.success, VMReport(action: "stop", mode: "killed").json)
+            return AgentOutcome(OCFExit.success, report: VMReport(action: .stop, mode: .killed))
         }
         let deadline = ContinuousClock.now + Duration(context.timeout) - .milliseconds(500)
         // A QEMU that holds no guest of its own is ended, never hibernated: its RAM is not the guest's current state.
         switch await self.discardIfGuestless(pid, paths) {
         case .holdsNoGuest(let status):
-            var report = VMReport(action: "stop", mode: "discarded")
+            var report = VMReport(action: .stop, mode: .discarded)
             report.status = status
-            return AgentOutcome(OCFExit.success, report.json)
+            return AgentOutcome(OCFExit.success, report: report)
         case .survived(let message): return AgentOutcome(OCFExit.generic, "\(context.resource.id): \(message)")
         case .mayHoldTheGuest: break
         }
@@ -228,7 +227,7 @@ public struct VMAgent: ResourceAgent {
                 await self.waitForExit(pid, until: deadline)
                 unlink(paths.pidFile)
                 report.pid = Int(pid)
-                return AgentOutcome(OCFExit.success, report.json)
+                return AgentOutcome(OCFExit.success, report: report)
             } catch {
                 if case .file(let path) = image { unlink(path + ".partial") }
                 // A guest whose disk is gone here (its volume process died or is no longer primary) cannot be saved
@@ -237,9 +236,9 @@ public struct VMAgent: ResourceAgent {
                     kill(pid, SIGKILL)
                     await self.waitForExit(pid, until: ContinuousClock.now + .seconds(2))
                     unlink(paths.pidFile)
-                    var report = VMReport(action: "stop", mode: "killed")
+                    var report = VMReport(action: .stop, mode: .killed)
                     report.message = "hibernate failed (\(error)) and disk \(lost) is gone here: QEMU killed"
-                    return AgentOutcome(OCFExit.success, report.json)
+                    return AgentOutcome(OCFExit.success, report: report)
                 }
                 // Otherwise the image is incomplete: the VM keeps running here and the stop fails (the cluster leaves it
                 // alone until `cleanup`), so nothing starts it elsewhere from a partial image.
@@ -254,16 +253,16 @@ public struct VMAgent: ResourceAgent {
                 await qmp.close()
             }
             await self.waitForExit(pid, until: deadline)
-            var report = VMReport(action: "stop", mode: "shutdown")
+            var report = VMReport(action: .stop, mode: .shutdown)
             if byAgent { report.message = "shut down by the guest agent" }
             if Subprocess.isAlive(pid) {
                 kill(pid, SIGKILL)
                 await self.waitForExit(pid, until: ContinuousClock.now + .seconds(2))
-                report.mode = "killed"
+                report.mode = .killed
             }
             unlink(paths.pidFile)
             if Subprocess.isAlive(pid) { return AgentOutcome(OCFExit.generic, "QEMU pid \(pid) survived SIGKILL") }
-            return AgentOutcome(OCFExit.success, report.json)
+            return AgentOutcome(OCFExit.success, report: report)
         }
     }
 
@@ -272,16 +271,8 @@ public struct VMAgent: ResourceAgent {
         let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(socket.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            for (index, byte) in bytes.enumerated() { buffer[index] = byte }
-        }
-        return withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
-        }
+        guard let address = try? UnixSocketAddress(path: socket) else { return false }
+        return address.connect(fd) == 0
     }
 
     /// Saves RAM and device state into the hibernate image with QEMU's migration stream, commits the image and
@@ -308,7 +299,7 @@ public struct VMAgent: ResourceAgent {
         do {
             try await qmp.execute("migrate", ["uri": .string(image.saveURI)])
             result = try await self.waitForMigration(qmp, until: deadline)
-            guard result["status"]?.string == "completed" else {
+            guard MigrationStatus(result) == .completed else {
                 throw QMPClient.Failure(socket: paths.qmpSocket, command: "migrate", reason: "migration ended \(result)")
             }
             bytes = image.writtenBytes(reported: result["ram"]?["transferred"]?.number.map { Int($0) })
@@ -319,7 +310,7 @@ public struct VMAgent: ResourceAgent {
             throw error
         }
         _ = try? await qmp.execute("quit")
-        var report = VMReport(action: "stop", mode: "hibernate")
+        var report = VMReport(action: .stop, mode: .hibernate)
         if let frozen { report.message = "\(frozen) file systems frozen by the guest agent" }
         report.transferredBytes = bytes
         report.totalMs = result["total-time"]?.number.map { Int($0) }
@@ -344,7 +335,7 @@ public struct VMAgent: ResourceAgent {
     }
 
     /// QEMU's run state over QMP, nil when it does not answer.
-    func qemuStatus(_ paths: Paths) async -> String? {
+    func qemuStatus(_ paths: Paths) async -> RunState? {
         guard let qmp = try? await QMPClient.connect(paths.qmpSocket, timeout: .seconds(2)) else { return nil }
         defer { Task { await qmp.close() } }
         return try? await self.status(qmp)
@@ -352,21 +343,18 @@ public struct VMAgent: ResourceAgent {
 
     enum LeftoverQEMU {
         /// It was in this state and is gone now.
-        case holdsNoGuest(String)
+        case holdsNoGuest(RunState)
         case mayHoldTheGuest
         case survived(String)
     }
-
-    /// QEMU states in which the process holds no guest of its own.
-    static let guestlessStates: Set<String> = ["inmigrate", "postmigrate"]
 
     /// A QEMU found where a VM is to start or arrive. One that holds no guest of its own is ended: still waiting
     /// for an incoming state (the move that started it was interrupted, the guest is still on its source), or the
     /// source a completed move left behind (its agent died before quitting it; the guest runs on the other host).
     /// Any other QEMU may hold the guest and is left alone.
-    func discardIfGuestless(_ pid: pid_t, _ paths: Paths, status known: String? = nil) async -> LeftoverQEMU {
+    func discardIfGuestless(_ pid: pid_t, _ paths: Paths, status known: RunState? = nil) async -> LeftoverQEMU {
         let status = if let known { known } else { await self.qemuStatus(paths) }
-        guard let status, Self.guestlessStates.contains(status) else { return .mayHoldTheGuest }
+        guard let status, status.holdsNoGuest else { return .mayHoldTheGuest }
         kill(pid, SIGKILL)
         await self.waitForExit(pid, until: ContinuousClock.now + .seconds(2))
         if Subprocess.isAlive(pid) { return .survived("a QEMU left \(status) (pid \(pid)) survived SIGKILL") }
@@ -382,15 +370,15 @@ public struct VMAgent: ResourceAgent {
             defer { Task { await qmp.close() } }
             let status = try await self.status(qmp)
             switch status {
-            case "running": return .success
-            case "postmigrate":
+            case .running: return .success
+            case .postmigrate:
                 // The source of a completed move whose agent died before quitting it (monitors do not run during
                 // this agent's own moves): the guest runs on the other host, and this QEMU still holds the disk
                 // open, which would keep the volume from being demoted here.
                 await qmp.close()
                 _ = await self.discardIfGuestless(pid, paths, status: status)
                 return AgentOutcome(OCFExit.notRunning, "QEMU was left postmigrate by an interrupted move; ended")
-            case "inmigrate", "shutdown": return AgentOutcome(OCFExit.notRunning, "QEMU is \(status)")
+            case .inmigrate, .shutdown: return AgentOutcome(OCFExit.notRunning, "QEMU is \(status)")
             default: return AgentOutcome(OCFExit.generic, "\(context.resource.id): QEMU is \(status)")
             }
         } catch {
@@ -417,14 +405,14 @@ public struct VMAgent: ResourceAgent {
             guard stopped.exitCode == OCFExit.success else { return stopped }
             let resumed = await prepareTarget(context)
             guard resumed.exitCode == OCFExit.success else { return resumed }
-            var report = VMReport(action: "migrate_to", mode: "hibernate")
+            var report = VMReport(action: .migrateTo, mode: .hibernate)
             report.target = target
-            report.transferredBytes = VMReport.parse(stopped.output)?.transferredBytes
-            return AgentOutcome(OCFExit.success, report.json)
+            report.transferredBytes = stopped.report?.transferredBytes
+            return AgentOutcome(OCFExit.success, report: report)
         }
         let prepared = await prepareTarget(context)
-        guard prepared.exitCode == OCFExit.success, let incoming = VMReport.parse(prepared.output)?.incoming else {
-            return AgentOutcome(OCFExit.generic, "\(context.resource.id): target \(target) not ready: \(prepared.output ?? "exit \(prepared.exitCode)")")
+        guard prepared.exitCode == OCFExit.success, let incoming = prepared.report?.incoming else {
+            return AgentOutcome(OCFExit.generic, "\(context.resource.id): target \(target) not ready: \(prepared.wireOutput ?? "exit \(prepared.exitCode)")")
         }
         do {
             try MigrationTLS.writeCredentials(directory: paths.migrationTLSDirectory, keyFile: self.settings.migrationKeyFile,
@@ -446,25 +434,25 @@ public struct VMAgent: ResourceAgent {
             ])
             try await qmp.execute("migrate", ["uri": .string(incoming)])
             let result = try await self.waitForMigration(qmp, until: deadline)
-            var report = VMReport(action: "migrate_to", mode: "live")
+            var report = VMReport(action: .migrateTo, mode: .live)
             report.target = target
-            report.status = result["status"]?.string
+            report.migration = MigrationStatus(result)
             report.downtimeMs = result["downtime"]?.number.map { Int($0) }
             report.totalMs = result["total-time"]?.number.map { Int($0) }
             report.setupMs = result["setup-time"]?.number.map { Int($0) }
             report.transferredBytes = result["ram"]?["transferred"]?.number.map { Int($0) }
-            guard report.status == "completed" else {
+            guard report.migration == .completed else {
                 _ = try? await qmp.execute("migrate_cancel")
                 report.message = result["error-desc"]?.string
                 // The source still runs (it resumes after a failed migration); the target QEMU exits on its own.
-                if try await self.status(qmp) != "running" { _ = try? await qmp.execute("cont") }
-                return AgentOutcome(OCFExit.generic, report.json)
+                if try await self.status(qmp) != .running { _ = try? await qmp.execute("cont") }
+                return AgentOutcome(OCFExit.generic, report: report)
             }
             _ = try? await qmp.execute("quit")
             await self.waitForExit(pid, until: ContinuousClock.now + .seconds(5))
             if Subprocess.isAlive(pid) { kill(pid, SIGKILL) }
             unlink(paths.pidFile)
-            return AgentOutcome(OCFExit.success, report.json)
+            return AgentOutcome(OCFExit.success, report: report)
         } catch {
             return AgentOutcome(OCFExit.generic, "\(context.resource.id): live migration to \(target) failed: \(error)")
         }
@@ -509,10 +497,10 @@ public struct VMAgent: ResourceAgent {
             }
             await qmp.close()
             self.closeIfAbandoned(pid: pid, paths: paths, after: Duration(context.timeout) + .seconds(5))
-            var report = VMReport(action: "migrate_from", mode: "live")
+            var report = VMReport(action: .migrateFrom, mode: .live)
             report.incoming = incoming.argument
             report.pid = Int(pid)
-            return AgentOutcome(OCFExit.success, report.json)
+            return AgentOutcome(OCFExit.success, report: report)
         }
     }
 
@@ -653,17 +641,15 @@ public struct VMAgent: ResourceAgent {
         return nil
     }
 
-    func status(_ qmp: QMPClient) async throws(QMPClient.Failure) -> String {
-        try await qmp.execute("query-status")["status"]?.string ?? "unknown"
+    func status(_ qmp: QMPClient) async throws(QMPClient.Failure) -> RunState {
+        let answer = try await qmp.execute("query-status")
+        return RunState(qmp: answer["status"]?.string ?? "unknown")
     }
 
     func waitForMigration(_ qmp: QMPClient, until deadline: ContinuousClock.Instant) async throws -> JSONValue {
         while true {
             let info = try await qmp.execute("query-migrate")
-            switch info["status"]?.string {
-            case "completed", "failed", "cancelled": return info
-            default: break
-            }
+            if MigrationStatus(info).isFinal { return info }
             guard ContinuousClock.now < deadline else {
                 _ = try? await qmp.execute("migrate_cancel")
                 return ["status": "failed", "error-desc": "timed out"]
@@ -676,6 +662,13 @@ public struct VMAgent: ResourceAgent {
         while Subprocess.isAlive(pid), ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))
         }
+    }
+}
+
+extension MigrationStatus {
+    /// The `status` of a `query-migrate` answer.
+    init(_ info: JSONValue) {
+        self.init(qmp: info["status"]?.string ?? "none")
     }
 }
 

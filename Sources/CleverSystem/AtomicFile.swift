@@ -5,9 +5,14 @@ import Glibc
 #endif
 
 /// Files that must survive a crash whole or not at all: write a temporary file, fsync it, rename it
-/// over the old one, fsync the directory. The one durable-write helper of the shells (CleverVolume's
-/// `DurableFile.replace` is the same and moves here).
+/// over the old one, fsync the directory. A crash leaves the old or the new contents, never a mix. The one
+/// durable-write helper of the shells (the agent's document, the volume's metadata and bitmap, accounts, set-up files).
 public enum AtomicFile {
+    /// The whole file, nil when it cannot be read.
+    public static func read(_ path: String) -> [UInt8]? {
+        FileManager.default.contents(atPath: path).map { [UInt8]($0) }
+    }
+
     public struct WriteError: Error, Hashable, Sendable, CustomStringConvertible {
         public var path: String
         public var reason: String

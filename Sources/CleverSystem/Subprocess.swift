@@ -84,17 +84,11 @@ public enum Subprocess {
             collected.done.signal()
         }.start()
 
-        let deadline = ContinuousClock.now.advanced(by: timeout)
         var status: Int32 = 0
-        var timedOut = false
-        while waitpid(pid, &status, WNOHANG) == 0 {
-            if ContinuousClock.now >= deadline {
-                kill(pid, SIGKILL)
-                waitpid(pid, &status, 0)
-                timedOut = true
-                break
-            }
-            usleep(5_000)
+        let timedOut = !Self.reap(pid, status: &status, until: ContinuousClock.now.advanced(by: timeout))
+        if timedOut {
+            kill(pid, SIGKILL)
+            waitpid(pid, &status, 0)
         }
         // The output ends when every holder of the pipe is gone; a child's own children may keep it open a while.
         _ = collected.done.wait(timeout: .now() + 2)
@@ -103,6 +97,30 @@ public enum Subprocess {
         var text = String(decoding: collected.data, as: UTF8.self)
         if timedOut { text += "\n(timed out after \(timeout))" }
         return Result(status: timedOut ? 124 : code, output: text)
+    }
+
+    /// Waits for our child `pid` to end, at most until `deadline`: true when it ended (and was reaped into `status`).
+    /// One poll(2) on a pidfd; only a kernel without pidfd_open (before 5.3) falls back to checking every 5 ms.
+    private static func reap(_ pid: pid_t, status: inout Int32, until deadline: ContinuousClock.Instant) -> Bool {
+        let pidfd = cspawn_pidfd_open(pid)
+        guard pidfd >= 0 else {
+            while waitpid(pid, &status, WNOHANG) == 0 {
+                if ContinuousClock.now >= deadline { return false }
+                usleep(5_000)
+            }
+            return true
+        }
+        defer { close(pidfd) }
+        while true {
+            let left = ContinuousClock.now.duration(to: deadline).components
+            let milliseconds = max(0, left.seconds * 1000 + left.attoseconds / 1_000_000_000_000_000 + 1)
+            var entry = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&entry, 1, Int32(clamping: milliseconds))
+            if ready < 0, errno == EINTR { continue }
+            // Readable: it ended. A poll that timed out a little early (rounding) waits again.
+            if ready != 0 || ContinuousClock.now >= deadline { break }
+        }
+        return waitpid(pid, &status, WNOHANG) == pid
     }
 
     private final class CollectedOutput: @unchecked Sendable {

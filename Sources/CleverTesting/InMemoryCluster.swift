@@ -64,7 +64,13 @@ public final class InMemoryCluster {
     /// Every message put on the bus by an agent: its sender and the wire version it was written in.
     public private(set) var sentVersions: [(from: String, version: Int)] = []
 
-    public init(config: ClusterConfig, now: Timestamp, wireVersions: [String: Int] = [:]) {
+    /// Hosts whose node config names no watchdog run as `watchdog: none` (their cores would refuse every start);
+    /// `refusingWithoutWatchdog` keeps the config as it is, to test that refusal.
+    public init(config: ClusterConfig, now: Timestamp, wireVersions: [String: Int] = [:], refusingWithoutWatchdog: Bool = false) {
+        var config = config
+        if !refusingWithoutWatchdog {
+            for index in config.nodes.indices where config.nodes[index].watchdog == nil { config.nodes[index].watchdog = .disabled }
+        }
         self.config = config
         self.now = now
         self.wireVersions = wireVersions

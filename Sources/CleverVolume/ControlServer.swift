@@ -5,9 +5,9 @@ import CleverReplication
 import Foundation
 
 /// The control interface on a root-only unix socket (mode 0600): one JSON request line, one JSON reply line.
-/// The JSON is a written format (explicit keys, command names as listed; golden tests in `ControlWireTests`):
+/// The JSON is a written format (explicit keys, command names as listed; golden tests in `VolumeControlWireTests`):
 /// renaming a Swift case or property must not change it. `version` 1; a request without one is version 1.
-public enum ControlWire {
+public enum VolumeControlWire {
     public static let version = 1
 
     /// The message's version (a missing one counts as 1); any other than ours is refused by name.
@@ -22,7 +22,7 @@ public enum ControlWire {
     }
 }
 
-public struct ControlRequest: Codable, Hashable, Sendable {
+public struct VolumeControlRequest: Codable, Hashable, Sendable {
     /// The raw values are the wire names: never change one.
     public enum Command: String, Codable, Hashable, Sendable, CaseIterable {
         case status = "status", promote = "promote", demote = "demote", connect = "connect"
@@ -46,7 +46,7 @@ public struct ControlRequest: Codable, Hashable, Sendable {
         command: Command, peerOutdated: Bool? = nil, allowTwoPrimaries: Bool? = nil, force: Bool? = nil,
         discardMyData: Bool? = nil, discard: String? = nil, dryRun: Bool? = nil
     ) {
-        self.version = ControlWire.version
+        self.version = VolumeControlWire.version
         self.command = command
         self.peerOutdated = peerOutdated
         self.allowTwoPrimaries = allowTwoPrimaries
@@ -62,7 +62,7 @@ public struct ControlRequest: Codable, Hashable, Sendable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.version = try ControlWire.checkedVersion(in: container, forKey: .version, what: "control request", speaker: "volume")
+        self.version = try VolumeControlWire.checkedVersion(in: container, forKey: .version, what: "control request", speaker: "volume")
         self.command = try container.decode(Command.self, forKey: .command)
         self.peerOutdated = try container.decodeIfPresent(Bool.self, forKey: .peerOutdated)
         self.allowTwoPrimaries = try container.decodeIfPresent(Bool.self, forKey: .allowTwoPrimaries)
@@ -73,8 +73,8 @@ public struct ControlRequest: Codable, Hashable, Sendable {
     }
 }
 
-public struct ControlReply: Codable, Hashable, Sendable {
-    public var version: Int = ControlWire.version
+public struct VolumeControlReply: Codable, Hashable, Sendable {
+    public var version: Int = VolumeControlWire.version
     public var ok: Bool
     public var message: String
     public var status: VolumeStatus?
@@ -89,7 +89,7 @@ public struct ControlReply: Codable, Hashable, Sendable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        self.version = try ControlWire.checkedVersion(in: container, forKey: .version, what: "control reply", speaker: "client")
+        self.version = try VolumeControlWire.checkedVersion(in: container, forKey: .version, what: "control reply", speaker: "client")
         self.ok = try container.decode(Bool.self, forKey: .ok)
         self.message = try container.decode(String.self, forKey: .message)
         self.status = try container.decodeIfPresent(VolumeStatus.self, forKey: .status)
@@ -127,7 +127,7 @@ public final class ControlServer: @unchecked Sendable {
             line += bytes
         }
         let request = Array(line.prefix { $0 != 10 })
-        if let parsed = try? JSONDecoder().decode(ControlRequest.self, from: Data(request)), parsed.command == .events {
+        if let parsed = try? JSONDecoder().decode(VolumeControlRequest.self, from: Data(request)), parsed.command == .events {
             self.streamEvents(fd)
             return
         }
@@ -179,7 +179,7 @@ public final class ControlServer: @unchecked Sendable {
     public static func streamEvents(from path: String, onEvent: (Event) -> Bool) throws {
         let fd = try Sockets.connectUnix(path: path)
         defer { close(fd) }
-        var bytes = [UInt8](try JSONEncoder().encode(ControlRequest(command: .events)))
+        var bytes = [UInt8](try JSONEncoder().encode(VolumeControlRequest(command: .events)))
         bytes.append(10)
         guard Sockets.writeFully(fd, bytes) else { throw SystemError("write events request", path) }
         var pending: [UInt8] = []
@@ -194,12 +194,12 @@ public final class ControlServer: @unchecked Sendable {
         }
     }
 
-    func handle(_ bytes: [UInt8]) -> ControlReply {
-        let request: ControlRequest
+    func handle(_ bytes: [UInt8]) -> VolumeControlReply {
+        let request: VolumeControlRequest
         do {
-            request = try JSONDecoder().decode(ControlRequest.self, from: Data(bytes))
+            request = try JSONDecoder().decode(VolumeControlRequest.self, from: Data(bytes))
         } catch {
-            return ControlReply(ok: false, message: "control request is not valid JSON for a command: \(error)")
+            return VolumeControlReply(ok: false, message: "control request is not valid JSON for a command: \(error)")
         }
         let result: Result<String, VolumeError>
         switch request.command {
@@ -217,13 +217,13 @@ public final class ControlServer: @unchecked Sendable {
         case .markPeerOutdated: result = self.volume.markPeerOutdated()
         case .resolve:
             guard let host = request.discard else {
-                return ControlReply(ok: false, message: "resolve needs 'discard': the host whose changes to drop")
+                return VolumeControlReply(ok: false, message: "resolve needs 'discard': the host whose changes to drop")
             }
             result = self.volume.resolve(discard: host, dryRun: request.dryRun ?? false)
         }
         switch result {
-        case .success(let message): return ControlReply(ok: true, message: message, status: self.volume.status())
-        case .failure(let error): return ControlReply(ok: false, message: error.message, status: self.volume.status())
+        case .success(let message): return VolumeControlReply(ok: true, message: message, status: self.volume.status())
+        case .failure(let error): return VolumeControlReply(ok: false, message: error.message, status: self.volume.status())
         }
     }
 
@@ -237,7 +237,7 @@ public final class ControlServer: @unchecked Sendable {
         var lastLine = ""
         var status: VolumeStatus?
         while clock.now < deadline {
-            status = try Self.send(ControlRequest(command: .status), to: path).status
+            status = try Self.send(VolumeControlRequest(command: .status), to: path).status
             if let status {
                 if status.line != lastLine {
                     lastLine = status.line
@@ -255,7 +255,7 @@ public final class ControlServer: @unchecked Sendable {
     }
 
     /// Client side: sends one request to a control socket and returns the reply.
-    public static func send(_ request: ControlRequest, to path: String) throws -> ControlReply {
+    public static func send(_ request: VolumeControlRequest, to path: String) throws -> VolumeControlReply {
         let fd = try Sockets.connectUnix(path: path)
         defer { close(fd) }
         var bytes = [UInt8](try JSONEncoder().encode(request))
@@ -267,7 +267,7 @@ public final class ControlServer: @unchecked Sendable {
             line += more
         }
         do {
-            return try JSONDecoder().decode(ControlReply.self, from: Data(line.prefix { $0 != 10 }))
+            return try JSONDecoder().decode(VolumeControlReply.self, from: Data(line.prefix { $0 != 10 }))
         } catch {
             throw VolumeError("control socket \(path) sent an unreadable reply: \(error)")
         }

@@ -1,5 +1,6 @@
 import CleverBytes
 import CleverReplication
+import CleverSystem
 import Foundation
 
 /// The volume's persistent state (meta.json in the metadata directory), replaced atomically on every change.
@@ -46,7 +47,7 @@ public final class MetadataStore: @unchecked Sendable {
     }
 
     public func loadMetadata(volume: String, size: UInt64) throws -> VolumeMetadata {
-        guard let bytes = DurableFile.read(path: self.metaPath) else {
+        guard let bytes = AtomicFile.read(self.metaPath) else {
             let fresh = VolumeMetadata(volume: volume, size: size)
             try self.save(fresh)
             return fresh
@@ -71,7 +72,7 @@ public final class MetadataStore: @unchecked Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(metadata)
-        try DurableFile.replace(path: self.metaPath, with: [UInt8](data))
+        try AtomicFile.write([UInt8](data), to: self.metaPath)
     }
 
     // MARK: Bitmap file: magic "CVBM", u32 version, u64 block count, u32 crc32c of the words, words (LE).
@@ -79,7 +80,7 @@ public final class MetadataStore: @unchecked Sendable {
     static let bitmapMagic: UInt32 = 0x4356_424D
 
     public func loadBitmap(volumeSize: UInt64) -> Replication.DirtyBitmap? {
-        guard let bytes = DurableFile.read(path: self.bitmapPath) else { return nil }
+        guard let bytes = AtomicFile.read(self.bitmapPath) else { return nil }
         var reader = ByteReader(bytes)
         let empty = Replication.DirtyBitmap(volumeSize: volumeSize)
         guard reader.readUInt32() == Self.bitmapMagic, reader.readUInt32() == 1,
@@ -98,6 +99,6 @@ public final class MetadataStore: @unchecked Sendable {
         writer.write(bitmap.blockCount)
         writer.write(CRC32C.checksum(words))
         writer.write(bytes: words)
-        try DurableFile.replace(path: self.bitmapPath, with: writer.bytes)
+        try AtomicFile.write(writer.bytes, to: self.bitmapPath)
     }
 }

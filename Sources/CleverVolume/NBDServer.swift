@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CleverNBD
 import Foundation
+import Logging
 
 /// The NBD server on a unix socket: one thread per client connection reads requests in order; replies go out
 /// as each request completes (reads at once, replicated writes when the peer acknowledges), so several
@@ -54,7 +55,7 @@ final class NBDConnection: @unchecked Sendable {
 
     deinit { self.buffer.deallocate() }
 
-    func log(_ message: String) { self.volume.log("nbd client: \(message)") }
+    func log(_ message: String) { self.volume.logger.info("nbd client: \(message)") }
 
     /// Ends the connection now (forced demote, shutdown).
     func abort() {

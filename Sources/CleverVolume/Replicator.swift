@@ -5,6 +5,7 @@ import CleverBytes
 import CleverReplication
 import Crypto
 import Foundation
+import Logging
 
 /// The replication link's life: connect (the node with the smaller name dials, the other accepts), the
 /// handshake (`Replication.Handshake` decides every step; this file sends, reads and applies), then one
@@ -122,7 +123,7 @@ extension Volume {
         self.lock.lock()
         self.lastLinkError = message
         self.lock.unlock()
-        self.log("link: \(message)")
+        self.logger.info("link: \(message)")
     }
 
     /// This side's report, taken under the lock together with the bitmap sent after it.
@@ -213,9 +214,10 @@ extension Volume {
                         bitmapSent.signal()
                     }
                 case .decided(let decision, let local, let peerReport):
-                    self.log("connect to \(peer.name): \(decision) (local \(local.node.generations), "
-                        + "peer \(peerReport.node.generations); changed blocks: \(local.node.name) "
-                        + "\(local.node.dirtyBlocks), \(peerReport.node.name) \(peerReport.node.dirtyBlocks))")
+                    self.logger.info("""
+                        connect to \(peer.name): \(decision) (local \(local.node.generations), peer \(peerReport.node.generations); \
+                        changed blocks: \(local.node.name) \(local.node.dirtyBlocks), \(peerReport.node.name) \(peerReport.node.dirtyBlocks))
+                        """, metadata: ["op": "connect"])
                     self.lock.lock()
                     self.lastPeerReport = peerReport.node
                     let verdict = connection.map {
@@ -340,13 +342,13 @@ extension Volume {
         if hold {
             if self.writesHeldSince == nil {
                 self.writesHeldSince = Date()
-                self.log("fencing: writes held until the peer is known Outdated or the link is back")
+                self.logger.warning("fencing: writes held until the peer is known Outdated or the link is back", metadata: ["op": "fence"])
             }
             self.heldCompletions += toComplete.map { entry in { entry.completion(entry.error) } }
         }
         self.lock.unlock()
         close(link.fd)
-        self.log("peer \(link.peerName) lost: \(reason)")
+        self.logger.warning("peer \(link.peerName) lost: \(reason)")
         if !hold { for entry in toComplete { entry.completion(entry.error) } }
     }
 
@@ -571,7 +573,7 @@ extension Volume {
             self.lock.lock()
             self.peerRole = role
             self.lock.unlock()
-            self.log("peer is now \(role)")
+            self.logger.info("peer is now \(role)")
             return nil
         case .ping:
             return sent(link.send(.pong))

@@ -4,6 +4,7 @@ import Glibc
 import CleverReplication
 import Crypto
 import Foundation
+import Logging
 
 /// Resync (moving the blocks marked in the bitmap from source to target, rate-limited, resumable because both
 /// bitmaps are saved as it goes) and online verify.
@@ -119,8 +120,8 @@ extension Volume {
             self.connection = .connected
             self.peerDisk = .upToDate
             if let resync = self.resync {
-                self.log("resync done as source: \(resync.bytesMoved) bytes moved in "
-                    + String(format: "%.2f", Date().timeIntervalSince(resync.startedAt)) + " s")
+                let seconds = String(format: "%.2f", Date().timeIntervalSince(resync.startedAt))
+                self.logger.info("resync done as source: \(resync.bytesMoved) bytes moved in \(seconds) s", metadata: ["op": "resync"])
             }
             self.resync = nil
             self.bitmapChanged = true
@@ -220,7 +221,7 @@ extension Volume {
         self.connection = .connected
         self.peerDisk = .upToDate
         if let resync = self.resync {
-            self.log("resync done as target: \(resync.bytesMoved) bytes received")
+            self.logger.info("resync done as target: \(resync.bytesMoved) bytes received", metadata: ["op": "resync"])
         }
         self.resync = nil
         self.persistLocked()
@@ -305,7 +306,7 @@ extension Volume {
         if self.verify!.checkedBlocks >= self.verify!.totalBlocks && !self.verify!.finished {
             self.verify!.finished = true
             let differing = self.verify!.differingCount
-            self.log("verify done: \(differing) differing block(s)")
+            self.logger.info("verify done: \(differing) differing block(s)", metadata: ["op": "verify"])
             self.connection = .connected
             // Differing blocks are marked; resync them now from this side when it holds the good data.
             if differing > 0 && self.metadata.disk == .upToDate && self.peerRole != .primary {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CleverSystem
 import Foundation
 
 /// Blocking POSIX socket helpers. The data path uses plain threads and blocking calls: one reader thread per
@@ -102,19 +103,8 @@ public enum Sockets {
         }
     }
 
-    static func unixAddress(_ path: String) throws -> sockaddr_un {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard bytes.count < capacity else {
-            throw VolumeError("unix socket path \(path) is longer than \(capacity - 1) bytes")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in bytes.enumerated() { raw[index] = byte }
-            raw[bytes.count] = 0
-        }
-        return address
+    static func unixAddress(_ path: String) throws -> UnixSocketAddress {
+        do { return try UnixSocketAddress(path: path) } catch { throw VolumeError("\(error)") }
     }
 
     /// Binds and listens on a unix socket (removing a stale socket file), with the given file mode.
@@ -122,12 +112,7 @@ public enum Sockets {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SystemError("socket", path) }
         unlink(path)
-        var address = try unixAddress(path)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let bound = try unixAddress(path).bind(fd)
         guard bound == 0 else {
             let error = SystemError("bind", path)
             close(fd)
@@ -145,12 +130,7 @@ public enum Sockets {
     public static func connectUnix(path: String) throws -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SystemError("socket", path) }
-        var address = try unixAddress(path)
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let result = try unixAddress(path).connect(fd)
         guard result == 0 else {
             let error = SystemError("connect", path)
             close(fd)

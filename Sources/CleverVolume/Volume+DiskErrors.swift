@@ -4,6 +4,7 @@ import Glibc
 import CleverNBD
 import CleverReplication
 import Foundation
+import Logging
 
 /// Disk errors (DRBD's `on-io-error detach`): a backing store that fails a read, a write or an `fdatasync` is
 /// detached at once. Its disk becomes Failed (recorded in the metadata, which lives elsewhere), it never
@@ -45,9 +46,9 @@ extension Volume {
         self.refreshConnectionStateLocked()
         self.lock.broadcast()
         self.lock.unlock()
-        self.log("ERROR \(reason): backing store detached (on-io-error detach); "
-                 + (role == .primary ? "I/O fails from here on; the peer holds the only UpToDate copy"
-                    : "the peer goes on alone with the blocks marked out of sync"))
+        let next = role == .primary ? "I/O fails from here on; the peer holds the only UpToDate copy"
+            : "the peer goes on alone with the blocks marked out of sync"
+        self.logger.error("\(reason): backing store detached (on-io-error detach); \(next)")
         self.perform(actions)
     }
 
@@ -71,7 +72,7 @@ extension Volume {
     func localWriteFailed(_ operation: String, _ error: any Error, offset: UInt64, length: UInt64) -> NBD.ErrorCode {
         let code = Self.errno(of: error)
         if code == .noSpace {
-            self.log("ERROR \(operation): \(error)")
+            self.logger.error("\(operation): \(error)")
             self.lock.lock()
             self.markDirtyLocked(offset: offset, length: length)
             self.lock.unlock()
@@ -84,10 +85,10 @@ extension Volume {
     /// Records a failed metadata, bitmap or activity-log write (`what`), or clears it after a good one.
     func noteMetadataLocked(_ what: String, _ error: (any Error)?) {
         if let error {
-            if self.metadataErrors[what] == nil { self.log("ERROR saving the \(what): \(error); role changes are refused until it can be saved") }
+            if self.metadataErrors[what] == nil { self.logger.error("saving the \(what): \(error); role changes are refused until it can be saved") }
             self.metadataErrors[what] = "\(error)"
         } else if self.metadataErrors.removeValue(forKey: what) != nil {
-            self.log("the \(what) is saved again")
+            self.logger.notice("the \(what) is saved again")
         }
     }
 

@@ -4,6 +4,7 @@ import Glibc
 import CleverNBD
 import CleverReplication
 import Foundation
+import Logging
 
 /// A replicated volume on this host: the local disk, its metadata, the data path used by the NBD server, and
 /// the state the replication link and the control socket act on. Decisions come from the pure
@@ -18,7 +19,8 @@ public final class Volume: @unchecked Sendable {
     let activityLog: ActivityLog
     /// Also a condition: held writes wait on it (see `waitWhileFencedLocked`).
     let lock = NSCondition()
-    let log: @Sendable (String) -> Void
+    /// Carries the metadata keys `node` and `volume`; records about one operation add `op`.
+    let logger: Logger
     /// Local halves of replicated writes, applied one after another in the order their frames went to the
     /// peer (they are queued under the link's send lock).
     let localWrites = DispatchQueue(label: "clevervm.volume.local-writes")
@@ -76,10 +78,15 @@ public final class Volume: @unchecked Sendable {
         }
     }
 
+    /// `logger`: where the volume's records go (the daemon's goes to stderr, for journald); none by default.
     /// `backing`: the local disk when not the file or device `config.backing` names (a fault-injecting one in tests).
-    public init(config: VolumeConfig, log: @escaping @Sendable (String) -> Void = { _ in }, backing: BackingStore? = nil) throws {
+    public init(config: VolumeConfig, logger: Logger = Logger(label: "clevervm.volume", factory: { _ in SwiftLogNoOpLogHandler() }),
+                backing: BackingStore? = nil) throws {
         self.config = config
-        self.log = log
+        var logger = logger
+        logger[metadataKey: "node"] = "\(config.node)"
+        logger[metadataKey: "volume"] = "\(config.name)"
+        self.logger = logger
         self.store = try MetadataStore(directory: config.metaDir)
         self.backing = try backing ?? BackingStore(path: config.backing, size: config.size)
         self.activityLog = try ActivityLog(path: self.store.activityLogPath, capacity: config.activityLogExtents)
@@ -100,7 +107,7 @@ public final class Volume: @unchecked Sendable {
                 let start = UInt64(extent) * ActivityLog.extentSize
                 bitmap.mark(offset: start, length: min(ActivityLog.extentSize, config.size - min(start, config.size)))
             }
-            log("crashed primary: \(extents.count) activity-log extents marked dirty (\(bitmap.setCount) blocks)")
+            logger.warning("crashed primary: \(extents.count) activity-log extents marked dirty (\(bitmap.setCount) blocks)")
         }
         metadata.role = .secondary
         metadata.generations.setRole(primary: false)
@@ -200,7 +207,7 @@ public final class Volume: @unchecked Sendable {
     func waitWhileFencedLocked() {
         if self.writesHeldLocked && self.writesHeldSince == nil {
             self.writesHeldSince = Date()
-            self.log("fencing: writes held until the peer is known Outdated or the link is back")
+            self.logger.warning("fencing: writes held until the peer is known Outdated or the link is back", metadata: ["op": "fence"])
         }
         while self.writesHeldLocked && !self.linkControl.isStopping { self.lock.wait() }
     }
@@ -215,7 +222,7 @@ public final class Volume: @unchecked Sendable {
         let completions = self.heldCompletions
         self.heldCompletions = []
         if let since = self.writesHeldSince {
-            self.log("fencing: writes released after \(String(format: "%.1f", Date().timeIntervalSince(since))) s")
+            self.logger.warning("fencing: writes released after \(String(format: "%.1f", Date().timeIntervalSince(since))) s", metadata: ["op": "fence"])
         }
         self.writesHeldSince = nil
         self.lock.broadcast()
@@ -280,7 +287,7 @@ public final class Volume: @unchecked Sendable {
         } catch {
             self.lock.unlock()
             release()
-            self.log("ERROR activity log: \(error)")
+            self.logger.error("activity log: \(error)")
             return done(.io)
         }
         let link = self.replicationLinkLocked()
@@ -534,7 +541,7 @@ public final class Volume: @unchecked Sendable {
                 link.send(.roleChanged(.primary))
             }
         }
-        self.log("promoted to Primary (generations \(self.metadata.generations))")
+        self.logger.info("promoted to Primary (generations \(self.metadata.generations))", metadata: ["op": "promote"])
         return .success("volume \(self.config.name) is Primary")
     }
 
@@ -582,11 +589,11 @@ public final class Volume: @unchecked Sendable {
             self.metadata = demoted
         } catch {
             self.metadata.generations.setRole(primary: false)
-            self.log("ERROR demote: \(error)")
+            self.logger.error("demote: \(error)", metadata: ["op": "demote"])
             return .failure(VolumeError("volume \(self.config.name) is Secondary, but its clean demote could not be "
                 + "recorded (\(error)); it counts as a crashed primary"))
         }
-        self.log("demoted to Secondary")
+        self.logger.info("demoted to Secondary", metadata: ["op": "demote"])
         return .success("volume \(self.config.name) is Secondary")
     }
 

@@ -1,6 +1,9 @@
 import ArgumentParser
+import CleverSystem
 import CleverVolume
 import Foundation
+import Logging
+import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
@@ -8,7 +11,7 @@ import Glibc
 
 /// `clevervm-volume`: one replicated volume as its own process, and the client verbs for its control socket.
 @main
-struct VolumeCommand: ParsableCommand {
+struct VolumeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "clevervm-volume",
         abstract: "A CleverVM replicated volume: NBD server + replication link, one process per volume.",
@@ -39,8 +42,8 @@ struct ControlOptions: ParsableArguments {
         }
     }
 
-    func run(_ request: ControlRequest) throws {
-        let reply: ControlReply
+    func run(_ request: VolumeControlRequest) throws {
+        let reply: VolumeControlReply
         do {
             reply = try ControlServer.send(request, to: try self.socketPath())
         } catch let error as ValidationError {
@@ -62,56 +65,46 @@ struct ControlOptions: ParsableArguments {
 }
 
 extension VolumeCommand {
-    struct Serve: ParsableCommand {
+    struct Serve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Run the volume (NBD server, replication, control).")
 
         @Option(name: .long, help: "JSON config file.")
         var config: String
 
-        func run() throws {
+        func run() async throws {
             let config: VolumeConfig
             do {
                 config = try VolumeConfig.load(path: self.config)
             } catch {
                 throw ValidationError("\(error)")
             }
-            let name = config.name
-            let node = config.node
-            let log: @Sendable (String) -> Void = { message in
-                let stamp = ISO8601DateFormatter().string(from: Date())
-                FileHandle.standardError.write(Data("\(stamp) volume=\(name) node=\(node) \(message)\n".utf8))
-            }
+            LoggingSystem.bootstrap { JournalLogHandler(label: $0) }
+            var logger = Logger(label: "clevervm.volume")
+            logger[metadataKey: "node"] = "\(config.node)"
+            logger[metadataKey: "volume"] = "\(config.name)"
             signal(SIGPIPE, SIG_IGN)
             let volume: Volume
             do {
-                volume = try Volume(config: config, log: log)
+                volume = try Volume(config: config, logger: logger)
                 try ControlServer(volume: volume, path: config.controlSocket).start()
                 try NBDServer(volume: volume, path: config.nbdSocket).start()
                 try volume.startReplication()
             } catch {
-                log("cannot start: \(error)")
+                logger.critical("cannot start: \(error)")
                 throw ExitCode(1)
             }
-            log("serving: nbd \(config.nbdSocket), control \(config.controlSocket), protocol \(config.protocolMode.rawValue)")
-            // Graceful stop on SIGTERM/SIGINT: close clients, tell the peer, save the bitmap.
-            let stop = DispatchSemaphore(value: 0)
-            for signalNumber in [SIGTERM, SIGINT] {
-                signal(signalNumber, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-                source.setEventHandler { stop.signal() }
-                source.resume()
-                nonisolatedKeep(source)
-            }
-            stop.wait()
-            log("stopping")
-            volume.shutdown()
+            logger.notice("serving: nbd \(config.nbdSocket), control \(config.controlSocket), protocol \(config.protocolMode.rawValue)")
+            let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+                services: [.init(service: VolumeService(volume: volume, logger: logger))],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
         }
     }
 
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show the volume's state in DRBD's vocabulary.")
         @OptionGroup var options: ControlOptions
-        func run() throws { try self.options.run(ControlRequest(command: .status)) }
+        func run() throws { try self.options.run(VolumeControlRequest(command: .status)) }
     }
 
     struct Promote: ParsableCommand {
@@ -121,7 +114,7 @@ extension VolumeCommand {
         @Flag(name: .long, help: "Allow two primaries (live migration only).") var allowTwoPrimaries = false
         @Flag(name: .long, help: "Promote Inconsistent data (first-time setup).") var force = false
         func run() throws {
-            try self.options.run(ControlRequest(
+            try self.options.run(VolumeControlRequest(
                 command: .promote, peerOutdated: self.peerOutdated, allowTwoPrimaries: self.allowTwoPrimaries,
                 force: self.force))
         }
@@ -131,39 +124,39 @@ extension VolumeCommand {
         static let configuration = CommandConfiguration(abstract: "Become Secondary (stop exporting).")
         @OptionGroup var options: ControlOptions
         @Flag(name: .long, help: "Disconnect NBD clients.") var force = false
-        func run() throws { try self.options.run(ControlRequest(command: .demote, force: self.force)) }
+        func run() throws { try self.options.run(VolumeControlRequest(command: .demote, force: self.force)) }
     }
 
     struct Connect: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "(Re)connect to the peer.")
         @OptionGroup var options: ControlOptions
         @Flag(name: .long, help: "On a split brain, this side's changes are discarded.") var discardMyData = false
-        func run() throws { try self.options.run(ControlRequest(command: .connect, discardMyData: self.discardMyData)) }
+        func run() throws { try self.options.run(VolumeControlRequest(command: .connect, discardMyData: self.discardMyData)) }
     }
 
     struct Disconnect: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Drop the peer connection and stay StandAlone.")
         @OptionGroup var options: ControlOptions
-        func run() throws { try self.options.run(ControlRequest(command: .disconnect)) }
+        func run() throws { try self.options.run(VolumeControlRequest(command: .disconnect)) }
     }
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Online verify against the peer.")
         @OptionGroup var options: ControlOptions
-        func run() throws { try self.options.run(ControlRequest(command: .verify)) }
+        func run() throws { try self.options.run(VolumeControlRequest(command: .verify)) }
     }
 
     struct Outdate: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Mark this Secondary's data Outdated (fencing).")
         @OptionGroup var options: ControlOptions
-        func run() throws { try self.options.run(ControlRequest(command: .outdate)) }
+        func run() throws { try self.options.run(VolumeControlRequest(command: .outdate)) }
     }
 
     struct MarkPeerOutdated: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "The cluster recorded the peer's disk as Outdated: writes held by fencing go on alone.")
         @OptionGroup var options: ControlOptions
-        func run() throws { try self.options.run(ControlRequest(command: .markPeerOutdated)) }
+        func run() throws { try self.options.run(VolumeControlRequest(command: .markPeerOutdated)) }
     }
 
     struct Events: ParsableCommand {
@@ -201,7 +194,7 @@ extension VolumeCommand {
         @Flag(name: .long, help: "Only count the changed blocks on each side.") var dryRun = false
         @Option(name: .long, help: "Seconds to wait for the resync to finish.") var timeout = 3600
         func run() throws {
-            try self.options.run(ControlRequest(command: .resolve, discard: self.discard, dryRun: self.dryRun))
+            try self.options.run(VolumeControlRequest(command: .resolve, discard: self.discard, dryRun: self.dryRun))
             if self.dryRun { return }
             let result: (finished: Bool, status: VolumeStatus?)
             do {
@@ -237,6 +230,16 @@ extension VolumeCommand {
     }
 }
 
-/// Keeps signal sources alive for the life of the process.
-nonisolated(unsafe) private var keptSources: [any DispatchSourceSignal] = []
-private func nonisolatedKeep(_ source: any DispatchSourceSignal) { keptSources.append(source) }
+/// A served volume as a `Service`: it runs until SIGTERM or SIGINT, then stops gracefully (closes the NBD
+/// clients, tells the peer, saves the bitmap), as the daemon always has.
+struct VolumeService: Service {
+    let volume: Volume
+    let logger: Logger
+
+    func run() async throws {
+        // Returns once the group shuts down gracefully (a signal); throws only when the task is cancelled.
+        try? await gracefulShutdown()
+        self.logger.notice("stopping")
+        self.volume.shutdown()
+    }
+}

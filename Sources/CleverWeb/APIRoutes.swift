@@ -81,11 +81,11 @@ struct APIRoutes {
                 expires = Timestamp(seconds: Date().timeIntervalSince1970) + duration
             }
             guard !body.node.isEmpty else { throw WebError(.badRequest, "node: the host to empty is missing") }
-            return try await self.act(.migrate(node: body.node, to: body.to.nonEmpty, expires: expires), lifetime: body.lifetime.nonEmpty)
+            return try await self.act(.migrate(node: .named(body.node), to: body.to.nonEmpty, expires: expires), lifetime: body.lifetime.nonEmpty)
         }
         api.post("unmigrate") { request, context -> Response in
             let body = try await request.decode(as: UnmigrateBody.self, context: context)
-            return try await self.act(.unmigrate(node: body.node.nonEmpty ?? ""))
+            return try await self.act(.unmigrate(node: body.node.map(NodeSelector.init(typed:))))
         }
         api.get("volumes") { _, _ in try JSONResponse.make(await self.feed.refresh().volumes) }
         api.get("volumes/:name") { _, context -> Response in
@@ -124,7 +124,7 @@ struct APIRoutes {
 
     struct VolumeResult: Encodable { var ok: Bool; var message: String; var status: VolumeStatus?; var command: String }
 
-    func volumeResult(_ reply: ControlReply, command: String) throws -> Response {
+    func volumeResult(_ reply: VolumeControlReply, command: String) throws -> Response {
         try JSONResponse.make(VolumeResult(ok: reply.ok, message: reply.message, status: reply.status, command: command),
                               status: reply.ok ? .ok : .unprocessableContent)
     }
@@ -135,9 +135,9 @@ public enum EquivalentCommand {
     public static func of(_ intent: OperatorIntent, lifetime: String? = nil) -> String {
         switch intent {
         case .migrate(let node, let to, _):
-            "clevervm migrate --node \(Shell.quote(node))" + (to.map { " --to \(Shell.quote($0))" } ?? "")
+            "clevervm migrate" + (node.named.map { " --node \(Shell.quote($0))" } ?? "") + (to.map { " --to \(Shell.quote($0))" } ?? "")
                 + (lifetime.map { " --lifetime \(Shell.quote($0))" } ?? "")
-        case .unmigrate(let node): "clevervm unmigrate" + (node.flatMap { $0.isEmpty ? nil : " --node \(Shell.quote($0))" } ?? "")
+        case .unmigrate(let node): "clevervm unmigrate" + (node?.named.map { " --node \(Shell.quote($0))" } ?? "")
         case .forceStart(let resource): "clevervm forcestart \(Shell.quote(resource))"
         case .forceStop(let resource): "clevervm forcestop \(Shell.quote(resource))"
         case .cleanup(let resource, let node):

@@ -65,9 +65,9 @@ public struct AgentLink: Sendable {
     }
 
     /// One request to a volume process on this host.
-    public func volume(_ name: String, _ request: CleverVolume.ControlRequest) async throws -> ControlReply {
+    public func volume(_ name: String, _ request: VolumeControlRequest) async throws -> VolumeControlReply {
         let socket = "\(self.runDirectory)/\(name).ctl"
-        let result: Result<ControlReply, WebError> = await withCheckedContinuation { continuation in
+        let result: Result<VolumeControlReply, WebError> = await withCheckedContinuation { continuation in
             Self.queue.async {
                 do { continuation.resume(returning: .success(try ControlServer.send(request, to: socket))) } catch {
                     continuation.resume(returning: .failure(

@@ -1,3 +1,4 @@
+import CleverAgentCore
 import CleverCluster
 import CleverControl
 import CleverModel
@@ -256,6 +257,29 @@ import Testing
 
 /// A stop that fails leaves the resource blocked where it is (no retry loop, nothing started elsewhere) until
 /// an operator's cleanup.
+@Suite struct WatchdogRefusalTests {
+    /// A host whose node config names no watchdog (neither a device nor `none`) starts nothing: the core answers
+    /// each start with "not configured", and the host that has one runs everything.
+    @Test func aHostWithoutAConfiguredWatchdogStartsNothing() throws {
+        var config = Fixtures.twoHost()
+        config.nodes[1].watchdog = .disabled
+        let cluster = InMemoryCluster(config: config, now: Fixtures.epoch, refusingWithoutWatchdog: true)
+        cluster.start()
+        cluster.settle()
+        #expect(cluster.running("mba7") == ["beta"])
+        #expect(!cluster.executions.contains { $0.node == "alpha" && $0.action == .start }, "\(cluster.executions)")
+        let core = cluster.hosts["alpha"]!.core
+        let request = ActionRequest(id: RequestID(node: "beta", serial: 99), resource: "mba7", node: "alpha", action: .start,
+                                    timeout: Seconds(20), reason: "test")
+        let refusal = try #require(core.refusalWithoutWatchdog(request, now: cluster.now))
+        #expect(refusal.exitCode == OCFExit.notConfigured && refusal.output?.contains("no watchdog configured") == true)
+        var stop = request
+        stop.action = .stop
+        #expect(core.refusalWithoutWatchdog(stop, now: cluster.now) == nil, "a stop is never refused")
+        #expect(cluster.hosts["beta"]!.core.refusalWithoutWatchdog(request, now: cluster.now) == nil)
+    }
+}
+
 @Suite struct FailedStopTests {
     @Test func aFailedStopBlocksUntilCleanup() {
         let cluster = InMemoryCluster(config: Fixtures.twoHost(migration: .hibernate), now: Fixtures.epoch)
@@ -299,6 +323,25 @@ import Testing
         cluster.settle()
         #expect(try self.status(cluster, on: "beta").coordinator == cluster.coordinator())
         #expect(cluster.coordinator() == "alpha")
+    }
+
+    /// A live migration is in flight under both its ends; the status lists it once.
+    @Test func aMigrationUnderWayIsListedOnce() throws {
+        let cluster = InMemoryCluster(config: Fixtures.twoHost(), now: Fixtures.epoch)
+        cluster.start()
+        cluster.settle()
+        cluster.hold = { $0.action == .migrateTo }
+        _ = cluster.request(from: "alpha", .migrate(node: "alpha", to: nil, expires: nil))
+        cluster.settle(for: Seconds(5))
+        let migration = try #require(cluster.hosts["alpha"]!.coordinator.pendingActions.first { $0.action == .migrateTo })
+        #expect(migration.migrationTarget == "beta")
+        let listed = try self.status(cluster, on: "alpha").pendingActions
+        #expect(listed.filter { $0 == migration.description } == [migration.description], "\(listed)")
+        cluster.hold = { _ in false }
+        cluster.releaseHeld()
+        cluster.settle()
+        #expect(try self.status(cluster, on: "alpha").pendingActions.isEmpty)
+        #expect(cluster.running("mba7") == ["beta"])
     }
 
     @Test func whatTheCoordinatorHoldsForAnAgentlessHostTheStatusShowsFrozen() throws {

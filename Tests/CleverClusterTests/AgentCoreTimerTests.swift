@@ -270,7 +270,6 @@ struct CoreDriver {
     @Test func onlyALostCorosyncConnectionRestartsTheAgent() {
         #expect(AgentStop.corosyncConnectionLost.restartDelay == Seconds(2))
         #expect(AgentStop.corosyncUnavailable("no cmap").restartDelay == nil)
-        #expect(AgentStop.damagedDocument(path: "/var/lib/clevervm/cluster.json", reason: "bad", configPath: "c").restartDelay == nil)
         #expect(AgentStop.notInConfig(nodeID: 3, nodes: ["alpha=1"]).restartDelay == nil)
     }
 }
@@ -287,9 +286,9 @@ struct CoreDriver {
         #expect(alpha.answers[same] == .failure("cannot migrate alpha to itself"))
     }
 
-    @Test func anEmptyNodeNameMeansThisHost() throws {
+    @Test func thisHostIsResolvedBeforeTheGroupHearsOfIt() throws {
         var beta = CoreDriver("beta")
-        let (call, directives) = beta.core.onControl(.intent(.migrate(node: "", to: nil, expires: nil)), now: beta.now)
+        let (call, directives) = beta.core.onControl(.intent(.migrate(node: .thisHost, to: nil, expires: nil)), now: beta.now)
         beta.record(directives)
         let id = try #require(beta.core.request(answering: call))
         #expect(beta.sent.last == .intent(.migrate(node: "beta", to: nil, expires: nil), request: id))

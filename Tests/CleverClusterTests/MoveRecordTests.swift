@@ -11,7 +11,7 @@ struct MoveRecordTests {
     }
 
     @Test func aLiveMigrationKeepsQEMUsDowntime() throws {
-        let move = try #require(MoveRecord(result: self.result(.migrateTo, on: "alpha", target: "beta", #"{"mode":"live","downtimeMs":62}"#)))
+        let move = try #require(MoveRecord(result: self.result(.migrateTo, on: "alpha", target: "beta", #"{"action":"migrate_to","mode":"live","downtimeMs":62}"#)))
         #expect(move.mode == .live && move.from == "alpha" && move.to == "beta" && move.downtimeMilliseconds == 62)
         #expect(move.description == "mba7 moved live from alpha to beta, guest downtime 62 ms")
     }
@@ -26,7 +26,7 @@ struct MoveRecordTests {
     }
 
     @Test func aResumeNamesWhereItHibernated() throws {
-        let move = try #require(MoveRecord(result: self.result(.start, on: "beta", #"{"mode":"resume"}"#), previousHost: "alpha"))
+        let move = try #require(MoveRecord(result: self.result(.start, on: "beta", #"{"action":"start","mode":"resume"}"#), previousHost: "alpha"))
         #expect(move.mode == .hibernate && move.description == "mba7 resumed from hibernation on beta (hibernated on alpha)")
     }
 
@@ -37,7 +37,7 @@ struct MoveRecordTests {
         let vm = config.resources.first { if case .vm = $0.kind { true } else { false } }!.id
         for node in ["beta", "alpha"] {
             let result = OperationResult(request: nil, resource: vm, node: node, action: .start, exitCode: OCFExit.success,
-                                         at: Timestamp(seconds: 100), output: #"{"mode":"cold"}"#)
+                                         at: Timestamp(seconds: 100), output: #"{"action":"start","mode":"cold"}"#)
             _ = ledger.onDeliver(Envelope(from: node, message: .operationResult(result)), now: Timestamp(seconds: 100))
         }
         #expect(ledger.lastMoves[vm]?.mode == .coldBoot)

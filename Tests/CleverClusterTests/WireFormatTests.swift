@@ -184,8 +184,9 @@ private enum FirstReleaseIntent: Codable {
 
     init(_ intent: OperatorIntent) {
         switch intent {
-        case .migrate(let node, let to, let expires): self = .migrate(node: node, to: to, expires: expires)
-        case .unmigrate(let node): self = .unmigrate(node: node)
+        // The first release named this host by "" (agents resolve it before sending; the samples name nodes).
+        case .migrate(let node, let to, let expires): self = .migrate(node: node.named ?? "", to: to, expires: expires)
+        case .unmigrate(let node): self = .unmigrate(node: node.map { $0.named ?? "" })
         case .forceStart(let resource): self = .forceStart(resource: resource)
         case .forceStop(let resource): self = .forceStop(resource: resource)
         case .cleanup(let resource, let node): self = .cleanup(resource: resource, node: node)

@@ -11,7 +11,7 @@ enum ControlSamples {
     static var requests: [(name: String, request: ControlRequest)] {
         [
             ("status", .status),
-            ("intent", .intent(.migrate(node: "", to: "beta", expires: Self.at))),
+            ("intent", .intent(.migrate(node: .thisHost, to: "beta", expires: Self.at))),
             ("applyConfig", .applyConfig(Fixtures.twoHost())),
             ("showConfig", .showConfig),
             ("events", .events(limit: 50)),
@@ -65,6 +65,17 @@ enum ControlSamples {
             try ControlSamples.check(bytes, file: "response-\(name).json")
             #expect(try ControlWire.decodeResponse(bytes) == response)
         }
+    }
+
+    /// Before "this host" had a type of its own the CLI sent it as an empty node name; that line still means it.
+    @Test func anEmptyNodeNameFromAnOlderCLIMeansThisHost() throws {
+        let stored = try #require(FileManager.default.contents(atPath: ControlSamples.golden.appendingPathComponent("request-intent-empty-node.json").path))
+        #expect(try ControlWire.decodeRequest(Array(stored.dropLast()))
+                == .intent(.migrate(node: .thisHost, to: "beta", expires: ControlSamples.at)))
+        let unmigrate = #"{"intent":{"kind":"unmigrate","node":""},"kind":"intent","v":1}"#
+        #expect(try ControlWire.decodeRequest(Array(unmigrate.utf8)) == .intent(.unmigrate(node: .thisHost)))
+        let everyNode = #"{"intent":{"kind":"unmigrate"},"kind":"intent","v":1}"#
+        #expect(try ControlWire.decodeRequest(Array(everyNode.utf8)) == .intent(.unmigrate(node: nil)))
     }
 
     @Test func anotherVersionIsRefusedWithAClearError() {

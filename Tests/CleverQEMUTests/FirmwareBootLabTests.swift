@@ -80,7 +80,7 @@ struct FirmwareBootLabTests {
         let began = clock.now
         let started = await onA.perform(.start, lab.context("a"))
         #expect(started.exitCode == OCFExit.success, "\(started)")
-        #expect(VMReport.parse(started.output)?.mode == "cold")
+        #expect(started.report?.mode == .cold)
         try await lab.waitForAck("a", above: 3, timeout: .seconds(120))
         print("\(firmware) boot to the writer's ACK 3: \(clock.now - began)")
         #expect(lab.resumes("a") == [0], "a fresh disk: the writer starts at 0")
@@ -105,7 +105,7 @@ struct FirmwareBootLabTests {
         let lastOnB = lab.acks("b").max() ?? 0
         let resumed = await onA.perform(.start, lab.context("a"))
         #expect(resumed.exitCode == OCFExit.success, "\(resumed)")
-        #expect(VMReport.parse(resumed.output)?.mode == "resume")
+        #expect(resumed.report?.mode == .resume)
         try await lab.waitForAck("a", above: lastOnB + 2)
         #expect(lab.acks("a").filter { $0 > lastOnA }.first == lastOnB + 1, "resumed where b stopped")
         #expect(lab.resumes("a") == [0], "resumed, not rebooted")
@@ -118,7 +118,7 @@ struct FirmwareBootLabTests {
         #expect(await onA.perform(.monitor, lab.context("a")) == .notRunning)
         let failedOver = await onB.perform(.start, lab.context("b"))
         #expect(failedOver.exitCode == OCFExit.success, "\(failedOver)")
-        #expect(VMReport.parse(failedOver.output)?.mode == "cold", "no image to resume: a fresh boot")
+        #expect(failedOver.report?.mode == .cold, "no image to resume: a fresh boot")
         try await lab.waitForAck("b", above: lastBeforeFailure + 2, timeout: .seconds(120))
         // Every acknowledged write survived: the fresh boot found the last record the dead guest acknowledged.
         let found = try #require(lab.resumes("b").last)

@@ -1,3 +1,4 @@
+import CleverCluster
 import Testing
 
 @testable import CleverQEMU
@@ -43,7 +44,7 @@ import Testing
     }
 
     @Test func reportRoundTrip() {
-        var report = VMReport(action: "migrate_to", mode: "live")
+        var report = VMReport(action: .migrateTo, mode: .live)
         report.downtimeMs = 42
         report.target = "b"
         #expect(report.json == #"{"action":"migrate_to","downtimeMs":42,"mode":"live","target":"b"}"#)

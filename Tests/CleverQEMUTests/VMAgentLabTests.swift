@@ -23,7 +23,7 @@ struct VMAgentLabTests {
 
         let started = await agent.perform(.start, lab.context("a"))
         #expect(started.exitCode == OCFExit.success, "\(started)")
-        #expect(VMReport.parse(started.output)?.mode == "cold")
+        #expect(started.report?.mode == .cold)
         try await lab.waitForAck("a", above: 3)
         #expect(lab.resumes("a") == [0])
         #expect(await agent.perform(.monitor, lab.context("a")) == .success)
@@ -34,8 +34,8 @@ struct VMAgentLabTests {
         #expect(await restarted.perform(.monitor, lab.context("a")) == .success)
         let again = await restarted.perform(.start, lab.context("a"))
         #expect(again.exitCode == OCFExit.success)
-        #expect(VMReport.parse(again.output)?.mode == "attached")
-        #expect(VMReport.parse(again.output)?.pid == Int(pid))
+        #expect(again.report?.mode == .attached)
+        #expect(again.report?.pid == Int(pid))
         // Even without the pid file the QEMU is found by its command line.
         unlink(lab.paths("a").pidFile)
         #expect(restarted.runningQEMU(lab.paths("a")) == pid)
@@ -67,7 +67,7 @@ struct VMAgentLabTests {
         let resumed = await agent.perform(.start, lab.context("a"))
         let resumeTime = clock.now - resumeBegan
         #expect(resumed.exitCode == OCFExit.success, "\(resumed)")
-        #expect(VMReport.parse(resumed.output)?.mode == "resume")
+        #expect(resumed.report?.mode == .resume)
         try await lab.waitForAck("a", above: lastBeforeResume + 3)
         // Resumed, not rebooted: one RESUME line in the whole console, and the sequence has no gap.
         #expect(lab.resumes("a") == [0])
@@ -87,8 +87,8 @@ struct VMAgentLabTests {
 
         let moved = await source.perform(.migrateTo, lab.context("a", migrationTarget: "b"))
         #expect(moved.exitCode == OCFExit.success, "\(moved)")
-        let report = try #require(VMReport.parse(moved.output))
-        #expect(report.status == "completed")
+        let report = try #require(moved.report)
+        #expect(report.migration == .completed)
         let downtime = try #require(report.downtimeMs)
         #expect(downtime < 300, "downtime \(downtime) ms")
         #expect(await source.perform(.monitor, lab.context("a")) == .notRunning)
@@ -114,7 +114,7 @@ struct VMAgentLabTests {
         try await lab.waitForAck("a", above: 1)
         let stopped = await agent.perform(.stop, lab.context("a", resource: resource, timeout: 3))
         #expect(stopped.exitCode == OCFExit.success, "\(stopped)")
-        #expect(VMReport.parse(stopped.output)?.mode == "killed")
+        #expect(stopped.report?.mode == .killed)
         #expect(await agent.perform(.monitor, lab.context("a", resource: resource)) == .notRunning)
         #expect(!FileManager.default.fileExists(atPath: lab.paths("a").stateFile))
     }
@@ -149,7 +149,7 @@ extension VMAgentLabTests {
 
         let resumed = await agent.perform(.start, lab.context("b"))
         #expect(resumed.exitCode == OCFExit.success, "\(resumed)")
-        #expect(VMReport.parse(resumed.output)?.mode == "resume")
+        #expect(resumed.report?.mode == .resume)
         try await lab.waitForAck("b", above: last + 3)
         #expect(lab.resumes("b").isEmpty, "resumed, not rebooted")
         #expect(lab.acks("b").first == last + 1)
@@ -203,7 +203,7 @@ extension VMAgentLabTests {
         #expect(await executor.runDirect(.monitor, resource: "vm1") == .success)
         let stopped = await executor.runDirect(.stop, resource: "vm1")
         #expect(stopped.exitCode == OCFExit.success, "\(stopped)")
-        #expect(VMReport.parse(stopped.output)?.mode == "hibernate")
+        #expect(stopped.report?.mode == .hibernate)
         #expect(await executor.runDirect(.monitor, resource: "vm1") == .notRunning)
     }
 }
@@ -269,16 +269,16 @@ extension VMAgentLabTests {
         let target = lab.agent(on: "b")
         let prepared = await target.perform(.migrateFrom, lab.context("b"))
         #expect(prepared.exitCode == OCFExit.success, "\(prepared)")
-        #expect(VMReport.parse(prepared.output)?.incoming?.hasPrefix("tcp:127.0.0.1:") == true)
+        #expect(prepared.report?.incoming?.hasPrefix("tcp:127.0.0.1:") == true)
         #expect(await target.perform(.monitor, lab.context("b")).exitCode == OCFExit.notRunning)
         let again = await target.perform(.migrateFrom, lab.context("b"))
         #expect(again.exitCode == OCFExit.success, "\(again)")
-        let firstPID = try #require(VMReport.parse(prepared.output)?.pid)
-        let secondPID = try #require(VMReport.parse(again.output)?.pid)
+        let firstPID = try #require(prepared.report?.pid)
+        let secondPID = try #require(again.report?.pid)
         #expect(firstPID != secondPID && !Subprocess.isAlive(pid_t(firstPID)), "the abandoned QEMU must be gone")
         let stopped = await target.perform(.stop, lab.context("b"))
         #expect(stopped.exitCode == OCFExit.success, "\(stopped)")
-        #expect(VMReport.parse(stopped.output)?.mode == "discarded")
+        #expect(stopped.report?.mode == .discarded)
         #expect(!FileManager.default.fileExists(atPath: lab.paths("b").stateFile))
         #expect(await target.perform(.monitor, lab.context("b")) == .notRunning)
     }
@@ -304,9 +304,9 @@ extension VMAgentLabTests {
         let lab = try GuestLab()
         defer { lab.tearDown() }
         let source = VMAgent(settings: lab.settings) { _ in
-            var report = VMReport(action: "migrate_from", mode: "live")
+            var report = VMReport(action: .migrateFrom, mode: .live)
             report.incoming = "tcp:127.0.0.1:1"  // nothing listens there
-            return AgentOutcome(OCFExit.success, report.json)
+            return AgentOutcome(OCFExit.success, report: report)
         }
         #expect(await source.perform(.start, lab.context("a")).exitCode == OCFExit.success)
         let before = try await lab.waitForAck("a", above: 2)

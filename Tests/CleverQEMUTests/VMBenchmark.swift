@@ -43,7 +43,7 @@ struct VMBenchmark {
             let watching = Task { [hosts] in await watcher.watch(lab, hosts: hosts) }
             try await Task.sleep(for: .milliseconds(200))
             let moved = await lab.agent(on: host, prepareTarget: peer).perform(.migrateTo, lab.context(host, migrationTarget: peer))
-            let report = try #require(VMReport.parse(moved.output), "\(moved)")
+            let report = try #require(moved.report, "\(moved)")
             try #require(moved.exitCode == OCFExit.success, "\(moved)")
             downtimes.append(Double(report.downtimeMs ?? -1))
             totals.append(Double(report.totalMs ?? -1))
@@ -120,7 +120,7 @@ struct VMBenchmark {
             for _ in 0..<Self.runs {
                 let peer = host == "a" ? "b" : "a"
                 let moved = await lab.agent(on: host, prepareTarget: peer).perform(.migrateTo, lab.context(host, migrationTarget: peer, timeout: 300))
-                let report = try #require(VMReport.parse(moved.output), "\(moved)")
+                let report = try #require(moved.report, "\(moved)")
                 try #require(moved.exitCode == OCFExit.success, "\(moved)")
                 downtimes.append(Double(report.downtimeMs ?? -1))
                 totals.append(Double(report.totalMs ?? -1))
@@ -154,7 +154,7 @@ struct VMBenchmark {
             let between = clock.now
             let started = await agent.perform(.start, lab.context(peer))
             let ended = clock.now
-            try #require(stopped.exitCode == OCFExit.success && VMReport.parse(started.output)?.mode == "resume", "\(stopped) \(started)")
+            try #require(stopped.exitCode == OCFExit.success && started.report?.mode == .resume, "\(stopped) \(started)")
             stops.append(Double(milliseconds(between - began)))
             starts.append(Double(milliseconds(ended - between)))
             moves.append(Double(milliseconds(ended - began)))

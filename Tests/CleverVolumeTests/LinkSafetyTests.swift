@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CleverBytes
 import CleverReplication
+import CleverSystem
 import CleverVolume
 import Foundation
 import Testing
@@ -189,7 +190,7 @@ extension LiveVolumeTests {
         try? FileManager.default.removeItem(atPath: lab.path("secret"))
         let (status, output) = run([volumeBinary, "secret", lab.path("secret")])
         #expect(status == 0, "\(output)")
-        let bytes = DurableFile.read(path: lab.path("secret")) ?? []
+        let bytes = AtomicFile.read(lab.path("secret")) ?? []
         #expect(bytes.count == 32)
         #expect(SecretFile.secret(from: bytes) == bytes)
         var info = stat()
@@ -273,7 +274,7 @@ extension LiveVolumeTests {
             }
         }
         #expect(lab.filesEqual("alpha.img", "beta.img"))
-        let data = DurableFile.read(path: lab.path("beta.img"))!
+        let data = AtomicFile.read(lab.path("beta.img"))!
         #expect(data[9 * 4096] == 0xAA && data[200 * 4096] != 0xBB)
     }
 }

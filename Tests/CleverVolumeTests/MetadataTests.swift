@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CleverModel
 import CleverReplication
+import CleverSystem
 import Foundation
 import Testing
 
@@ -54,9 +55,9 @@ func temporaryDirectory(_ name: String) -> String {
         try store.saveBitmap(bitmap)
         #expect(store.loadBitmap(volumeSize: 1 << 24) == bitmap)
         #expect(store.loadBitmap(volumeSize: 1 << 25) == nil)
-        var bytes = DurableFile.read(path: store.bitmapPath)!
+        var bytes = AtomicFile.read(store.bitmapPath)!
         bytes[bytes.count - 1] ^= 0x40
-        try DurableFile.replace(path: store.bitmapPath, with: bytes)
+        try AtomicFile.write(bytes, to: store.bitmapPath)
         #expect(store.loadBitmap(volumeSize: 1 << 24) == nil)
     }
 
@@ -71,7 +72,7 @@ func temporaryDirectory(_ name: String) -> String {
         try store.save(metadata)
         #expect(try store.loadMetadata(volume: "v", size: 4096) == metadata)
         #expect(throws: VolumeError.self) { try store.loadMetadata(volume: "other", size: 4096) }
-        try DurableFile.replace(path: store.metaPath, with: Array("{nope".utf8))
+        try AtomicFile.write(Array("{nope".utf8), to: store.metaPath)
         #expect(throws: VolumeError.self) { try store.loadMetadata(volume: "v", size: 4096) }
     }
 
@@ -171,7 +172,7 @@ extension MetadataTests {
 }
 
 /// The control socket's JSON is a written format: these bytes are what goes over the socket.
-@Suite struct ControlWireTests {
+@Suite struct VolumeControlWireTests {
     func encoded(_ value: some Encodable) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -179,23 +180,23 @@ extension MetadataTests {
     }
 
     @Test func requestsHaveTheirWrittenBytes() throws {
-        #expect(try self.encoded(ControlRequest(command: .status)) == #"{"command":"status","version":1}"#)
-        #expect(try self.encoded(ControlRequest(command: .resolve, discard: "beta", dryRun: true))
+        #expect(try self.encoded(VolumeControlRequest(command: .status)) == #"{"command":"status","version":1}"#)
+        #expect(try self.encoded(VolumeControlRequest(command: .resolve, discard: "beta", dryRun: true))
             == #"{"command":"resolve","discard":"beta","dryRun":true,"version":1}"#)
-        #expect(try self.encoded(ControlRequest(command: .promote, peerOutdated: true, allowTwoPrimaries: false, force: false))
+        #expect(try self.encoded(VolumeControlRequest(command: .promote, peerOutdated: true, allowTwoPrimaries: false, force: false))
             == #"{"allowTwoPrimaries":false,"command":"promote","force":false,"peerOutdated":true,"version":1}"#)
-        #expect(ControlRequest.Command.allCases.map(\.rawValue) == [
+        #expect(VolumeControlRequest.Command.allCases.map(\.rawValue) == [
             "status", "promote", "demote", "connect", "disconnect", "verify", "resolve", "outdate", "markPeerOutdated",
             "events",
         ])
-        #expect(try self.encoded(ControlReply(ok: false, message: "no")) == #"{"message":"no","ok":false,"version":1}"#)
+        #expect(try self.encoded(VolumeControlReply(ok: false, message: "no")) == #"{"message":"no","ok":false,"version":1}"#)
     }
 
     @Test func aRequestWithoutVersionIsVersionOneAndAnUnknownVersionIsRefused() throws {
-        let old = try JSONDecoder().decode(ControlRequest.self, from: Data(#"{"command":"status"}"#.utf8))
+        let old = try JSONDecoder().decode(VolumeControlRequest.self, from: Data(#"{"command":"status"}"#.utf8))
         #expect(old.command == .status && old.version == 1)
         do {
-            _ = try JSONDecoder().decode(ControlRequest.self, from: Data(#"{"command":"status","version":2}"#.utf8))
+            _ = try JSONDecoder().decode(VolumeControlRequest.self, from: Data(#"{"command":"status","version":2}"#.utf8))
             Issue.record("version 2 was accepted")
         } catch {
             #expect("\(error)".contains("control request version 2; this volume speaks 1"))

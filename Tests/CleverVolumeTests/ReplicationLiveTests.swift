@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CleverReplication
+import CleverSystem
 import CleverVolume
 import Foundation
 import Testing
@@ -213,7 +214,7 @@ extension LiveVolumeTests {
             }
             #expect(lab.filesEqual("alpha.img", "beta.img"))
             // The survivor's changes are there, the victim's are gone.
-            let data = DurableFile.read(path: lab.path("alpha.img"))!
+            let data = AtomicFile.read(lab.path("alpha.img"))!
             let alphaKept = alphaChanges == 0 || data[0] == 0xAA
             let betaKept = betaChanges == 0 || data[100 * 4096] == 0xBB
             print("\(name): survivor \(expected), alpha changes kept \(alphaKept), beta changes kept \(betaKept)")
@@ -303,7 +304,7 @@ extension LiveVolumeTests {
         }
         try lab.wait("alpha", "survivor synced") { $0.connection == "Connected" && $0.outOfSyncBlocks == 0 }
         #expect(lab.filesEqual("alpha.img", "beta.img"))
-        let data = DurableFile.read(path: lab.path("beta.img"))!
+        let data = AtomicFile.read(lab.path("beta.img"))!
         #expect(data[0] == 0xAA && data[200 * 4096] != 0xBB)
     }
 }

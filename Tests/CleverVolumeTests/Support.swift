@@ -153,7 +153,7 @@ final class VolumeLab: @unchecked Sendable {
     }
 
     @discardableResult
-    func control(_ node: String, _ request: ControlRequest) throws -> ControlReply {
+    func control(_ node: String, _ request: VolumeControlRequest) throws -> VolumeControlReply {
         try ControlServer.send(request, to: self.path("\(node).ctl"))
     }
 

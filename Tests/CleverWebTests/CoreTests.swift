@@ -77,7 +77,7 @@ struct CoreTests {
     @Test func equivalentCommandsQuoteWhatTheShellWouldSplit() {
         #expect(EquivalentCommand.of(.migrate(node: "alpha", to: "beta", expires: nil), lifetime: "2h") == "clevervm migrate --node alpha --to beta --lifetime 2h")
         #expect(EquivalentCommand.of(.cleanup(resource: "vm 1", node: nil)) == "clevervm cleanup 'vm 1'")
-        #expect(EquivalentCommand.of(.unmigrate(node: "")) == "clevervm unmigrate")
+        #expect(EquivalentCommand.of(.unmigrate(node: .thisHost)) == "clevervm unmigrate")
         #expect(Shell.quote("it's") == #"'it'\''s'"#)
     }
 

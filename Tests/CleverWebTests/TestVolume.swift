@@ -12,7 +12,7 @@ final class TestVolume: @unchecked Sendable {
     // Safety: `splitBrain` and `requests` are guarded by `lock`.
     private let lock = NSLock()
     private var splitBrain: String? = "both sides were primary"
-    private(set) var requests: [CleverVolume.ControlRequest] = []
+    private(set) var requests: [VolumeControlRequest] = []
     let name: String
 
     init(name: String, directory: String) throws {
@@ -40,7 +40,7 @@ final class TestVolume: @unchecked Sendable {
                     if count <= 0 { break }
                     line += buffer[..<count]
                 }
-                let request = try? JSONDecoder().decode(CleverVolume.ControlRequest.self, from: Data(line.prefix { $0 != 10 }))
+                let request = try? JSONDecoder().decode(VolumeControlRequest.self, from: Data(line.prefix { $0 != 10 }))
                 let reply = request.map(self.answer) ?? Reply(ok: false, message: "malformed", status: nil)
                 let bytes = Array((try? JSONEncoder().encode(reply)) ?? Data()) + [10]
                 _ = bytes.withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
@@ -51,14 +51,14 @@ final class TestVolume: @unchecked Sendable {
 
     var resolved: Bool { self.lock.withLock { self.splitBrain == nil } }
 
-    /// ControlReply's wire shape.
+    /// VolumeControlReply's wire shape.
     struct Reply: Encodable {
         var ok: Bool
         var message: String
         var status: VolumeStatus?
     }
 
-    func answer(_ request: CleverVolume.ControlRequest) -> Reply {
+    func answer(_ request: VolumeControlRequest) -> Reply {
         self.lock.withLock {
             self.requests.append(request)
             let summary = "alpha changed 12 blocks (48 KiB); beta changed 3 blocks (12 KiB); discarding \(request.discard ?? "") rolls back its changes and resyncs from the other side"

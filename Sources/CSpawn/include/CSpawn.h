@@ -1,4 +1,4 @@
-// GNU extensions of glibc that Swift's Glibc module does not export (it is imported without _GNU_SOURCE).
+// GNU extensions of glibc (and one Linux system call) that Swift's Glibc module does not export (it is imported without _GNU_SOURCE).
 // Declared without system headers so this module does not clash with Glibc's; implemented in CSpawn.c.
 #ifndef CLEVERVM_CSPAWN_H
 #define CLEVERVM_CSPAWN_H
@@ -12,5 +12,9 @@ int cspawn_pipe_cloexec(int fds[2]);
 
 /// POSIX_SPAWN_SETSID: the child starts a new session.
 short cspawn_setsid_flag(void);
+
+/// pidfd_open(pid, 0) (Linux 5.3+; glibc has no wrapper before 2.36): a descriptor that becomes readable when
+/// the process ends, so a wait with a deadline is one poll(2) instead of a waitpid loop.
+int cspawn_pidfd_open(int pid);
 
 #endif

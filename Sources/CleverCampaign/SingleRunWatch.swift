@@ -10,20 +10,29 @@ import Glibc
 ///   namespace. At most one may run without `-incoming`; a second one is allowed only while it waits for (or
 ///   has just received) a live migration or a resume, i.e. with `-incoming`.
 /// - the guest's console: its writer prints `ACK n` after each durable record. Two hosts' consoles growing
-///   with new acknowledgements at overlapping times would mean two guests writing.
-final class SingleRunWatch: @unchecked Sendable {
-    struct Violation: CustomStringConvertible {
-        var at: Double
-        var what: String
-        var description: String { String(format: "t=%.2f s: %@", self.at, self.what) }
+///   with new acknowledgements at overlapping times would mean two guests writing. A boot of the writer prints
+///   `RESUME n`, the last record it found on its disk: below an `ACK` printed before it, acknowledged records were
+///   lost (`AcknowledgementLedger`).
+/// - the volumes' roles, from each host's volume control socket (`PrimaryWatch`): Primary on two hosts at once only
+///   while a live migration (an `-incoming` QEMU) is under way.
+public final class SingleRunWatch: @unchecked Sendable {
+    public struct Violation: CustomStringConvertible, Sendable {
+        public var at: Double
+        public var what: String
+        public var description: String { String(format: "t=%.2f s: %@", self.at, self.what) }
     }
 
     /// One host's span of console activity: the first and last time new ACK lines appeared, with no gap of
     /// more than `gap` seconds in between.
-    struct Span: Equatable {
-        var host: String
-        var first: Double
-        var last: Double
+    public struct Span: Equatable, Sendable {
+        public var host: String
+        public var first: Double
+        public var last: Double
+        public init(host: String, first: Double, last: Double) {
+            self.host = host
+            self.first = first
+            self.last = last
+        }
     }
 
     let vm: String
@@ -34,24 +43,50 @@ final class SingleRunWatch: @unchecked Sendable {
     private let lock = NSLock()
     private var running = true
     private var thread: Thread?
-    private(set) var violations: [Violation] = []
-    private(set) var samples = 0
+    private var violations: [Violation] = []
+    private var sampleCount = 0
     /// Longest continuous time two QEMUs of the VM existed (one of them `-incoming`), seconds.
-    private(set) var longestPair = 0.0
+    private var longestPairSeconds = 0.0
     private var pairSince: Double?
+    /// When two QEMUs of the VM last existed (a live migration or resume under way).
+    private var lastPair: Double?
     private var ackCounts: [String: Int] = [:]
     private var activity: [(time: Double, host: String)] = []
+    private var acknowledgements = AcknowledgementLedger()
+    private let primaries: PrimaryWatch?
 
-    init(lab: AgentLab, vm: String, hosts: [String]) {
+    /// `volumes`: the replicated volumes whose roles to watch (their control sockets in each host's /run).
+    public init(lab: CampaignLab, vm: String, hosts: [String], volumes: [String] = []) {
         self.vm = vm
         self.hosts = hosts
         self.namespaces = Dictionary(uniqueKeysWithValues: hosts.map { ($0, "\(lab.name)-\($0)") })
         self.consoleLogs = Dictionary(uniqueKeysWithValues: hosts.map {
             ($0, "\(lab.hostsDirectory)/\($0)/run/clevervm/\(vm).console.log")
         })
+        self.primaries = volumes.isEmpty ? nil : PrimaryWatch(lab: lab, hosts: hosts, volumes: volumes)
     }
 
-    func start() {
+    public var samples: Int { self.locked { self.sampleCount } }
+    public var longestPair: Double { self.locked { self.longestPairSeconds } }
+    /// The highest record number any host's guest acknowledged.
+    public var highestAcknowledged: UInt64 { self.locked { self.acknowledgements.highest } }
+
+    private func locked<T>(_ body: () -> T) -> T {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        return body()
+    }
+
+    public func start() {
+        self.primaries?.start { [weak self] time, volume, hosts in
+            guard let self else { return }
+            self.locked {
+                // Two primaries are allowed only with a live migration under way (two QEMUs), or just after one.
+                if let pair = self.lastPair, time - pair < 2 { return }
+                if self.pairSince != nil { return }
+                self.violations.append(Violation(at: time, what: "volume \(volume) is Primary on \(hosts.sorted()) outside a live migration"))
+            }
+        }
         let thread = Thread { [self] in
             while self.isRunning {
                 self.sample()
@@ -64,10 +99,11 @@ final class SingleRunWatch: @unchecked Sendable {
 
     /// Stops sampling; returns the console activity spans seen.
     @discardableResult
-    func stop() -> [Span] {
+    public func stop() -> [Span] {
         self.lock.lock()
         self.running = false
         self.lock.unlock()
+        self.primaries?.stop()
         usleep(120_000)
         return self.spans()
     }
@@ -78,7 +114,7 @@ final class SingleRunWatch: @unchecked Sendable {
         return self.running
     }
 
-    var now: Double { Date().timeIntervalSince(self.started) }
+    public var now: Double { Date().timeIntervalSince(self.started) }
 
     // MARK: Sampling
 
@@ -99,16 +135,27 @@ final class SingleRunWatch: @unchecked Sendable {
         }
         let time = self.now
         var newActivity: [String] = []
+        var consoleText: [String: (data: Data, inode: UInt64)] = [:]
         for host in self.hosts {
-            let count = Self.ackCount(self.consoleLogs[host]!)
+            var info = stat()
+            let inode = stat(self.consoleLogs[host]!, &info) == 0 ? UInt64(info.st_ino) : 0
+            let data = FileManager.default.contents(atPath: self.consoleLogs[host]!) ?? Data()
+            consoleText[host] = (data, inode)
+            let count = Self.ackCount(data)
             // A power-on empties the host's /run: a shorter log is a new one.
             if count > (self.ackCounts[host] ?? 0) { newActivity.append(host) }
             self.ackCounts[host] = count
         }
         self.lock.lock()
         defer { self.lock.unlock() }
-        self.samples += 1
+        self.sampleCount += 1
         self.activity += newActivity.map { (time, $0) }
+        for host in self.hosts {
+            let console = consoleText[host]!
+            for loss in self.acknowledgements.read(host: host, log: console.data, identity: console.inode) {
+                self.violations.append(Violation(at: time, what: loss))
+            }
+        }
         let plain = qemus.filter { !$0.incoming }
         if plain.count > 1 {
             self.violations.append(Violation(at: time, what: "QEMU for \(self.vm) runs on \(plain.map(\.host).sorted()) without -incoming"))
@@ -116,7 +163,8 @@ final class SingleRunWatch: @unchecked Sendable {
         if Set(qemus.map(\.host)).count > 1 {
             let since = self.pairSince ?? time
             self.pairSince = since
-            self.longestPair = max(self.longestPair, time - since)
+            self.lastPair = time
+            self.longestPairSeconds = max(self.longestPairSeconds, time - since)
         } else {
             self.pairSince = nil
         }
@@ -131,8 +179,11 @@ final class SingleRunWatch: @unchecked Sendable {
         return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
     }
 
-    static func ackCount(_ path: String) -> Int {
-        guard let data = FileManager.default.contents(atPath: path) else { return 0 }
+    public static func ackCount(_ path: String) -> Int {
+        Self.ackCount(FileManager.default.contents(atPath: path) ?? Data())
+    }
+
+    static func ackCount(_ data: Data) -> Int {
         var count = 0
         var index = data.startIndex
         while let found = data[index...].firstRange(of: Data("ACK ".utf8)) {
@@ -145,7 +196,7 @@ final class SingleRunWatch: @unchecked Sendable {
     // MARK: Verdicts
 
     /// Console activity grouped into spans per host (a gap of more than `gap` seconds ends a span).
-    func spans(gap: Double = 1.0) -> [Span] {
+    public func spans(gap: Double = 1.0) -> [Span] {
         self.lock.lock()
         let activity = self.activity
         self.lock.unlock()
@@ -164,7 +215,7 @@ final class SingleRunWatch: @unchecked Sendable {
     }
 
     /// Pairs of spans on different hosts that overlap by more than one sampling step (two guests writing).
-    static func overlaps(_ spans: [Span], tolerance: Double = 0.15) -> [(Span, Span)] {
+    public static func overlaps(_ spans: [Span], tolerance: Double = 0.15) -> [(Span, Span)] {
         var found: [(Span, Span)] = []
         for (index, a) in spans.enumerated() {
             for b in spans[(index + 1)...] where a.host != b.host {
@@ -174,7 +225,7 @@ final class SingleRunWatch: @unchecked Sendable {
         return found
     }
 
-    var allViolations: [Violation] {
+    public var allViolations: [Violation] {
         self.lock.lock()
         defer { self.lock.unlock() }
         return self.violations
