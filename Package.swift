@@ -47,7 +47,7 @@ let package = Package(
         // The agent daemon: Corosync in, ledger and coordinator, executor, control socket.
         .target(name: "CleverAgent", dependencies: [
             "CleverModel", "CleverCluster", "CleverConfig", "CleverControl", "CleverExecutor", "CleverSystem", "Corosync",
-            "CleverVolume", "CleverQEMU",
+            "CleverVolume", "CleverReplication", "CleverQEMU",
             "CleverAgentCore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -62,7 +62,7 @@ let package = Package(
             dependencies: [
                 "CleverModel", "CleverConfig", "CleverScheduler", "CleverCIB", "CleverCluster", "CleverControl", "CleverAgent",
                 "CleverLab", "CleverCampaign", "CleverSystem", "CleverVolume", "CleverQEMU",
-                "CleverSetup",
+                "CleverSetup", "CleverAgentCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

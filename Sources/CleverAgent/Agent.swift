@@ -220,7 +220,9 @@ public actor Agent {
                            ?? CommandLine.arguments[0]).deletingLastPathComponent().path
         let report: VolumeAgent.Report = { name, value in await self.localAttribute(name, value) }
         let pingLoops = PingLoops { name, value in await self.localAttribute(name, value) }
-        let volumeWatchers = VolumeScoreWatchers(report: report) { resource in await self.executor.monitorNow(resource) }
+        let volumeWatchers = VolumeScoreWatchers(
+            report: report, lost: { resource in await self.executor.monitorNow(resource) },
+            observed: { resource, observation in await self.volumeObserved(resource, observation) })
         let vmAgent = VMAgent(
             settings: VMAgent.Settings(
                 accelerator: .tcg, volumeSocket: { "\(runDirectory)/\($0).nbd" }, stateDirectory: "\(stateDirectory)/vm-state",
@@ -256,6 +258,11 @@ public actor Agent {
     }
 
     func localAttribute(_ name: String, _ value: String?) { self.enqueue(self.core.onLocalAttribute(name: name, value: value)) }
+
+    /// Replication fencing: a local volume's state changed (nil: it is no longer followed).
+    func volumeObserved(_ resource: String, _ observation: VolumeObservation?) {
+        self.enqueue(self.core.onVolumeObserved(resource, observation, now: self.clock.now()))
+    }
 
     /// The source side of a live migration asks the target host (through the group) to get ready.
     func prepareRemote(_ context: ActionContext) async -> AgentOutcome {
@@ -365,6 +372,20 @@ public actor Agent {
             }
         case .log(let entry):
             self.write(entry)
+        case .resolveVolume(let request):
+            // The resync may take minutes: on a thread of its own, never on the agent's queue.
+            let socket = "\(self.options.runDirectory)/\(request.volume).ctl"
+            Task {
+                let (succeeded, text) = await withCheckedContinuation { continuation in
+                    DispatchQueue.global().async {
+                        continuation.resume(returning: VolumeAgent.resolve(request, socket: socket, wait: Duration(AgentCore.resolveResyncWait)))
+                    }
+                }
+                self.enqueue(self.core.onVolumeResolveDone(request, succeeded: succeeded, text: text, now: self.clock.now()))
+            }
+        case .volumeCommand(let volume, let command):
+            let failure = VolumeAgent.give(command, socket: "\(self.options.runDirectory)/\(volume).ctl")
+            for more in self.core.onVolumeCommandDone(volume, command, error: failure, now: self.clock.now()) { await self.perform(more) }
         }
     }
 

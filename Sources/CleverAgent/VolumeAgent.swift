@@ -1,6 +1,8 @@
+import CleverAgentCore
 import CleverCluster
 import CleverExecutor
 import CleverModel
+import CleverReplication
 import CleverSystem
 import CleverVolume
 import Foundation
@@ -37,6 +39,9 @@ struct VolumeAgent: ResourceAgent {
             name: id, node: context.node, spec: self.spec, listenHost: me?.addresses.first,
             peer: peer.flatMap { node in node.addresses.first.map { (name: node.name, host: $0) } },
             stateDirectory: "\(self.stateDirectory)/volumes", runDirectory: context.runDirectory)
+        // Replication fencing (DRBD's `fencing resource-only`): a Primary whose link breaks holds its writes until the
+        // agents have recorded the peer's disk as Outdated in the ledger (AgentCore+Fencing).
+        volume.fencing = .resourceOnly
         // Both primary only for a live migration that the cluster starts (and asks for in the promote).
         volume.allowTwoPrimaries = self.config.resources.contains { resource in
             guard case .vm(let vm) = resource.kind, vm.migration == .live else { return false }
@@ -51,6 +56,39 @@ struct VolumeAgent: ResourceAgent {
             return nil
         }
         return "replication: " + status.line
+    }
+
+    /// Gives a local volume a replication-fencing command; the error, or nil when it was done.
+    static func give(_ command: VolumeCommand, socket: String) -> String? {
+        let request = VolumeControlRequest(command: command == .markPeerOutdated ? .markPeerOutdated : .outdate)
+        do {
+            let reply = try ControlServer.send(request, to: socket)
+            return reply.ok ? nil : reply.message
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    /// Resolves a local volume's split brain for another host (`VolumeResolveRequest`) and, unless a dry run, waits
+    /// for the resync it starts. Blocking: run it off the agent's queue.
+    static func resolve(_ request: VolumeResolveRequest, socket: String, wait: Duration) -> (succeeded: Bool, text: String) {
+        let reply: VolumeControlReply
+        do {
+            reply = try ControlServer.send(VolumeControlRequest(command: .resolve, discard: request.discard, dryRun: request.dryRun), to: socket)
+        } catch {
+            return (false, "volume \(request.volume) does not answer here (\(socket)): \(error)")
+        }
+        guard reply.ok else { return (false, reply.message) }
+        if request.dryRun { return (true, reply.message) }
+        do {
+            let result = try ControlServer.waitForSync(at: socket, timeout: wait) { _ in }
+            let line = result.status?.line ?? "no status"
+            return result.finished
+                ? (true, "\(reply.message); resync finished: \(line)")
+                : (false, "\(reply.message); the resync did not finish within \(wait): \(line)")
+        } catch {
+            return (false, "\(reply.message); lost the volume while waiting for the resync: \(error)")
+        }
     }
 
     func pidFile(_ context: ActionContext) -> String { "\(context.runDirectory)/\(context.resource.id).volume.pid" }

@@ -1,7 +1,10 @@
+import CleverAgentCore
+import CleverReplication
 import CleverVolume
 import Foundation
 
-/// Follows each running volume's event stream and reports its promotion score the moment it changes.
+/// Follows each running volume's event stream and reports its promotion score the moment it changes, and what
+/// replication fencing needs to know (`VolumeObservation`) to the agent's core.
 ///
 /// Why: the monitor reports the score too, but only every monitor interval (10 s by default). A host that
 /// rejoined resyncs within a second, and if the peer dies right after, the scheduler must already know the
@@ -14,10 +17,22 @@ final class VolumeScoreWatchers: @unchecked Sendable {
     private let report: VolumeAgent.Report
     /// Called with the resource id when a followed volume's stream ends by itself: its process died.
     private let lost: @Sendable (String) async -> Void
+    /// Called with the resource id and the volume's state whenever it changes (nil: no longer followed).
+    private let observed: @Sendable (String, VolumeObservation?) async -> Void
 
-    init(report: @escaping VolumeAgent.Report, lost: @escaping @Sendable (String) async -> Void = { _ in }) {
+    init(report: @escaping VolumeAgent.Report, lost: @escaping @Sendable (String) async -> Void = { _ in },
+         observed: @escaping @Sendable (String, VolumeObservation?) async -> Void = { _, _ in }) {
         self.report = report
         self.lost = lost
+        self.observed = observed
+    }
+
+    /// What replication fencing needs from a volume's status.
+    static func observation(_ status: VolumeStatus) -> VolumeObservation {
+        VolumeObservation(
+            role: status.role, connection: status.connection, disk: status.disk, peerDisk: status.peerDisk,
+            writesHeld: status.writesHeld ?? false, inSync: status.sync == nil && status.outOfSyncBlocks == 0,
+            resourceOnly: status.fencing == Replication.FencingPolicy.resourceOnly.rawValue, peerOutdated: status.peerOutdated)
     }
 
     /// Starts following the volume behind `socket` unless already following it. Ends by itself when the
@@ -26,16 +41,16 @@ final class VolumeScoreWatchers: @unchecked Sendable {
         self.lock.lock()
         defer { self.lock.unlock() }
         guard self.watchers[socket] == nil else { return }
-        let (scores, continuation) = AsyncStream.makeStream(of: String.self)
+        let (states, continuation) = AsyncStream.makeStream(of: (score: String, observation: VolumeObservation).self)
         let consumerGone = Flag()
         continuation.onTermination = { _ in consumerGone.set() }
         let thread = Thread {
-            var last: String?
+            var last: (score: String, observation: VolumeObservation)?
             try? ControlServer.streamEvents(from: socket) { event in
-                let value = score(event.status)
-                if value != last {
-                    last = value
-                    continuation.yield(value)
+                let state = (score: score(event.status), observation: Self.observation(event.status))
+                if last?.score != state.score || last?.observation != state.observation {
+                    last = state
+                    continuation.yield(state)
                 }
                 return !consumerGone.isSet
             }
@@ -44,12 +59,19 @@ final class VolumeScoreWatchers: @unchecked Sendable {
         thread.start()
         let report = self.report
         let lost = self.lost
+        let observed = self.observed
         let id = UUID()
         let task = Task { [weak self] in
-            for await value in scores {
+            var lastScore: String?
+            for await state in states {
                 if Task.isCancelled { break }
-                await report(attribute, value)
+                if state.score != lastScore {
+                    lastScore = state.score
+                    await report(attribute, state.score)
+                }
+                await observed(resource, state.observation)
             }
+            await observed(resource, nil)
             // Not stopped by `stop(socket:)`: the volume process went away on its own.
             if !Task.isCancelled, self?.forget(socket, id: id) != nil { await lost(resource) }
         }

@@ -33,7 +33,37 @@ extension AgentCore {
             let logged = self.log(.warning, "operator runs \(action.rawValue) \(resource) directly on \(self.localNode), behind the cluster's back",
                                   now: now, resource: resource, op: action)
             return (call, [logged, .runDirect(call, action: action, resource: resource)])
+        case .resolveVolume(let volume, let discard, let dryRun):
+            guard case .volume = self.config.resource(named: volume)?.kind else {
+                return (call, [.answer(call, .failure("\(volume) is not a replicated volume of this cluster"))])
+            }
+            guard self.config.nodes.prefix(2).contains(where: { $0.name == discard }) else {
+                return (call, [.answer(call, .failure("\(discard) holds no replica of \(volume)"))])
+            }
+            let id = self.nextRequestID()
+            self.waitingResolves[id] = call
+            let logged = self.log(.notice, "operator asks: resolve \(volume) --discard \(discard)\(dryRun ? " --dry-run" : "") through the cluster",
+                                  now: now, resource: volume)
+            return (call, [logged, .broadcast(.resolveVolume(VolumeResolveRequest(id: id, volume: volume, discard: discard, dryRun: dryRun)))]
+                    + self.schedule(.requestExpiry(id), at: now + Self.resolvePatience))
         }
+    }
+
+    /// How long a resolve through the group waits for the holder's answer (it waits for the resync first).
+    public static let resolvePatience = Seconds(600)
+    /// How long the holder waits for the resync that a resolve started.
+    public static let resolveResyncWait = Seconds(540)
+
+    /// This host ran a resolve another host asked for: the group learns how it went.
+    public mutating func onVolumeResolveDone(_ request: VolumeResolveRequest, succeeded: Bool, text: String, now: Timestamp) -> [AgentDirective] {
+        [self.log(succeeded ? .notice : .warning, "resolve of \(request.volume) for \(request.id.node): \(text)", now: now, resource: request.volume),
+         .broadcast(.volumeResolved(request: request.id, succeeded: succeeded, text: text))]
+    }
+
+    /// The answer to a resolve this host forwarded.
+    mutating func onVolumeResolved(_ request: RequestID, succeeded: Bool, text: String) -> [AgentDirective] {
+        guard let call = self.waitingResolves.removeValue(forKey: request) else { return [] }
+        return self.cancel(.requestExpiry(request)) + [.answer(call, succeeded ? .done(text) : .failure(text))]
     }
 
     /// An operator's direct action finished; `roles` is what runs here now.
@@ -71,6 +101,7 @@ public enum IntentProblem: Error, Hashable, Sendable, CustomStringConvertible {
         case .forceStart(let name), .forceStop(let name): return resource(name)
         case .cleanup(let name, let on): return resource(name) ?? node(on)
         case .standby(let name), .unstandby(let name): return node(name)
+        case .outdateDisk(let volume, let name), .clearOutdated(let volume, let name): return resource(volume) ?? node(name)
         }
     }
 

@@ -33,6 +33,10 @@ public struct AgentCore: Sendable {
     /// Live-migration prepares this node asked of a target, by request: the target whose answer it waits for.
     private var preparingOn: [RequestID: String] = [:]
     private var serial = 0
+    /// Resolves forwarded to the host that runs the volume, by request: the control call each answers.
+    var waitingResolves: [RequestID: ControlCall] = [:]
+    /// Replication fencing: local volumes' last states, requests in flight, commands given (AgentCore+Fencing).
+    var fencing = FencingBook()
 
     /// Between a membership change and votequorum's verdict the old verdict still stands: the coordinator pauses
     /// rather than act on it; self-fencing waits for the verdict itself, so a survivor does not stop its VM whenever a
@@ -216,20 +220,25 @@ public struct AgentCore: Sendable {
             if self.isAwaitingVerdict(at: now) { return self.schedule(.coordinatorWakeUp(at: now + Self.verdictRecheck), at: now + Self.verdictRecheck) }
             return self.coordinatorDirectives(self.coordinator.onTimer(ledger: self.ledger, now: now), now: now)
         case .requestExpiry(let id):
+            if let call = self.waitingResolves.removeValue(forKey: id) {
+                return [.answer(call, .failure("no answer from the host that runs the volume within \(Int(Self.resolvePatience.value)) s"))]
+            }
             guard let pending = self.waitingRequests.removeValue(forKey: id) else { return [] }
             return [.answer(pending.call, .failure("no answer from the cluster within \(Int(Self.requestPatience.value)) s (is corosync running?)"))]
         case .prepareExpiry(let id):
             guard let target = self.preparingOn[id] else { return [] }
             return self.endPrepare(id, PrepareOutcome(exitCode: OCFExit.timedOut, output: "\(target) did not get ready in time"))
+        case .fencingRetry(let volume):
+            return self.onFencingRetry(volume, now: now)
         }
     }
 
-    private mutating func schedule(_ timer: AgentTimer, at deadline: Timestamp) -> [AgentDirective] {
+    mutating func schedule(_ timer: AgentTimer, at deadline: Timestamp) -> [AgentDirective] {
         guard self.scheduledTimers.insert(timer).inserted else { return [] }
         return [.schedule(timer, at: deadline)]
     }
 
-    private mutating func cancel(_ timer: AgentTimer) -> [AgentDirective] {
+    mutating func cancel(_ timer: AgentTimer) -> [AgentDirective] {
         guard self.scheduledTimers.remove(timer) != nil else { return [] }
         return [.cancel(timer)]
     }
@@ -253,6 +262,10 @@ public struct AgentCore: Sendable {
             case .announceLocalResources: out.append(.announceLocalResources)
             case .persist(let document): out.append(.persist(document))
             case .requestDone(let request, let refusal):
+                if let fencing = self.onFencingRequestDone(request, refusal: refusal, now: now) {
+                    out += fencing
+                    continue
+                }
                 guard let pending = self.waitingRequests.removeValue(forKey: request) else { continue }
                 out += self.cancel(.requestExpiry(request))
                 out.append(.answer(pending.call, pending.answer(refusal: refusal)))
@@ -275,8 +288,18 @@ public struct AgentCore: Sendable {
             case .stopAllLocalResources(let reason):
                 out.append(self.log(.error, "self-fencing: \(reason); stopping every local resource", now: now))
                 out.append(.selfFence(reason: reason))
+            case .diskMarksChanged(let volume):
+                out += self.fencingDirectives(volume, now: now)
+            case .resolveVolume(let request):
+                out.append(self.log(.notice, "resolving \(request.volume) for \(request.id.node) (--discard \(request.discard)\(request.dryRun ? ", dry run" : ""))",
+                                    now: now, resource: request.volume))
+                out.append(.resolveVolume(request))
+            case .volumeResolved(let request, let succeeded, let text):
+                out += self.onVolumeResolved(request, succeeded: succeeded, text: text)
             }
         }
+        // A document adopted from another member may carry marks this host has not acted on.
+        if directives.contains(where: { if case .persist = $0 { true } else { false } }) { out += self.fencingDirectivesForAll(now: now) }
         return out
     }
 

@@ -35,6 +35,10 @@ public enum AgentDirective: Hashable, Sendable {
     case runDirect(ControlCall, action: ResourceAction, resource: String)
     /// A log line (already in the event history).
     case log(AgentLogEntry)
+    /// Resolve a split brain of a local volume for another host (and wait for the resync); then `onVolumeResolveDone`.
+    case resolveVolume(VolumeResolveRequest)
+    /// Replication fencing: give a local volume this command; then `onVolumeCommandDone`.
+    case volumeCommand(volume: String, VolumeCommand)
 }
 
 /// A deadline the core asked the shell to keep.
@@ -45,6 +49,8 @@ public enum AgentTimer: Hashable, Sendable {
     case requestExpiry(RequestID)
     /// A live-migration target did not get ready within the action's timeout.
     case prepareExpiry(RequestID)
+    /// Replication fencing looks at a volume again (a request unanswered or refused, a command that failed).
+    case fencingRetry(volume: String)
 }
 
 /// One control-socket call awaiting its answer (numbered by the core).

@@ -16,8 +16,8 @@ struct LabCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lab",
         abstract: "Run a real multi-host cluster on this machine, and break it on purpose.",
-        subcommands: [Up.self, Down.self, Exec.self, Power.self, Partition.self, Heal.self, CutPing.self, RestorePing.self, Crash.self, Restart.self, LabStatus.self,
-                      WatchdogWatch.self, Campaign.self]
+        subcommands: [Up.self, Down.self, Exec.self, Power.self, Partition.self, Heal.self, CutPing.self, RestorePing.self, CutReplication.self,
+                      RestoreReplication.self, Crash.self, Restart.self, LabStatus.self, WatchdogWatch.self, Campaign.self]
     )
 
     struct Options: ParsableArguments {
@@ -293,6 +293,31 @@ struct LabCommand: ParsableCommand {
         func run() throws {
             let lab = try self.options.lab()
             try LabCommand.lab { () throws(LabError) in try lab.cutPing(self.host) }
+            try LabCommand.report(lab, self.output)
+        }
+    }
+
+    struct CutReplication: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "cut-replication", abstract: "HOST's replication links break; Corosync, qnetd and ping go on.")
+        @OptionGroup var options: Options
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The host.") var host: String
+        func run() throws {
+            let lab = try self.options.lab()
+            try LabCommand.lab { () throws(LabError) in try lab.cutReplication(self.host) }
+            try LabCommand.report(lab, self.output)
+        }
+    }
+
+    struct RestoreReplication: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "restore-replication", abstract: "Undo cut-replication.")
+        @OptionGroup var options: Options
+        @OptionGroup var output: OutputOptions
+        @Argument(help: "The host.") var host: String
+        func run() throws {
+            let lab = try self.options.lab()
+            try LabCommand.lab { () throws(LabError) in try lab.restoreReplication(self.host) }
             try LabCommand.report(lab, self.output)
         }
     }

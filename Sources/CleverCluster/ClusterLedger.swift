@@ -28,6 +28,12 @@ public struct ClusterLedger: Sendable {
         case event(String)
         /// A message was refused (malformed, from a non-member, or not allowed).
         case refused(String)
+        /// This node runs the volume another host asked to resolve: resolve it, then answer the group.
+        case resolveVolume(VolumeResolveRequest)
+        /// The answer to a resolve this node asked for.
+        case volumeResolved(RequestID, succeeded: Bool, text: String)
+        /// The Outdated marks of this volume changed (or were confirmed): the agents act on them (`AgentCore`).
+        case diskMarksChanged(volume: String)
         /// This partition lost quorum under no-quorum-policy stop: stop every local resource now; the
         /// survivors wait `selfFenceTimeout` before starting them elsewhere.
         case stopAllLocalResources(reason: String)
@@ -122,6 +128,7 @@ public struct ClusterLedger: Sendable {
         state.resources = self.resources
         state.marks = self.document.marks
         state.targetRoles = self.document.targetRoles
+        state.outdatedDisks = self.document.outdatedDisks
         return state
     }
 
@@ -235,7 +242,22 @@ public struct ClusterLedger: Sendable {
             return [.event("node \(node) was fenced (powered off by its fence agent)")]
         case .migrationPrepared(let request, let exitCode, let output):
             return request.node == self.localNode ? [.migrationPrepared(request, exitCode: exitCode, output: output)] : []
+        case .resolveVolume(let request):
+            // Every member picks the same holder from the same state; with none, the asker answers itself.
+            guard let holder = self.resolveHolder(of: request.volume) else {
+                return request.id.node == self.localNode
+                    ? [.volumeResolved(request.id, succeeded: false, text: "no member of the cluster runs \(request.volume) now")] : []
+            }
+            return holder == self.localNode ? [.resolveVolume(request)] : []
+        case .volumeResolved(let request, let succeeded, let text):
+            return request.node == self.localNode ? [.volumeResolved(request, succeeded: succeeded, text: text)] : []
         }
+    }
+
+    /// The member that performs a resolve of `volume` asked through the group: the one with the lowest node id whose
+    /// agent runs the volume (its process answers there).
+    public func resolveHolder(of volume: String) -> String? {
+        self.members.first { self.resources[volume]?[$0]?.role.isActive == true }
     }
 
     mutating func onSync(_ offer: ClusterDocument, from sender: String) -> [Directive] {
@@ -266,6 +288,7 @@ public struct ClusterLedger: Sendable {
             config.node(named: mark.node) == nil || mark.resource.map { config.resource(named: $0) == nil && config.group(named: $0) == nil } == true
         }
         self.document.targetRoles = self.document.targetRoles.filter { config.resource(named: $0.key) != nil || config.group(named: $0.key) != nil }
+        self.document.outdatedDisks.removeAll { config.resource(named: $0.volume) == nil || config.node(named: $0.node) == nil }
         return self.commit(request, event: "config epoch \(config.epoch) applied")
     }
 
@@ -296,8 +319,37 @@ public struct ClusterLedger: Sendable {
             if !self.document.standby.contains(node) { self.document.standby.append(node) }
         case .unstandby(let node):
             self.document.standby.removeAll { $0 == node }
+        case .outdateDisk(let volume, let node):
+            return self.onOutdateDisk(DiskMark(volume: volume, node: node), request: request)
+        case .clearOutdated(let volume, let node):
+            let mark = DiskMark(volume: volume, node: node)
+            guard self.document.outdatedDisks.contains(mark) else { return [.requestDone(request, refusal: nil)] }
+            self.document.outdatedDisks.removeAll { $0 == mark }
+            return self.commit(request, event: "the disk of \(mark) is current again; it may be promoted") + [.diskMarksChanged(volume: volume)]
         }
         return self.commit(request, event: "operator: \(intent)")
+    }
+
+    /// Replication fencing (DRBD's fence-peer handler): a primary whose link broke asks to record its peer's disk
+    /// as Outdated before it acknowledges more writes. Whoever is recorded first wins: a node whose own disk of the
+    /// volume is already Outdated cannot outdate the other (both primaries of a live migration may ask), and a
+    /// disk that serves as Primary is never outdated.
+    mutating func onOutdateDisk(_ mark: DiskMark, request: RequestID) -> [Directive] {
+        guard case .volume = self.config.resource(named: mark.volume)?.kind else {
+            return [.requestDone(request, refusal: "\(mark.volume) is not a replicated volume")]
+        }
+        guard self.config.node(named: mark.node) != nil else { return [.requestDone(request, refusal: "no node named \(mark.node)")] }
+        if self.document.outdatedDisks.contains(mark) { return [.requestDone(request, refusal: nil), .diskMarksChanged(volume: mark.volume)] }
+        let asker = request.node
+        if asker != mark.node, self.document.outdatedDisks.contains(DiskMark(volume: mark.volume, node: asker)) {
+            return [.requestDone(request, refusal: "the disk of \(mark.volume) on \(asker) is Outdated itself; it cannot outdate \(mark.node)")]
+        }
+        if asker != mark.node, self.members.contains(mark.node), self.resources[mark.volume]?[mark.node]?.role == .promoted {
+            return [.requestDone(request, refusal: "\(mark.volume) is Primary on \(mark.node)")]
+        }
+        self.document.outdatedDisks = (self.document.outdatedDisks + [mark]).sorted()
+        return self.commit(request, event: "fencing: \(mark.refusal); recorded at \(asker)'s request")
+            + [.diskMarksChanged(volume: mark.volume)]
     }
 
     mutating func commit(_ request: RequestID, event: String) -> [Directive] {

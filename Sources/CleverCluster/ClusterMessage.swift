@@ -25,6 +25,27 @@ public enum ClusterMessage: Hashable, Sendable {
     case migrationPrepared(request: RequestID, exitCode: Int, output: String?)
     /// The coordinator's fence agent confirmed that this departed node is off.
     case fenced(node: String)
+    /// An operator on a host without a replica asks the host that runs the volume to resolve its split brain.
+    case resolveVolume(VolumeResolveRequest)
+    /// That host's answer: whether the resolve (and the resync it started) finished, and what it said.
+    case volumeResolved(request: RequestID, succeeded: Bool, text: String)
+}
+
+/// `clevervm volume resolve NAME --discard HOST` sent through the group (from a host that holds no replica).
+public struct VolumeResolveRequest: Hashable, Sendable, Codable {
+    public var id: RequestID
+    public var volume: String
+    public var discard: String
+    public var dryRun: Bool
+
+    public init(id: RequestID, volume: String, discard: String, dryRun: Bool) {
+        self.id = id
+        self.volume = volume
+        self.discard = discard
+        self.dryRun = dryRun
+    }
+
+    enum CodingKeys: String, CodingKey { case id, volume, discard, dryRun }
 }
 
 public struct RequestID: Hashable, Sendable, Codable, CustomStringConvertible {
@@ -81,6 +102,11 @@ public enum OperatorIntent: Hashable, Sendable, CustomStringConvertible {
     case cleanup(resource: String?, node: String?)
     case standby(node: String)
     case unstandby(node: String)
+    /// Replication fencing: the disk of `volume` on `node` missed writes (the primary lost its link and goes on
+    /// alone); recorded before the primary is told it may go on.
+    case outdateDisk(volume: String, node: String)
+    /// That disk resynced to UpToDate (or an operator accepts its data): the mark goes.
+    case clearOutdated(volume: String, node: String)
 
     /// The same intent with `thisHost` replaced by `local`.
     public func resolving(thisHost local: String) -> OperatorIntent {
@@ -101,6 +127,8 @@ public enum OperatorIntent: Hashable, Sendable, CustomStringConvertible {
         case .cleanup(let resource, let node): "cleanup" + (resource.map { " \($0)" } ?? "") + (node.map { " on \($0)" } ?? "")
         case .standby(let node): "standby \(node)"
         case .unstandby(let node): "unstandby \(node)"
+        case .outdateDisk(let volume, let node): "outdate the disk of \(volume) on \(node)"
+        case .clearOutdated(let volume, let node): "the disk of \(volume) on \(node) is current again"
         }
     }
 }
@@ -194,15 +222,44 @@ public struct ClusterDocument: Hashable, Sendable, Codable {
     public var generation: Int
     /// The node whose copy this is, for the tie-break between equal generations (lowest id wins).
     public var origin: Int
+    /// Volume replicas recorded Outdated by replication fencing (sorted): never promoted until resynced.
+    public var outdatedDisks: [DiskMark]
 
     public init(config: ClusterConfig, marks: [PlacementMark] = [], targetRoles: [String: ResourceMeta.TargetRole] = [:],
-                standby: [String] = [], generation: Int = 0, origin: Int = 0) {
+                standby: [String] = [], generation: Int = 0, origin: Int = 0, outdatedDisks: [DiskMark] = []) {
         self.config = config
         self.marks = marks
         self.targetRoles = targetRoles
         self.standby = standby
         self.generation = generation
         self.origin = origin
+        self.outdatedDisks = outdatedDisks
+    }
+
+    /// Wire keys, fixed. `outdatedDisks` is written only when not empty, so a document without marks has the
+    /// shape older releases wrote (and read: they ignore the key).
+    enum CodingKeys: String, CodingKey { case config, marks, targetRoles, standby, generation, origin, outdatedDisks }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.config = try container.decode(ClusterConfig.self, forKey: .config)
+        self.marks = try container.decode([PlacementMark].self, forKey: .marks)
+        self.targetRoles = try container.decode([String: ResourceMeta.TargetRole].self, forKey: .targetRoles)
+        self.standby = try container.decode([String].self, forKey: .standby)
+        self.generation = try container.decode(Int.self, forKey: .generation)
+        self.origin = try container.decode(Int.self, forKey: .origin)
+        self.outdatedDisks = try container.decodeIfPresent([DiskMark].self, forKey: .outdatedDisks) ?? []
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.config, forKey: .config)
+        try container.encode(self.marks, forKey: .marks)
+        try container.encode(self.targetRoles, forKey: .targetRoles)
+        try container.encode(self.standby, forKey: .standby)
+        try container.encode(self.generation, forKey: .generation)
+        try container.encode(self.origin, forKey: .origin)
+        if !self.outdatedDisks.isEmpty { try container.encode(self.outdatedDisks, forKey: .outdatedDisks) }
     }
 
     /// Whether `other` wins over this copy: a higher generation, or the same from a lower node id.

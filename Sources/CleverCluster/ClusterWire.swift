@@ -68,7 +68,7 @@ extension ClusterMessage: Codable {
     /// The `kind` of each message in version 2 (and its case key in version 1).
     public enum Kind: String, Codable, CaseIterable, Sendable {
         case sync, applyConfig, intent, attribute, resourceReport, operationResult, actionRequest, prepareMigration,
-             migrationPrepared, fenced
+             migrationPrepared, fenced, resolveVolume, volumeResolved
     }
 
     public var kind: Kind {
@@ -83,6 +83,8 @@ extension ClusterMessage: Codable {
         case .prepareMigration: .prepareMigration
         case .migrationPrepared: .migrationPrepared
         case .fenced: .fenced
+        case .resolveVolume: .resolveVolume
+        case .volumeResolved: .volumeResolved
         }
     }
 
@@ -114,6 +116,12 @@ extension ClusterMessage: Codable {
             try fields.encodeIfPresent(output, forKey: "output")
         case .fenced(let node):
             try fields.encode(node, forKey: "node")
+        case .resolveVolume(let request):
+            try fields.encode(request, forKey: legacy ? "_0" : "request")
+        case .volumeResolved(let request, let succeeded, let text):
+            try fields.encode(request, forKey: "request")
+            try fields.encode(succeeded, forKey: "succeeded")
+            try fields.encode(text, forKey: "text")
         }
     }
 
@@ -145,6 +153,12 @@ extension ClusterMessage: Codable {
                                       output: try fields.decodeIfPresent(String.self, forKey: "output"))
         case .fenced:
             self = .fenced(node: try fields.decode(String.self, forKey: "node"))
+        case .resolveVolume:
+            self = .resolveVolume(try fields.decode(VolumeResolveRequest.self, forKey: legacy ? "_0" : "request"))
+        case .volumeResolved:
+            self = .volumeResolved(request: try fields.decode(RequestID.self, forKey: "request"),
+                                   succeeded: try fields.decode(Bool.self, forKey: "succeeded"),
+                                   text: try fields.decode(String.self, forKey: "text"))
         }
     }
 }
@@ -153,7 +167,7 @@ extension ClusterMessage: Codable {
 
 extension OperatorIntent: Codable {
     public enum Kind: String, Codable, CaseIterable, Sendable {
-        case migrate, unmigrate, forceStart, forceStop, cleanup, standby, unstandby
+        case migrate, unmigrate, forceStart, forceStop, cleanup, standby, unstandby, outdateDisk, clearOutdated
     }
 
     public var kind: Kind {
@@ -165,6 +179,8 @@ extension OperatorIntent: Codable {
         case .cleanup: .cleanup
         case .standby: .standby
         case .unstandby: .unstandby
+        case .outdateDisk: .outdateDisk
+        case .clearOutdated: .clearOutdated
         }
     }
 
@@ -183,6 +199,9 @@ extension OperatorIntent: Codable {
             try fields.encodeIfPresent(resource, forKey: "resource")
             try fields.encodeIfPresent(node, forKey: "node")
         case .standby(let node), .unstandby(let node):
+            try fields.encode(node, forKey: "node")
+        case .outdateDisk(let volume, let node), .clearOutdated(let volume, let node):
+            try fields.encode(volume, forKey: "volume")
             try fields.encode(node, forKey: "node")
         }
     }
@@ -204,6 +223,10 @@ extension OperatorIntent: Codable {
                             node: try fields.decodeIfPresent(String.self, forKey: "node"))
         case .standby: self = .standby(node: try fields.decode(String.self, forKey: "node"))
         case .unstandby: self = .unstandby(node: try fields.decode(String.self, forKey: "node"))
+        case .outdateDisk:
+            self = .outdateDisk(volume: try fields.decode(String.self, forKey: "volume"), node: try fields.decode(String.self, forKey: "node"))
+        case .clearOutdated:
+            self = .clearOutdated(volume: try fields.decode(String.self, forKey: "volume"), node: try fields.decode(String.self, forKey: "node"))
         }
     }
 }

@@ -14,6 +14,8 @@ public enum ControlRequest: Hashable, Sendable {
     case snapshot
     /// Act on a resource on this host only, behind the cluster's back.
     case direct(action: ResourceAction, resource: String)
+    /// `volume resolve` from a host that holds no replica: the agent forwards it to a host that runs the volume.
+    case resolveVolume(volume: String, discard: String, dryRun: Bool)
 }
 
 public enum ControlResponse: Hashable, Sendable {
@@ -84,6 +86,8 @@ public struct StatusReport: Hashable, Sendable, Codable {
         public var lastMove: MoveRecord?
         /// A volume's replication state on this host, in DRBD's words (`Connected Primary/Secondary UpToDate/UpToDate`).
         public var replication: String?
+        /// A volume's replicas recorded Outdated by replication fencing: never promoted until they resynced.
+        public var outdatedOn: [String]?
 
         public init(id: String, type: String, roles: [String: String], target: [String: String], targetRole: String?,
                     failCounts: [String: Int], blocked: String?, since: Timestamp? = nil, lastMove: MoveRecord? = nil,

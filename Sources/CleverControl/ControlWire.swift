@@ -78,7 +78,7 @@ public enum ControlWire {
 }
 
 extension ControlRequest: Codable {
-    public enum Kind: String, Codable, CaseIterable, Sendable { case status, intent, applyConfig, showConfig, events, snapshot, direct }
+    public enum Kind: String, Codable, CaseIterable, Sendable { case status, intent, applyConfig, showConfig, events, snapshot, direct, resolveVolume }
 
     public var kind: Kind {
         switch self {
@@ -89,6 +89,7 @@ extension ControlRequest: Codable {
         case .events: .events
         case .snapshot: .snapshot
         case .direct: .direct
+        case .resolveVolume: .resolveVolume
         }
     }
 
@@ -102,6 +103,10 @@ extension ControlRequest: Codable {
         case .direct(let action, let resource):
             try fields.encode(action, forKey: "action")
             try fields.encode(resource, forKey: "resource")
+        case .resolveVolume(let volume, let discard, let dryRun):
+            try fields.encode(volume, forKey: "volume")
+            try fields.encode(discard, forKey: "discard")
+            try fields.encode(dryRun, forKey: "dryRun")
         }
     }
 
@@ -116,6 +121,9 @@ extension ControlRequest: Codable {
         case .events: self = .events(limit: try fields.decode(Int.self, forKey: "limit"))
         case .direct:
             self = .direct(action: try fields.decode(ResourceAction.self, forKey: "action"), resource: try fields.decode(String.self, forKey: "resource"))
+        case .resolveVolume:
+            self = .resolveVolume(volume: try fields.decode(String.self, forKey: "volume"), discard: try fields.decode(String.self, forKey: "discard"),
+                                  dryRun: try fields.decode(Bool.self, forKey: "dryRun"))
         }
     }
 }

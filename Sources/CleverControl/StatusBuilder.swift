@@ -29,6 +29,8 @@ extension StatusReport {
             if !stopFailed.isEmpty { entry.stopFailedOn = stopFailed }
             entry.since = entry.roles.isEmpty ? nil : ledger.activeSince[resource.id]
             entry.lastMove = ledger.lastMoves[resource.id]
+            let outdated = state.outdatedDisks.filter { $0.volume == resource.id }.map(\.node)
+            if !outdated.isEmpty { entry.outdatedOn = outdated }
             return entry
         }
         self.init(
@@ -88,6 +90,12 @@ extension StatusReport {
                 problems.append("\(resource.id) could not be stopped on \(node) and is left alone there: check it, then "
                                 + "`clevervm cleanup \(resource.id)` to try again")
             }
+            for node in resource.outdatedOn ?? [] {
+                let others = self.nodes.map(\.name).filter { $0 != node }
+                problems.append("\(resource.id) on \(node) is Outdated (it missed writes while the replication link was down): it is "
+                                + "never promoted there; it becomes current by resyncing from \(others.joined(separator: " or ")) "
+                                + "(bring it back), or `clevervm volume accept \(resource.id) --node \(node)` to run on its older data")
+            }
             if let blocked = resource.blocked, resource.targetRole != "Stopped" {
                 problems.append("\(resource.id) cannot run: \(blocked)")
             }
@@ -142,6 +150,7 @@ extension StatusReport {
                              + "to \(move.to) at \(Self.clock(move.at))" + (move.downtimeMilliseconds.map { ", guest downtime \($0) ms" } ?? ""))
             }
             if let replication = resource.replication { lines.append("\(indent)\(replication)") }
+            if let outdated = resource.outdatedOn { lines.append("\(indent)disk Outdated on \(outdated.joined(separator: ", "))") }
         }
         if !self.pendingActions.isEmpty {
             lines.append("")

@@ -398,6 +398,19 @@ public struct Lab: Sendable {
 
     public func restorePing(_ host: String) throws(LabError) { try self.setPing(host, cut: false) }
 
+    /// `host`'s replication links break (TCP on the volumes' ports dropped); Corosync, qnetd and ping go on.
+    public func cutReplication(_ host: String) throws(LabError) { try self.setReplication(host, cut: true) }
+
+    public func restoreReplication(_ host: String) throws(LabError) { try self.setReplication(host, cut: false) }
+
+    private func setReplication(_ host: String, cut: Bool) throws(LabError) {
+        try self.withLock { () throws(LabError) in
+            let state = try self.state()
+            _ = try state.layout.host(named: host)
+            try self.loadFilter(NetworkFilter.replication(cut: cut), host: host, layout: state.layout)
+        }
+    }
+
     private func setPing(_ host: String, cut: Bool) throws(LabError) {
         try self.withLock { () throws(LabError) in
             var state = try self.state()

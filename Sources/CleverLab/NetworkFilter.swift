@@ -5,6 +5,9 @@
 public enum NetworkFilter {
     public static let partitionTable = "clevervm_partition"
     public static let pingTable = "clevervm_ping"
+    public static let replicationTable = "clevervm_replication"
+    /// The TCP ports the lab's replicated volumes use (`port:` of each volume; 7788 is the console relay's).
+    public static let replicationPorts = 7789...7999
 
     /// Replaces the partition table: drop everything from and to `peers` (empty: remove the table).
     public static func partition(blocking peers: [String]) -> String {
@@ -40,6 +43,30 @@ public enum NetworkFilter {
                 chain input {
                     type filter hook input priority 0; policy accept;
                     ip saddr \(target) icmp type echo-reply drop
+                }
+            }
+
+            """
+        return script
+    }
+
+    /// Replaces the replication table: when `cut`, TCP to and from the volumes' ports is dropped both ways, so the
+    /// replication links break while Corosync, qnetd and ping go on (issue 11: the link cut alone).
+    public static func replication(cut: Bool, ports: ClosedRange<Int> = Self.replicationPorts) -> String {
+        var script = Self.reset(Self.replicationTable)
+        guard cut else { return script }
+        let range = "\(ports.lowerBound)-\(ports.upperBound)"
+        script += """
+            table inet \(Self.replicationTable) {
+                chain output {
+                    type filter hook output priority 0; policy accept;
+                    tcp dport \(range) drop
+                    tcp sport \(range) drop
+                }
+                chain input {
+                    type filter hook input priority 0; policy accept;
+                    tcp dport \(range) drop
+                    tcp sport \(range) drop
                 }
             }
 

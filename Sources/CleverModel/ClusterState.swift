@@ -8,19 +8,45 @@ public struct ClusterState: Hashable, Sendable, Codable {
     /// target-role set by forcestart/forcestop; overrides the config's meta.
     public var targetRoles: [String: ResourceMeta.TargetRole]
     public var hasQuorum: Bool
+    /// Volume replicas that missed writes (replication fencing): never promoted.
+    public var outdatedDisks: [DiskMark]
 
     public init(
         nodes: [String: NodeState] = [:],
         resources: [String: [String: ResourceNodeState]] = [:],
         marks: [PlacementMark] = [],
         targetRoles: [String: ResourceMeta.TargetRole] = [:],
-        hasQuorum: Bool = true
+        hasQuorum: Bool = true,
+        outdatedDisks: [DiskMark] = []
     ) {
         self.nodes = nodes
         self.resources = resources
         self.marks = marks
         self.targetRoles = targetRoles
         self.hasQuorum = hasQuorum
+        self.outdatedDisks = outdatedDisks
+    }
+
+    enum CodingKeys: String, CodingKey { case nodes, resources, marks, targetRoles, hasQuorum, outdatedDisks }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.nodes = try container.decode([String: NodeState].self, forKey: .nodes)
+        self.resources = try container.decode([String: [String: ResourceNodeState]].self, forKey: .resources)
+        self.marks = try container.decode([PlacementMark].self, forKey: .marks)
+        self.targetRoles = try container.decode([String: ResourceMeta.TargetRole].self, forKey: .targetRoles)
+        self.hasQuorum = try container.decode(Bool.self, forKey: .hasQuorum)
+        self.outdatedDisks = try container.decodeIfPresent([DiskMark].self, forKey: .outdatedDisks) ?? []
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.nodes, forKey: .nodes)
+        try container.encode(self.resources, forKey: .resources)
+        try container.encode(self.marks, forKey: .marks)
+        try container.encode(self.targetRoles, forKey: .targetRoles)
+        try container.encode(self.hasQuorum, forKey: .hasQuorum)
+        if !self.outdatedDisks.isEmpty { try container.encode(self.outdatedDisks, forKey: .outdatedDisks) }
     }
 
     /// Every configured node online, nothing running: a cluster that just formed.

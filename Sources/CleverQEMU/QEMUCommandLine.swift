@@ -98,6 +98,9 @@ public struct QEMUCommandLine: Hashable, Sendable {
     public var qmpSocket: String
     public var consoleLog: String
     public var incoming: IncomingSource?
+    /// Live migration over TLS (`MigrationTLS`): the directory with `keys.psk`. With a `tcp` incoming source the
+    /// QEMU starts with `-incoming defer` and the agent starts listening only once the credentials are set.
+    public var migrationTLSDirectory: String?
     public var nics: [NIC] = []
     /// OVMF's code and the VM's variables volume (`firmware: uefi`).
     public var uefi: UEFIFlash?
@@ -151,7 +154,13 @@ public struct QEMUCommandLine: Hashable, Sendable {
             + self.diskArguments + self.nicArguments + self.guestAgentArguments
         // Entropy for the guest's early boot (key generation, TLS) without waiting on its own pool.
         arguments += ["-object", "rng-random,id=rng0,filename=/dev/urandom", "-device", "virtio-rng-pci,rng=rng0,id=rng0dev"]
-        if let incoming = self.incoming { arguments += ["-incoming", incoming.argument] }
+        if let incoming = self.incoming {
+            if case .tcp = incoming, let directory = self.migrationTLSDirectory {
+                arguments += ["-object", MigrationTLS.serverObject(directory: escapeOption(directory)), "-incoming", "defer"]
+            } else {
+                arguments += ["-incoming", incoming.argument]
+            }
+        }
         return arguments
     }
 

@@ -27,6 +27,8 @@ public struct VMAgent: ResourceAgent {
         /// OVMF (Debian `ovmf`) for `firmware: uefi`: the code flash and the variables template.
         public var ovmfCode: String = "/usr/share/OVMF/OVMF_CODE_4M.fd"
         public var ovmfVarsTemplate: String = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+        /// The cluster key live migrations derive their TLS pre-shared key from (`MigrationTLS`).
+        public var migrationKeyFile: String = MigrationTLS.defaultKeyFile
 
         public init(accelerator: Accelerator = .tcg,
                     volumeSocket: @escaping @Sendable (String) -> String = { "/run/clevervm/volumes/\($0).sock" },
@@ -86,8 +88,11 @@ public struct VMAgent: ResourceAgent {
         public var guestAgentSocket: String
         /// The VNC display (`display: vnc`), root-only.
         public var vncSocket: String
+        /// The live migration's TLS credentials (`keys.psk`, `MigrationTLS`), root-only.
+        public var migrationTLSDirectory: String
 
         public init(vm: String, runDirectory: String, stateDirectory: String) {
+            self.migrationTLSDirectory = "\(runDirectory)/\(vm).migration-tls"
             self.consoleSocket = "\(runDirectory)/\(vm).console"
             self.guestAgentSocket = "\(runDirectory)/\(vm).qga"
             self.vncSocket = "\(runDirectory)/\(vm).vnc"
@@ -415,11 +420,22 @@ public struct VMAgent: ResourceAgent {
             return AgentOutcome(OCFExit.generic, "\(context.resource.id): target \(target) not ready: \(prepared.wireOutput ?? "exit \(prepared.exitCode)")")
         }
         do {
+            try MigrationTLS.writeCredentials(directory: paths.migrationTLSDirectory, keyFile: self.settings.migrationKeyFile,
+                                              vm: context.resource.id)
+        } catch {
+            return AgentOutcome(OCFExit.generic, "\(context.resource.id): live migration to \(target) refused: \(error)")
+        }
+        do {
             let qmp = try await QMPClient.connect(paths.qmpSocket)
             defer { Task { await qmp.close() } }
+            // TLS with the cluster's pre-shared key: the target accepts only a source that holds it, and the stream
+            // (guest RAM) is encrypted. A failed earlier move may have left the object: replaced.
+            _ = try? await qmp.execute("object-del", ["id": .string(MigrationTLS.objectID)])
+            try await qmp.execute("object-add", MigrationTLS.clientObject(directory: paths.migrationTLSDirectory))
             try await qmp.execute("migrate-set-parameters", [
                 "downtime-limit": .number(Double(self.settings.downtimeLimitMs)),
                 "max-bandwidth": .number(Double(VMAgent.unlimitedBandwidth)),
+                "tls-creds": .string(MigrationTLS.objectID),
             ])
             try await qmp.execute("migrate", ["uri": .string(incoming)])
             let result = try await self.waitForMigration(qmp, until: deadline)
@@ -464,11 +480,28 @@ public struct VMAgent: ResourceAgent {
             return AgentOutcome(OCFExit.generic, "no free TCP port on \(self.settings.migrationAddress)")
         }
         let incoming = IncomingSource.tcp(address: self.settings.migrationAddress, port: port)
-        let launched = await self.launch(spec, context, incoming: incoming)
+        do {
+            try MigrationTLS.writeCredentials(directory: paths.migrationTLSDirectory, keyFile: self.settings.migrationKeyFile,
+                                              vm: context.resource.id)
+        } catch {
+            return AgentOutcome(OCFExit.generic, "\(context.resource.id): not listening for a live migration: \(error)")
+        }
+        let launched = await self.launch(spec, context, incoming: incoming, migrationTLS: true)
         switch launched {
         case .failure(let outcome): return outcome
         case .success(let pid, let qmp):
+            // Listen only now that the TLS credentials are in force: never an unauthenticated listener.
+            do {
+                try await qmp.execute("migrate-set-parameters", ["tls-creds": .string(MigrationTLS.objectID)])
+                try await qmp.execute("migrate-incoming", ["uri": .string(incoming.argument)])
+            } catch {
+                await qmp.close()
+                kill(pid, SIGKILL)
+                unlink(paths.pidFile)
+                return AgentOutcome(OCFExit.generic, "\(context.resource.id): cannot listen for the live migration: \(error)")
+            }
             await qmp.close()
+            self.closeIfAbandoned(pid: pid, paths: paths, after: Duration(context.timeout) + .seconds(5))
             var report = VMReport(action: .migrateFrom, mode: .live)
             report.incoming = incoming.argument
             report.pid = Int(pid)
@@ -496,7 +529,29 @@ public struct VMAgent: ResourceAgent {
         }
     }
 
-    func launch(_ spec: VMSpec, _ context: ActionContext, incoming: IncomingSource?) async -> Launch {
+    /// An incoming QEMU whose source never sent its state (the move failed or was given up, the source host died)
+    /// would go on listening: once the move's time is over, one still waiting for its state is ended.
+    func closeIfAbandoned(pid: pid_t, paths: Paths, after wait: Duration) {
+        Task.detached {
+            try? await Task.sleep(for: wait)
+            guard Subprocess.isAlive(pid), (try? String(contentsOfFile: paths.pidFile, encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) == "\(pid)"
+            else { return }
+            guard let qmp = try? await QMPClient.connect(paths.qmpSocket) else { return }
+            let status = try? await qmp.execute("query-status")["status"]?.string
+            guard status == "inmigrate" else {
+                await qmp.close()
+                return
+            }
+            _ = try? await qmp.execute("quit")
+            await qmp.close()
+            try? await Task.sleep(for: .seconds(2))
+            if Subprocess.isAlive(pid) { kill(pid, SIGKILL) }
+            unlink(paths.pidFile)
+        }
+    }
+
+    func launch(_ spec: VMSpec, _ context: ActionContext, incoming: IncomingSource?, migrationTLS: Bool = false) async -> Launch {
         let paths = self.paths(context)
         var boot: BootSource
         switch resolveBoot(spec) {
@@ -511,6 +566,7 @@ public struct VMAgent: ResourceAgent {
             volumeSockets: spec.volumes.map(self.settings.volumeSocket), qmpSocket: paths.qmpSocket,
             consoleLog: paths.consoleLog, incoming: incoming)
         commandLine.executable = self.settings.qemuExecutable
+        if migrationTLS { commandLine.migrationTLSDirectory = paths.migrationTLSDirectory }
         commandLine.consoleSocket = paths.consoleSocket
         if spec.guestAgent == true { commandLine.guestAgentSocket = paths.guestAgentSocket }
         if spec.display == .vnc { commandLine.vncSocket = paths.vncSocket }

@@ -496,8 +496,11 @@ struct Allocator {
             if targetRole != .unpromoted, promotedMax > 0 {
                 let currentlyPromoted = Set(self.nodeNames.filter { self.state.state(of: resource.id, on: $0).role == .promoted })
                 let promotable = frozen ? chosen.filter(currentlyPromoted.contains) : chosen
-                for node in self.best(promotion, current: currentlyPromoted, among: promotable).prefix(promotedMax) {
-                    target.roles[node] = .promoted
+                let promoted = self.best(promotion, current: currentlyPromoted, among: promotable).prefix(promotedMax)
+                for node in promoted { target.roles[node] = .promoted }
+                let outdated = self.state.outdatedDisks.filter { $0.volume == resource.id && chosen.contains($0.node) }
+                if promoted.isEmpty, let mark = outdated.first {
+                    self.blocked[resource.id] = "not promoted: \(mark.refusal)"
                 }
             }
         }
@@ -570,6 +573,10 @@ struct Allocator {
         let unit = Unit.clone(resource)
         for node in self.nodeNames where !candidates.contains(node) {
             sheet.add(.minusInfinity, on: node, because: "no instance of \(resource.id) will run on \(node)")
+        }
+        // Replication fencing: a disk that missed writes is never promoted, whatever its own score says.
+        for mark in self.state.outdatedDisks where mark.volume == resource.id && candidates.contains(mark.node) {
+            sheet.add(.minusInfinity, on: mark.node, because: mark.refusal)
         }
         for node in candidates {
             if let score = self.promotionAttribute(of: resource, on: node) {

@@ -44,6 +44,8 @@ public final class InMemoryCluster {
     public private(set) var answers: [Call: ControlResponse] = [:]
     /// Intervals during which each resource ran on each host, for "never twice" checks.
     public private(set) var runIntervals: [(resource: String, node: String, from: Timestamp, to: Timestamp?)] = []
+    /// Replication fencing commands the cores gave their local volumes, in order (they always succeed).
+    public private(set) var volumeCommands: [(node: String, volume: String, command: VolumeCommand)] = []
     public var hold: (ActionRequest) -> Bool = { _ in false }
     public var failure: (ActionRequest) -> Int? = { _ in nil }
     /// Which partitions are quorate, given all partitions (default: a strict majority; on an even
@@ -166,6 +168,12 @@ public final class InMemoryCluster {
         self.handle(node, self.hosts[node]!.core.onLocalAttribute(name: name, value: value), partition: partition)
     }
 
+    /// A local volume on `node` reports its state to its agent (as the volume watcher does).
+    public func observeVolume(on node: String, _ volume: String, _ observation: VolumeObservation?) {
+        guard self.hosts[node]!.participates, let partition = self.partitionIndex(of: node) else { return }
+        self.handle(node, self.hosts[node]!.core.onVolumeObserved(volume, observation, now: self.now), partition: partition)
+    }
+
     /// A control-socket request on `node`, as the CLI sends it; its answer is `answer(to:)` once it came.
     @discardableResult
     public func control(on node: String, _ request: ControlRequest) -> Call {
@@ -275,6 +283,12 @@ public final class InMemoryCluster {
                                                               roles: self.localRoles(node))
                 self.handle(node, done, partition: partition)
             case .log(let entry): self.events.append("\(node): \(entry.text)")
+            case .resolveVolume(let request):
+                let done = self.hosts[node]!.core.onVolumeResolveDone(request, succeeded: true, text: "\(request.volume) resolved on \(node)", now: self.now)
+                self.handle(node, done, partition: partition)
+            case .volumeCommand(let volume, let command):
+                self.volumeCommands.append((node, volume, command))
+                self.handle(node, self.hosts[node]!.core.onVolumeCommandDone(volume, command, error: nil, now: self.now), partition: partition)
             }
         }
     }

@@ -7,7 +7,8 @@ import Glibc
 private func linuxFallocate(_ fd: Int32, _ mode: Int32, _ offset: Int, _ length: Int) -> Int32
 
 /// The local disk: a file (created and sized if missing) or a block device, accessed with pread/pwrite.
-public final class BackingStore: @unchecked Sendable {
+/// Not final: tests inject faults at this layer (a subclass that fails chosen reads, writes or syncs).
+open class BackingStore: @unchecked Sendable {
     public let path: String
     public let size: UInt64
     public let fd: Int32
@@ -33,7 +34,7 @@ public final class BackingStore: @unchecked Sendable {
 
     deinit { close(self.fd) }
 
-    public func read(offset: UInt64, into pointer: UnsafeMutableRawPointer, count: Int) throws {
+    open func read(offset: UInt64, into pointer: UnsafeMutableRawPointer, count: Int) throws {
         var done = 0
         while done < count {
             let got = pread(self.fd, pointer + done, count - done, off_t(offset) + off_t(done))
@@ -54,7 +55,7 @@ public final class BackingStore: @unchecked Sendable {
         return buffer
     }
 
-    public func write(offset: UInt64, _ pointer: UnsafeRawPointer, count: Int) throws {
+    open func write(offset: UInt64, _ pointer: UnsafeRawPointer, count: Int) throws {
         var done = 0
         while done < count {
             let put = pwrite(self.fd, pointer + done, count - done, off_t(offset) + off_t(done))
@@ -68,19 +69,19 @@ public final class BackingStore: @unchecked Sendable {
         try bytes.withUnsafeBytes { try self.write(offset: offset, $0.baseAddress!, count: $0.count) }
     }
 
-    public func sync() throws {
+    open func sync() throws {
         guard fdatasync(self.fd) == 0 else { throw SystemError("fdatasync", self.path) }
     }
 
     /// TRIM: punch a hole (reads return zeroes); falls back to writing zeroes where unsupported.
-    public func trim(offset: UInt64, length: UInt64) throws {
+    open func trim(offset: UInt64, length: UInt64) throws {
         let mode = Int32(0x02 | 0x01)  // FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
         if linuxFallocate(self.fd, mode, Int(offset), Int(length)) == 0 { return }
         try self.writeZeroes(offset: offset, length: length)
     }
 
     /// WRITE_ZEROES: zero the range (FALLOC_FL_ZERO_RANGE, else plain zero writes).
-    public func writeZeroes(offset: UInt64, length: UInt64) throws {
+    open func writeZeroes(offset: UInt64, length: UInt64) throws {
         let zeroRange = Int32(0x10 | 0x01)  // FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE
         if linuxFallocate(self.fd, zeroRange, Int(offset), Int(length)) == 0 { return }
         let chunk = [UInt8](repeating: 0, count: 1 << 20)

@@ -125,14 +125,15 @@ public final class PeerLink: @unchecked Sendable {
     }
 
     /// The peer acknowledged `sequence`: returns the pending entry if it is now complete.
-    func acknowledge(sequence: UInt64, error: UInt32) -> Pending? {
+    /// The peer's answer: the entry it answers (if still pending), and whether the caller must now complete it.
+    func acknowledge(sequence: UInt64, error: UInt32) -> (entry: Pending?, complete: Bool) {
         self.pendingLock.lock()
         defer { self.pendingLock.unlock() }
-        guard let entry = self.pending[sequence] else { return nil }
+        guard let entry = self.pending[sequence] else { return (nil, false) }
         entry.waitingPeer = false
         if error != 0 { entry.error = error }
         self.pending[sequence] = nil
-        return Self.claimCompletion(entry) ? entry : nil
+        return (entry, Self.claimCompletion(entry))
     }
 
     /// With pendingLock held: true exactly once, when nothing is awaited any more.

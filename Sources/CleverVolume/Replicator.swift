@@ -377,6 +377,11 @@ extension Volume {
             self.lock.unlock()
             return "volume \(self.config.name) has no peer"
         }
+        if let detached = self.detachedReason {
+            self.lock.unlock()
+            return "volume \(self.config.name) is not connecting: its backing store is detached (\(detached)); "
+                + "restart the volume process once the disk is fixed (it then resyncs from the peer)"
+        }
         let actions = self.linkControl.connect(discard: discard)
         self.refreshConnectionStateLocked()
         self.lock.unlock()
@@ -455,11 +460,15 @@ extension Volume {
                     reason = "write frame at \(offset)+\(count) is outside the volume or malformed"
                     break
                 }
-                let error = self.ackError {
+                // Never acknowledged if it cannot be written: the disk detaches and the link ends (Volume+DiskErrors).
+                if let failure = self.applyReplicated("replicated write", {
                     try self.backing.write(offset: offset, buffer + fields, count: count)
                     if fua == 1 { try self.backing.sync() }
+                }) {
+                    reason = failure
+                    break
                 }
-                guard link.send(.ack(sequence: sequence, error: error)) else { break }
+                guard link.send(.ack(sequence: sequence, error: 0)) else { break }
                 continue
             }
             guard let payload = Sockets.readFully(link.fd, count: Int(header.length)),
@@ -490,16 +499,6 @@ extension Volume {
         self.peerLost(link, reason: reason)
     }
 
-    func ackError(_ body: () throws -> Void) -> UInt32 {
-        do {
-            try body()
-            return 0
-        } catch {
-            self.logger.error("applying replicated operation: \(error)")
-            return UInt32(Self.errno(of: error).rawValue)
-        }
-    }
-
     /// Applies one frame from the peer. Returns why the link must end (a local I/O error on a resync, or a
     /// frame whose offsets do not fit the volume: a peer that sends those is broken or hostile), else nil.
     func handle(_ frame: Replication.Frame, from link: PeerLink) -> String? {
@@ -510,29 +509,38 @@ extension Volume {
             guard Replication.rangeFits(offset: offset, length: UInt64(data.count), size: size) else {
                 return sent(link.send(.ack(sequence: sequence, error: UInt32(EINVAL))))
             }
-            let error = self.ackError {
+            // A write this host cannot make is never acknowledged: the disk detaches and the link ends, so the
+            // primary marks it out of sync (Volume+DiskErrors).
+            if let failure = self.applyReplicated("replicated write", {
                 try self.backing.write(offset: offset, data)
                 if fua { try self.backing.sync() }
-            }
-            return sent(link.send(.ack(sequence: sequence, error: error)))
+            }) { return failure }
+            return sent(link.send(.ack(sequence: sequence, error: 0)))
         case .zero(let sequence, let offset, let length, let trim, let fua):
             guard Replication.rangeFits(offset: offset, length: UInt64(length), size: size) else {
                 return sent(link.send(.ack(sequence: sequence, error: UInt32(EINVAL))))
             }
-            let error = self.ackError {
+            if let failure = self.applyReplicated(trim ? "replicated trim" : "replicated write zeroes", {
                 if trim {
                     try self.backing.trim(offset: offset, length: UInt64(length))
                 } else {
                     try self.backing.writeZeroes(offset: offset, length: UInt64(length))
                 }
                 if fua { try self.backing.sync() }
-            }
-            return sent(link.send(.ack(sequence: sequence, error: error)))
+            }) { return failure }
+            return sent(link.send(.ack(sequence: sequence, error: 0)))
         case .flush(let sequence):
-            let error = self.ackError { try self.backing.sync() }
-            return sent(link.send(.ack(sequence: sequence, error: error)))
+            if let failure = self.applyReplicated("fdatasync", { try self.backing.sync() }) { return failure }
+            return sent(link.send(.ack(sequence: sequence, error: 0)))
         case .ack(let sequence, let error):
-            if let entry = link.acknowledge(sequence: sequence, error: error) { entry.completion(entry.error) }
+            let (entry, complete) = link.acknowledge(sequence: sequence, error: error)
+            // The peer could not write it (an older peer that acknowledges errors): it lacks the range.
+            if error != 0, let entry, !entry.isFlush {
+                self.lock.lock()
+                self.markDirtyLocked(offset: entry.offset, length: entry.length)
+                self.lock.unlock()
+            }
+            if complete, let entry { entry.completion(entry.error) }
             return nil
         case .resyncData(let offset, let data):
             guard Replication.rangeFits(offset: offset, length: UInt64(data.count), size: size) else {

@@ -103,7 +103,7 @@ extension Volume {
                 data = try self.backing.read(offset: offset, count: length)
             } catch {
                 link.sendLock.unlock()
-                self.logger.error("resync read: \(error)", metadata: ["op": "resync"])
+                self.detach("resync read", error)
                 link.shutdownSocket()
                 return
             }
@@ -198,12 +198,7 @@ extension Volume {
     }
 
     func receiveResyncData(offset: UInt64, data: [UInt8], link: PeerLink) -> Bool {
-        do {
-            try self.backing.write(offset: offset, data)
-        } catch {
-            self.logger.error("resync write: \(error)", metadata: ["op": "resync"])
-            return false
-        }
+        if self.applyReplicated("resync write", { try self.backing.write(offset: offset, data) }) != nil { return false }
         self.lock.lock()
         for block in Replication.DirtyBitmap.blocks(offset: offset, length: UInt64(data.count)) { self.bitmap.clear(block) }
         self.bitmapChanged = true
@@ -214,7 +209,8 @@ extension Volume {
     }
 
     func finishResyncTarget(_ link: PeerLink) {
-        do { try self.backing.sync() } catch { self.logger.error("\(error)", metadata: ["op": "resync"]) }
+        // The target is UpToDate only once the resynced data is durable; a failed sync detaches it instead.
+        if self.applyReplicated("fdatasync after the resync", { try self.backing.sync() }) != nil { return }
         self.lock.lock()
         defer { self.lock.unlock() }
         guard self.link === link, let peerReport = link.peerReport else { return }

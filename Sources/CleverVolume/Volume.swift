@@ -52,6 +52,11 @@ public final class Volume: @unchecked Sendable {
     var resyncBytesMoved: UInt64 = 0
     /// Bytes the NBD clients read or wrote (the resync controller yields while this grows).
     var applicationIOBytes: UInt64 = 0
+    /// The backing store failed and is detached (Volume+DiskErrors): why. Nothing is acknowledged any more.
+    var detachedReason: String?
+    /// Metadata, bitmap or activity-log writes that failed, by what ("metadata", "bitmap", "activity log"):
+    /// role changes are refused while any is set.
+    var metadataErrors: [String: String] = [:]
 
     public var hasPeer: Bool { self.config.peer != nil }
 
@@ -74,14 +79,16 @@ public final class Volume: @unchecked Sendable {
     }
 
     /// `logger`: where the volume's records go (the daemon's goes to stderr, for journald); none by default.
-    public init(config: VolumeConfig, logger: Logger = Logger(label: "clevervm.volume", factory: { _ in SwiftLogNoOpLogHandler() })) throws {
+    /// `backing`: the local disk when not the file or device `config.backing` names (a fault-injecting one in tests).
+    public init(config: VolumeConfig, logger: Logger = Logger(label: "clevervm.volume", factory: { _ in SwiftLogNoOpLogHandler() }),
+                backing: BackingStore? = nil) throws {
         self.config = config
         var logger = logger
         logger[metadataKey: "node"] = "\(config.node)"
         logger[metadataKey: "volume"] = "\(config.name)"
         self.logger = logger
         self.store = try MetadataStore(directory: config.metaDir)
-        self.backing = try BackingStore(path: config.backing, size: config.size)
+        self.backing = try backing ?? BackingStore(path: config.backing, size: config.size)
         self.activityLog = try ActivityLog(path: self.store.activityLogPath, capacity: config.activityLogExtents)
         var metadata = try self.store.loadMetadata(volume: config.name, size: config.size)
         var bitmap: Replication.DirtyBitmap
@@ -131,8 +138,9 @@ public final class Volume: @unchecked Sendable {
     func persistLocked() {
         do {
             try self.store.save(self.metadata)
+            self.noteMetadataLocked("metadata", nil)
         } catch {
-            self.logger.error("saving metadata: \(error)")
+            self.noteMetadataLocked("metadata", error)
         }
     }
 
@@ -141,8 +149,9 @@ public final class Volume: @unchecked Sendable {
         do {
             try self.store.saveBitmap(self.bitmap)
             self.bitmapChanged = false
+            self.noteMetadataLocked("bitmap", nil)
         } catch {
-            self.logger.error("saving bitmap: \(error)")
+            self.noteMetadataLocked("bitmap", error)
         }
     }
 
@@ -165,10 +174,16 @@ public final class Volume: @unchecked Sendable {
         if !plan.evict.isEmpty {
             // Extents leave the log only once the bitmap covering them is durable.
             self.bitmapChanged = true
-            try self.store.saveBitmap(self.bitmap)
-            self.bitmapChanged = false
+            self.saveBitmapLocked()
+            if let failure = self.metadataErrors["bitmap"] { throw VolumeError("activity log: the bitmap cannot be saved: \(failure)") }
         }
-        try self.activityLog.commit(missing: plan.missing, evict: plan.evict)
+        do {
+            try self.activityLog.commit(missing: plan.missing, evict: plan.evict)
+            self.noteMetadataLocked("activity log", nil)
+        } catch {
+            self.noteMetadataLocked("activity log", error)
+            throw error
+        }
     }
 
     /// The link to replicate to, when connected in a state that carries application writes.
@@ -261,6 +276,11 @@ public final class Volume: @unchecked Sendable {
             release()
             return done(.shutdown)
         }
+        guard !self.detachedLocked else {
+            self.lock.unlock()
+            release()
+            return done(.io)
+        }
         self.applicationIOBytes &+= UInt64(data.count)
         do {
             try self.activateExtentsLocked(offset: offset, length: UInt64(data.count))
@@ -281,10 +301,14 @@ public final class Volume: @unchecked Sendable {
             defer { release() }
             do {
                 try self.backing.write(offset: offset, data.baseAddress!, count: data.count)
-                if fua { try self.backing.sync() }
             } catch {
-                self.logger.error("\(error)")
-                return done(Self.errno(of: error))
+                return done(self.localWriteFailed("write", error, offset: offset, length: UInt64(data.count)))
+            }
+            if fua {
+                do { try self.backing.sync() } catch {
+                    self.detach("fdatasync", error)
+                    return done(.io)
+                }
             }
             return done(.none)
         }
@@ -298,8 +322,7 @@ public final class Volume: @unchecked Sendable {
             do {
                 try self.backing.write(offset: offset, shared.bytes.baseAddress!, count: shared.bytes.count)
             } catch {
-                self.logger.error("\(error)")
-                localError = UInt32(Self.errno(of: error).rawValue)
+                localError = UInt32(self.localWriteFailed("write", error, offset: offset, length: UInt64(shared.bytes.count)).rawValue)
             }
             release()
             guard fua && localError == 0 else {
@@ -309,7 +332,10 @@ public final class Volume: @unchecked Sendable {
             // The sync may take milliseconds: not on the ordered queue, so later writes keep flowing.
             DispatchQueue.global().async { [self] in
                 var syncError: UInt32 = 0
-                do { try self.backing.sync() } catch { syncError = UInt32(NBD.ErrorCode.io.rawValue) }
+                do { try self.backing.sync() } catch {
+                    self.detach("fdatasync", error)
+                    syncError = UInt32(NBD.ErrorCode.io.rawValue)
+                }
                 if link.localDone(pending, error: syncError) { pending.completion(pending.error) }
             }
         }
@@ -327,8 +353,7 @@ public final class Volume: @unchecked Sendable {
                 do {
                     try self.backing.write(offset: offset, data.baseAddress!, count: data.count)
                 } catch {
-                    self.logger.error("\(error)")
-                    localError = UInt32(Self.errno(of: error).rawValue)
+                    localError = UInt32(self.localWriteFailed("write", error, offset: offset, length: UInt64(data.count)).rawValue)
                 }
             }
         }
@@ -340,7 +365,10 @@ public final class Volume: @unchecked Sendable {
         }
         if sendFirst { return }
         if fua && localError == 0 {
-            do { try self.backing.sync() } catch { localError = UInt32(NBD.ErrorCode.io.rawValue) }
+            do { try self.backing.sync() } catch {
+                self.detach("fdatasync", error)
+                localError = UInt32(NBD.ErrorCode.io.rawValue)
+            }
         }
         release()
         if link.localDone(pending, error: localError) { pending.completion(pending.error) }
@@ -353,6 +381,10 @@ public final class Volume: @unchecked Sendable {
         guard self.role == .primary, !self.linkControl.isStopping else {
             self.lock.unlock()
             return done(.shutdown)
+        }
+        guard !self.detachedLocked else {
+            self.lock.unlock()
+            return done(.io)
         }
         self.applicationIOBytes &+= UInt64(length)
         do {
@@ -375,7 +407,7 @@ public final class Volume: @unchecked Sendable {
                         try self.backing.writeZeroes(offset: offset, length: UInt64(length))
                     }
                 } catch {
-                    failure = Self.errno(of: error)
+                    failure = self.localWriteFailed(trim ? "trim" : "write zeroes", error, offset: offset, length: UInt64(length))
                 }
             }
         }
@@ -384,7 +416,8 @@ public final class Volume: @unchecked Sendable {
             do {
                 if failure == nil && fua { try self.backing.sync() }
             } catch {
-                failure = Self.errno(of: error)
+                self.detach("fdatasync", error)
+                failure = .io
             }
             return done(failure ?? .none)
         }
@@ -397,7 +430,8 @@ public final class Volume: @unchecked Sendable {
         do {
             if failure == nil && fua { try self.backing.sync() }
         } catch {
-            failure = Self.errno(of: error)
+            self.detach("fdatasync", error)
+            failure = .io
         }
         if !queued {
             self.lock.lock()
@@ -412,6 +446,10 @@ public final class Volume: @unchecked Sendable {
     /// FLUSH: durable on this host, and on the peer when connected.
     func flush(done: @escaping @Sendable (NBD.ErrorCode) -> Void) {
         self.lock.lock()
+        guard !self.detachedLocked else {
+            self.lock.unlock()
+            return done(.io)
+        }
         let link = self.replicationLinkLocked()
         self.lock.unlock()
         let pending = PeerLink.Pending(
@@ -421,7 +459,11 @@ public final class Volume: @unchecked Sendable {
             _ = link.peerGaveUp(pending)
         }
         var localError: UInt32 = 0
-        do { try self.backing.sync() } catch { localError = UInt32(NBD.ErrorCode.io.rawValue) }
+        do { try self.backing.sync() } catch {
+            // Never carried on from: the kernel may have dropped the pages a later sync would claim as durable.
+            self.detach("fdatasync", error)
+            localError = UInt32(NBD.ErrorCode.io.rawValue)
+        }
         if let link {
             if link.localDone(pending, error: localError) { pending.completion(pending.error) }
         } else {
@@ -432,12 +474,14 @@ public final class Volume: @unchecked Sendable {
     func read(offset: UInt64, into pointer: UnsafeMutableRawPointer, count: Int) -> NBD.ErrorCode {
         self.lock.lock()
         self.applicationIOBytes &+= UInt64(count)
+        let detached = self.detachedLocked
         self.lock.unlock()
+        if detached { return .io }
         do {
             try self.backing.read(offset: offset, into: pointer, count: count)
             return .none
         } catch {
-            self.logger.error("\(error)")
+            self.detach("read", error)
             return .io
         }
     }
@@ -462,6 +506,7 @@ public final class Volume: @unchecked Sendable {
         self.lock.lock()
         defer { self.lock.unlock() }
         if self.role == .primary { return .success("volume \(self.config.name) is already Primary") }
+        if let refusal = self.roleChangeRefusalLocked("promoted") { return .failure(VolumeError(refusal)) }
         let promotion: Replication.Promotion
         switch Replication.promote(
             volume: self.config.name, self.diskData, connection: self.connection, peerRole: self.peerRole,
@@ -506,6 +551,10 @@ public final class Volume: @unchecked Sendable {
             self.lock.unlock()
             return .success("volume \(self.config.name) is already Secondary")
         }
+        if let refusal = self.roleChangeRefusalLocked("demoted") {
+            self.lock.unlock()
+            return .failure(VolumeError(refusal))
+        }
         let clients = Array(self.nbdClients.values)
         if !clients.isEmpty && !force {
             self.lock.unlock()
@@ -527,7 +576,8 @@ public final class Volume: @unchecked Sendable {
         // of them fails, the metadata keeps saying "crashed primary", so the next connect resyncs the
         // activity-log extents, and the operator is told.
         do {
-            try self.backing.sync()
+            // A detached store holds nothing worth syncing (its disk is Failed and resyncs from the peer).
+            if self.detachedReason == nil { try self.backing.sync() }
             try self.store.saveBitmap(self.bitmap)
             self.bitmapChanged = false
             try self.activityLog.clear()

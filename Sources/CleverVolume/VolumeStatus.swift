@@ -53,6 +53,10 @@ public struct VolumeStatus: Codable, Hashable, Sendable {
     public var fencing: String?
     /// Fencing holds writes: the link is down and the peer is not yet known Outdated.
     public var writesHeld: Bool?
+    /// The backing store failed and is detached (on-io-error detach): what failed. Nothing is acknowledged.
+    public var detached: String?
+    /// Metadata, bitmap or activity-log writes that fail (role changes are refused meanwhile).
+    public var metadataErrors: [String: String]?
 
     /// One line: `vol0 Connected Primary/Secondary UpToDate/UpToDate`, plus sync progress.
     public var line: String {
@@ -66,6 +70,10 @@ public struct VolumeStatus: Codable, Hashable, Sendable {
         if self.outOfSyncBlocks > 0 { text += " out-of-sync: \(self.outOfSyncBlocks * 4) KiB" }
         if let splitBrain = self.splitBrain { text += " split-brain: \(splitBrain)" }
         if self.writesHeld == true { text += " writes held (fencing: waiting for the peer to be outdated)" }
+        if let detached = self.detached { text += " detached: \(detached)" }
+        if let errors = self.metadataErrors, !errors.isEmpty {
+            text += " metadata errors (role changes refused): " + errors.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
+        }
         return text
     }
 }
@@ -106,7 +114,8 @@ extension Volume {
             nbdClients: self.nbdClients.count, sync: sync, verify: verify, splitBrain: self.splitBrainText,
             lastLinkError: self.lastLinkError, peerChangedBlocks: self.lastPeerReport?.dirtyBlocks,
             fencing: (self.config.fencing ?? .dontCare).rawValue,
-            writesHeld: self.writesHeldLocked)
+            writesHeld: self.writesHeldLocked, detached: self.detachedReason,
+            metadataErrors: self.metadataErrors.isEmpty ? nil : self.metadataErrors)
     }
 
     /// The status's split-brain text: the handshake's reason, while a split brain awaits a resolve.

@@ -144,6 +144,8 @@ public enum EquivalentCommand {
             "clevervm cleanup" + (resource.map { " \(Shell.quote($0))" } ?? "") + (node.map { " --node \(Shell.quote($0))" } ?? "")
         case .standby(let node): "clevervm standby \(Shell.quote(node))"
         case .unstandby(let node): "clevervm unstandby \(Shell.quote(node))"
+        case .outdateDisk(let volume, let node): "clevervm volume outdate \(Shell.quote(volume)) --node \(Shell.quote(node))"
+        case .clearOutdated(let volume, let node): "clevervm volume accept \(Shell.quote(volume)) --node \(Shell.quote(node))"
         }
     }
 }

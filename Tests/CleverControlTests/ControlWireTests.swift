@@ -17,6 +17,7 @@ enum ControlSamples {
             ("events", .events(limit: 50)),
             ("snapshot", .snapshot),
             ("direct", .direct(action: .stop, resource: "mba7")),
+            ("resolveVolume", .resolveVolume(volume: "disk0", discard: "beta", dryRun: true)),
         ]
     }
 

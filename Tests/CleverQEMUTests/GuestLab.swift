@@ -156,6 +156,13 @@ final class GuestLab: @unchecked Sendable {
         let directory = self.directory
         var settings = VMAgent.Settings(volumeSocket: { "\(directory)/\($0).sock" }, stateDirectory: self.stateDirectory,
                                         migrationAddress: "127.0.0.1")
+        // The cluster key both hosts derive the live migration's TLS key from (Corosync's authkey on a real host).
+        let key = "\(directory)/cluster.key"
+        if !FileManager.default.fileExists(atPath: key) {
+            FileManager.default.createFile(atPath: key, contents: Data((0..<32).map { _ in UInt8.random(in: 0...255) }),
+                                           attributes: [.posixPermissions: 0o600])
+        }
+        settings.migrationKeyFile = key
         if self.network {
             settings.network = VMAgent.NetworkAttachment(bridge: "cvq-br0", namespace: Self.namespace, tapName: { _ in "cvq-t\(host)" })
         }

@@ -38,6 +38,36 @@ import Testing
         #expect(self.value(after: "-device", in: self.commandLine().arguments).first == "virtio-blk-pci,drive=vol0,id=disk0,serial=web-disk")
     }
 
+    @Test func aLiveMigrationTargetListensOnlyOnceItsTLSCredentialsAreSet() {
+        var line = self.commandLine(incoming: .tcp(address: "198.51.100.232", port: 49200))
+        line.migrationTLSDirectory = "/run/clevervm/web.migration-tls"
+        let arguments = line.arguments
+        #expect(self.value(after: "-incoming", in: arguments) == ["defer"], "no listener before the credentials are set")
+        #expect(self.value(after: "-object", in: arguments).contains(
+            "tls-creds-psk,id=clevervm-migration-tls,endpoint=server,dir=/run/clevervm/web.migration-tls"))
+        #expect(!arguments.joined(separator: " ").contains("tcp:"), "the address is given later, with migrate-incoming")
+    }
+
+    @Test func theMigrationKeyIsPerVMAndNeedsTheClusterKey() throws {
+        let clusterKey = Array("0123456789abcdef0123456789abcdef".utf8)
+        let web = MigrationTLS.keyFileLine(clusterKey: clusterKey, vm: "web")
+        #expect(web.hasPrefix("clevervm:") && web.count == "clevervm:".count + 64 + 1)
+        #expect(web != MigrationTLS.keyFileLine(clusterKey: clusterKey, vm: "db"))
+        #expect(web != MigrationTLS.keyFileLine(clusterKey: Array("another cluster's key, 32 bytes!".utf8), vm: "web"))
+        #expect(web.contains(clusterKey.map { String(format: "%02x", $0) }.joined()) == false, "the cluster key itself never goes to QEMU")
+        let directory = NSTemporaryDirectory() + "cvq-tls-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(throws: MigrationTLS.Failure.self) {
+            try MigrationTLS.writeCredentials(directory: directory, keyFile: directory + "/missing", vm: "web")
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Data(clusterKey).write(to: URL(fileURLWithPath: directory + "/authkey"))
+        try MigrationTLS.writeCredentials(directory: directory + "/tls", keyFile: directory + "/authkey", vm: "web")
+        #expect(try String(contentsOfFile: directory + "/tls/keys.psk", encoding: .utf8) == web)
+        let mode = try FileManager.default.attributesOfItem(atPath: directory + "/tls/keys.psk")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+    }
+
     @Test func incoming() {
         #expect(self.value(after: "-incoming", in: self.commandLine(incoming: .tcp(address: "198.51.100.232", port: 49200)).arguments)
             == ["tcp:198.51.100.232:49200"])

@@ -240,12 +240,34 @@ extension LiveVolumeTests {
         #expect(dryRuns["beta"]?.contains(expected) == true)
         #expect(try lab.status("alpha").splitBrain == lab.status("beta").splitBrain)
 
-        // One command, on one host only.
-        let (code, output) = run([volumeBinary, "resolve", "--socket", lab.path("\(resolveOn).ctl"), "--discard", "beta",
-            "--timeout", "30"], timeout: 60)
-        print("resolve on \(resolveOn): \(output)")
-        #expect(code == 0)
-        #expect(output.contains("resync finished"))
+        // One command, on one host only: on alpha the volume daemon's, on beta the operator's
+        // `clevervm volume resolve --json`, whose output is one JSON document.
+        if resolveOn == "alpha" {
+            let (code, output) = run([volumeBinary, "resolve", "--socket", lab.path("\(resolveOn).ctl"), "--discard", "beta",
+                "--timeout", "30"], timeout: 60)
+            print("resolve on \(resolveOn): \(output)")
+            #expect(code == 0)
+            #expect(output.contains("resync finished"))
+        } else {
+            // `clevervm volume` finds the socket by volume name in its run directory.
+            let runDirectory = lab.path("cli-\(resolveOn)")
+            try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: runDirectory + "/vol0.ctl", withDestinationPath: lab.path("\(resolveOn).ctl"))
+            let clevervm = URL(fileURLWithPath: volumeBinary).deletingLastPathComponent().appendingPathComponent("clevervm").path
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: clevervm)
+            process.arguments = ["volume", "resolve", "vol0", "--run-directory", runDirectory, "--discard", "beta", "--timeout", "30", "--json"]
+            let stdout = Pipe()
+            process.standardOutput = stdout
+            try process.run()
+            let data = stdout.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            print("clevervm volume resolve --json on \(resolveOn): \(String(decoding: data, as: UTF8.self))")
+            #expect(process.terminationStatus == 0)
+            let document = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+            #expect(document?["resyncFinished"] as? Bool == true, "one JSON document that says the resync finished")
+            #expect((document?["reply"] as? [String: Any])?["ok"] as? Bool == true)
+        }
         for node in lab.nodes {
             try lab.wait(node, timeout: 5, "both sides synced") {
                 $0.connection == "Connected" && $0.disk == "UpToDate" && $0.peerDisk == "UpToDate" && $0.outOfSyncBlocks == 0
