@@ -158,7 +158,7 @@ upgrade_version=$version+b1
 upgrade_deb=$debs/clevervm_${upgrade_version}_amd64.deb
 dpkg-deb -R "$deb" "$debs/repack"
 sed -i "s/^Version: .*/Version: $upgrade_version/" "$debs/repack/DEBIAN/control"
-dpkg-deb -Zxz -z1 --root-owner-group -b "$debs/repack" "$upgrade_deb" >/dev/null
+dpkg-deb -Znone --root-owner-group -b "$debs/repack" "$upgrade_deb" >/dev/null
 rm -rf "$debs/repack"
 echo "test-install: the packages in $((SECONDS - started)) s"
 started=$SECONDS
