@@ -47,7 +47,7 @@ let package = Package(
         // The agent daemon: Corosync in, ledger and coordinator, executor, control socket.
         .target(name: "CleverAgent", dependencies: [
             "CleverModel", "CleverCluster", "CleverConfig", "CleverControl", "CleverExecutor", "CleverSystem", "Corosync",
-            "CleverVolume", "CleverReplication", "CleverQEMU",
+            "CleverVolume", "CleverReplication", "CleverQEMU", "CorosyncConfig",
             "CleverAgentCore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -150,7 +150,7 @@ let package = Package(
         // The control protocol's golden bytes and the control socket (in-process, no root).
         .testTarget(name: "CleverControlTests", dependencies: ["CleverControl", "CleverCluster", "CleverModel", "CleverTesting", "CleverSystem", .product(name: "Logging", package: "swift-log")], exclude: ["Golden"]),
         .testTarget(name: "CleverCIBTests", dependencies: ["CleverCIB", "CleverScheduler", "CleverTesting"]),
-        .testTarget(name: "CleverCLITests", dependencies: ["CleverCLI", "CleverTesting", "CleverSystem"]),
+        .testTarget(name: "CleverCLITests", dependencies: ["CleverCLI", "CleverTesting", "CleverSystem", "CleverConfig", "CorosyncConfig"]),
         .testTarget(name: "CorosyncTests", dependencies: ["Corosync"]),
         // Real QEMU under TCG with nbdkit disks; builds the test guest with scripts/build-test-guest.sh.
         .testTarget(name: "CleverQEMUTests", dependencies: ["CleverQEMU", "CleverExecutor", "CleverModel", "CleverCluster", "CleverReplication"]),

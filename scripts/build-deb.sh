@@ -1,35 +1,65 @@
 #!/usr/bin/env bash
-# Builds the Debian package: clevervm_VERSION_amd64.deb in the current directory (or OUTDIR).
-#   bash scripts/build-deb.sh [OUTDIR]
-# The binaries are built with the Swift runtime linked statically (swift build -c release --static-swift-stdlib,
-# in .build-release), so the host needs nothing outside Debian; man pages and shell completions come from the
-# argument parser itself. A package built from the same sources is reused from /var/cache/clevervm/deb
-# (CLEVERVM_DEB_CACHE), so the test suite builds the release binaries once per change, not once per run.
+# Builds the Debian package: clevervm_VERSION_amd64.deb in the current directory (or OUTDIR); its last line
+# of output is "build-deb: PATH".
+#   bash scripts/build-deb.sh [--debug] [OUTDIR]
+# VERSION is what the built binary says (`clevervm --version`, Sources/CleverCLI/Release.swift), so the package
+# and the command never disagree. The binaries are built with the Swift runtime linked statically
+# (--static-swift-stdlib), so the host needs nothing outside Debian; man pages and shell completions come from the
+# argument parser itself.
+#   (default)    the release build (swift build -c release, in .build-release): the package to ship.
+#   --debug      the debug build in .build, the one `swift build`/`swift test` made, linked again with the static
+#                runtime (only the link runs again): for the installation test in CI, where a cold release build
+#                costs too much. Stripped like the release build; slower code, same files.
+# A package built from the same sources is reused from /var/cache/clevervm/deb (CLEVERVM_DEB_CACHE), so the
+# test suite builds the package once per change, not once per run.
 # Needs: debhelper, lintian, fakeroot (scripts/install-deps.sh installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
+mode=release
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --debug) mode=debug; shift ;;
+        -*) echo "build-deb: unknown option $1 (--debug)" >&2; exit 2 ;;
+        *) break ;;
+    esac
+done
 out=${1:-$PWD}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-version=${CLEVERVM_VERSION:-$(cat packaging/VERSION)}
-deb=clevervm_${version}_amd64.deb
 cache=${CLEVERVM_DEB_CACHE:-/var/cache/clevervm/deb}
 
-# The cache key: every file the package is made of, by content (a dirty tree counts as it is), and the version.
-key=$( { echo "$version"; git ls-files -z --cached --others --exclude-standard -- Package.swift Sources packaging scripts docs examples README.md \
+# The cache key: every file the package is made of, by content (a dirty tree counts as it is), and the build mode.
+key=$( { echo "$mode"; git ls-files -z --cached --others --exclude-standard -- Package.swift Sources packaging scripts docs examples README.md \
     | xargs -0 sha256sum; swift --version 2>/dev/null; } | sha256sum | cut -c1-16)
-if [ -s "$cache/$key/$deb" ]; then
-    cp "$cache/$key/$deb" "$out/$deb"
-    echo "build-deb: $out/$deb (cached build $key)"
+cached=$(ls "$cache/$key"/clevervm_*_amd64.deb 2>/dev/null | head -1 || true)
+if [ -n "$cached" ] && [ -s "$cached" ]; then
+    cp "$cached" "$out/"
+    echo "build-deb: $out/$(basename "$cached") (cached build $key)"
     exit 0
 fi
 
-echo "==> swift build -c release --static-swift-stdlib (.build-release)"
-scratch=$repo/.build-release
-swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product clevervm
-swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product clevervm-volume
-bin=$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)
+if [ "$mode" = release ]; then
+    build=(swift build -c release --static-swift-stdlib --scratch-path "$repo/.build-release")
+else
+    # The debug objects were compiled for the shared runtime, so their autolink entries name only the Foundation
+    # libraries themselves; linked statically, Foundation's own static dependencies must be named (the static
+    # modules' autolink entries, which a release build compiled with --static-swift-stdlib gets by itself).
+    build=(swift build --static-swift-stdlib)
+    for library in _CFXMLInterface xml2 CoreFoundation _FoundationICU _FoundationCShims _FoundationCollections stdc++ m; do
+        build+=(-Xlinker "-l$library")
+    done
+fi
+echo "==> ${build[*]}"
+started=$SECONDS
+"${build[@]}" --product clevervm
+"${build[@]}" --product clevervm-volume
+bin=$("${build[@]}" --show-bin-path)
+scratch=$(dirname "$(dirname "$bin")")
+# SwiftPM keeps the build plan of the last run and does not count -Xlinker flags as a change: the next plain
+# `swift build` would link with the static libraries named above and fail. A newer Package.swift makes it plan again.
+[ "$mode" = release ] || touch Package.swift
+echo "build-deb: the binaries in $((SECONDS - started)) s"
 binaries=(clevervm clevervm-volume)
 for binary in "${binaries[@]}"; do
     if ldd "$bin/$binary" | grep -Ei 'swift|foundation|dispatch|not found'; then
@@ -37,6 +67,9 @@ for binary in "${binaries[@]}"; do
         exit 1
     fi
 done
+version=$("$bin/clevervm" --version)
+[[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || { echo "build-deb: \`clevervm --version\` printed '$version', not X.Y.Z" >&2; exit 1; }
+deb=clevervm_${version}_amd64.deb
 
 work=$(mktemp -d /tmp/clevervm-deb-XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -84,7 +117,7 @@ mv "$stage" "$src/stage"
 {
     echo "clevervm ($version) unstable; urgency=medium"
     echo
-    echo "  * Built from $(git rev-parse --short HEAD 2>/dev/null || echo 'a source tree')$(git diff --quiet 2>/dev/null || echo ' with local changes')."
+    echo "  * Built ($mode) from $(git rev-parse --short HEAD 2>/dev/null || echo 'a source tree')$(git diff --quiet 2>/dev/null || echo ' with local changes')."
     echo
     echo " -- CleverVM maintainers <maintainers@clevervm.invalid>  $(date -R -d "$(git log -1 --format=%cI 2>/dev/null || date -R)")"
 } > "$src/debian/changelog"

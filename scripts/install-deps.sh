@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what CleverVM needs on Debian 12 (as root), then builds it. Idempotent.
+# Installs what CleverVM needs on Debian 12 (as root), then builds it (not with --no-build). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,5 +44,6 @@ fi
 # The console's browser tests drive Debian's chromium with Playwright (PyPI; its own browsers are not used).
 python3 -c 'import playwright' 2>/dev/null || python3 -m pip install -q playwright
 
+[ "${1:-}" = --no-build ] && exit 0
 echo "==> building clevervm (swift build)"
 swift build

@@ -4,14 +4,17 @@
 # package is installed with apt, then the commands of docs/install.md are run literally, block by block on the
 # host each block names; then a resource fails over when its host is powered off, the survivor's package is
 # upgraded and purged. Needs root; run it under the lab lock:
-#   flock /tmp/clevervm-lab.lock bash scripts/test-install.sh
-# The root file system (scripts/build-test-root.sh) and the package (scripts/build-deb.sh) are cached.
+#   bash scripts/test-install.sh [--debug]
+# It takes the lab lock itself once the packages are built (or give CLEVERVM_LAB_LOCKED=1 when holding it).
+# --debug packages the debug build (scripts/build-deb.sh --debug), as CI does. The root file system
+# (scripts/build-test-root.sh) and the packages (scripts/build-deb.sh) are cached.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 name=cvinst
 bridge=${name}br0
 state=/var/tmp/clevervm-install-test
+debs=/var/tmp/clevervm-install-debs
 declare -A address=([qnetd]=198.51.100.1 [alpha]=198.51.100.11 [beta]=198.51.100.12)
 machines=(qnetd alpha beta)
 declare -A leader=()
@@ -46,6 +49,7 @@ on_exit() {
         done
     fi
     teardown
+    rm -rf "$debs"
     exit "$status"
 }
 
@@ -126,26 +130,59 @@ wait_where() {
     return 1
 }
 
+deb_mode=()
+case "${1:-}" in
+    --debug) deb_mode=(--debug) ;;
+    "") ;;
+    *) fail "unknown option $1 (--debug: package the debug build, as CI does)" ;;
+esac
+# Every path of a machine but the ones that change by themselves or hold the test's own files (sorted).
+snapshot() {
+    run "$1" "find / -xdev \\( -path /proc -o -path /sys -o -path /dev -o -path /run -o -path /tmp -o -path /var/tmp \
+        -o -path /var/log -o -path /var/cache -o -path /var/lib/apt -o -path /var/lib/dpkg -o -path /var/lib/systemd \
+        -o -path /var/lib/corosync -o -path /root \\) -prune -o -print | sort"
+}
+
 trap on_exit EXIT
 [ "$(id -u)" = 0 ] || fail "needs root"
-teardown
 
-say "the package (scripts/build-deb.sh) and the bookworm root file system (scripts/build-test-root.sh)"
-mkdir -p "$state/debs"
-version=$(cat packaging/VERSION)
-bash scripts/build-deb.sh "$state/debs" >&2
-deb=$state/debs/clevervm_${version}_amd64.deb
-upgrade_version=$version+upgrade1
-CLEVERVM_VERSION=$upgrade_version bash scripts/build-deb.sh "$state/debs" >&2
-upgrade_deb=$state/debs/clevervm_${upgrade_version}_amd64.deb
+say "the package (scripts/build-deb.sh ${deb_mode[*]}), the same repackaged as the upgrade, and the bookworm root file system (scripts/build-test-root.sh)"
+rm -rf "$debs"
+mkdir -p "$debs"
+started=$SECONDS
+bash scripts/build-deb.sh "${deb_mode[@]}" "$debs" >&2
+deb=$(ls "$debs"/clevervm_*_amd64.deb)
+version=$(basename "$deb" | sed 's/^clevervm_\(.*\)_amd64\.deb$/\1/')
+# The upgrade: the same binaries repackaged as VERSION+b1 (Debian's binNMU form, higher than VERSION).
+upgrade_version=$version+b1
+upgrade_deb=$debs/clevervm_${upgrade_version}_amd64.deb
+dpkg-deb -R "$deb" "$debs/repack"
+sed -i "s/^Version: .*/Version: $upgrade_version/" "$debs/repack/DEBIAN/control"
+dpkg-deb -Znone --root-owner-group -b "$debs/repack" "$upgrade_deb" >/dev/null
+rm -rf "$debs/repack"
+echo "test-install: the packages in $((SECONDS - started)) s"
+started=$SECONDS
 root=$(bash scripts/build-test-root.sh)
+echo "test-install: the root file system in $((SECONDS - started)) s"
 grep -q "clevervm_${version}_amd64.deb" docs/install.md || fail "docs/install.md does not install clevervm_${version}_amd64.deb"
+
+# The machine-wide lab lock for the machines (not for building the packages), unless the caller holds it already
+# (CLEVERVM_LAB_LOCKED=1): a second flock on a new descriptor would wait for ourselves.
+if [ -z "${CLEVERVM_LAB_LOCKED:-}" ]; then
+    exec 9>/tmp/clevervm-lab.lock
+    flock 9
+fi
+teardown
+machines_started=$SECONDS
 
 say "three machines: systemd in systemd-nspawn, each in its network namespace on $bridge (no uplink)"
 ip link add "$bridge" type bridge
 ip link set "$bridge" up
 for machine in "${machines[@]}"; do boot "$machine" "$root"; done
 for machine in "${machines[@]}"; do wait_booted "$machine"; done
+echo "test-install: three machines booted in $((SECONDS - machines_started)) s"
+# What a fresh machine holds, to find what the package leaves behind after its purge.
+for host in alpha beta; do snapshot "$host" > "$state/$host.files-before"; done
 
 say "the commands of docs/install.md, literally"
 python3 - docs/install.md > "$state/steps" <<'EOF'
@@ -158,6 +195,7 @@ EOF
 steps=$(wc -l < "$state/steps")
 [ "$steps" -gt 0 ] || fail "docs/install.md has no \`\`\`sh HOST blocks"
 declare -A count=()
+guide_started=$SECONDS
 while IFS=$'\t' read -r hosts script; do
     body=$(echo "$script" | base64 -d)
     for host in $hosts; do
@@ -166,6 +204,14 @@ while IFS=$'\t' read -r hosts script; do
         echo "$body" | sed "s/^/$host# /"
         output=$(run "$host" "set -e; $body" 2>&1) || { echo "$output" | sed "s/^/  /"; fail "on $host: a command of docs/install.md failed"; }
         echo "$output" | sed "s/^/  /"
+        if grep -q 'apt-get install -y ./clevervm_' <<<"$body"; then
+            [ -z "$(run "$host" dpkg --audit)" ] || fail "$host: dpkg --audit after installing the package: $(run "$host" dpkg --audit)"
+            [ "$(run "$host" clevervm --version)" = "${version%%+*}" ] || fail "$host: clevervm --version is not ${version%%+*}"
+        fi
+        if grep -q '^clevervm init' <<<"$body"; then
+            run "$host" systemctl status --no-pager clevervm >/dev/null || { run "$host" systemctl status --no-pager clevervm || true; fail "$host: clevervm.service is not active after init"; }
+            echo "  ($host: systemctl status clevervm: active after init)"
+        fi
         # What the reader copies from one host's output to the next command.
         t=$(grep -o 'clevervm-join:[A-Za-z0-9_-]*' <<<"$output" | tail -1 || true); [ -n "$t" ] && TOKEN=$t
         k=$(grep '^ssh-ed25519 ' <<<"$output" | tail -1 || true); [ -n "$k" ] && ALPHA_KEY=$k
@@ -175,6 +221,8 @@ for host in "${machines[@]}"; do
     echo "$host: ${count[$host]:-0} commands"
     [ "${count[$host]:-0}" -le 10 ] || fail "docs/install.md has ${count[$host]} commands for $host (at most 10)"
 done
+
+echo "test-install: the guide in $((SECONDS - guide_started)) s"
 
 say "after the guide: both agents active, the cluster quorate with both hosts, the resource running"
 for host in alpha beta; do
@@ -201,12 +249,23 @@ run "$survivor" "pgrep -x sleep >/dev/null" || fail "no stand-in process runs on
 say "upgrade on $survivor (apt install ./clevervm_${upgrade_version}_amd64.deb): the agent runs the new version, web keeps running"
 run "$survivor" "apt-get install -y ./clevervm_${upgrade_version}_amd64.deb" | tail -3
 [ "$(run "$survivor" "dpkg-query -W -f='\${Version}' clevervm")" = "$upgrade_version" ] || fail "the upgrade did not install"
+[ -z "$(run "$survivor" dpkg --audit)" ] || fail "$survivor: dpkg --audit after the upgrade: $(run "$survivor" dpkg --audit)"
 [ "$(run "$survivor" systemctl is-active clevervm || true)" = active ] || fail "$survivor: clevervm.service is not active after the upgrade"
 wait_where "$survivor" web "$survivor" 30 || fail "web is not running on $survivor after the upgrade"
 
 say "purge on $survivor"
 run "$survivor" "apt-get purge -y clevervm" | tail -3
 run "$survivor" "! dpkg-query -W -f='\${Status}' clevervm 2>/dev/null | grep -q installed" || fail "clevervm still installed after purge"
+[ -z "$(run "$survivor" dpkg --audit)" ] || fail "$survivor: dpkg --audit after the purge: $(run "$survivor" dpkg --audit)"
 run "$survivor" "[ ! -e /etc/clevervm ] && [ ! -e /usr/bin/clevervm ] && ! systemctl is-enabled clevervm 2>/dev/null" \
     || fail "purge left /etc/clevervm, the binary or an enabled unit"
+# What may stay is what docs/install.md says stays: Corosync's own files that init/join/qdevice setup wrote
+# (they belong to the corosync packages, which stay installed), and the units init enabled.
+snapshot "$survivor" > "$state/$survivor.files-after"
+comm -13 "$state/$survivor.files-before" "$state/$survivor.files-after" > "$state/leftovers"
+grep -Ev '^/etc/corosync/(authkey|qnetd-cacert\.crt|qdevice-net-node\.p12|qdevice(/.*)?)$|^/etc/systemd/system/multi-user\.target\.wants/corosync(-qdevice)?\.service$' \
+    "$state/leftovers" > "$state/unexpected" || true
+echo "left after the purge (documented): $(tr '\n' ' ' < "$state/leftovers")"
+[ ! -s "$state/unexpected" ] || fail "the purge left files docs/install.md does not name: $(tr '\n' ' ' < "$state/unexpected")"
+echo "test-install: the machines in $((SECONDS - machines_started)) s (packages and root file system before that)"
 echo "test-install: passed"

@@ -21,10 +21,18 @@ public actor Agent {
         public var runDirectory: String
         public var socketPath: String
         public var groupName: String
+        /// corosync.conf to keep in step with the applied config (`followCorosyncConf`); nil: never touched (the lab).
+        public var corosyncConfPath: String?
+        /// The highest group wire version this agent speaks (`AgentCore.highestWireVersion`); lower only to stand
+        /// in for an older release in a rolling-upgrade test.
+        public var highestWireVersion: Int
 
         public init(configPath: String = "/etc/clevervm/cluster.yaml", stateDirectory: String = "/var/lib/clevervm",
                     runDirectory: String = "/run/clevervm", socketPath: String = ControlSocket.defaultPath,
-                    groupName: String = "clevervm") {
+                    groupName: String = "clevervm", corosyncConfPath: String? = nil,
+                    highestWireVersion: Int = WireVersion.current) {
+            self.corosyncConfPath = corosyncConfPath
+            self.highestWireVersion = highestWireVersion
             self.configPath = configPath
             self.stateDirectory = stateDirectory
             self.runDirectory = runDirectory
@@ -64,7 +72,8 @@ public actor Agent {
         self.options = options
         self.clock = clock
         self.logger = logger
-        self.core = AgentCore(localNode: localNode, document: document, localAttributes: Self.savedAttributes(options))
+        self.core = AgentCore(localNode: localNode, document: document, localAttributes: Self.savedAttributes(options),
+                              highestWireVersion: options.highestWireVersion)
         (self.outgoing, self.outbox) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .unbounded)
     }
 
@@ -317,6 +326,7 @@ public actor Agent {
                 self.log(.error, "cannot persist the cluster document: \(error)")
             }
             await self.executor.update(config: document.config)
+            self.followCorosyncConf(document.config)
         case .saveAttributes(let attributes):
             // Kept in the run directory (gone with a reboot): a restarted agent announces them again at once, so its
             // host does not look unfit (no pingd) to the coordinator until the first ping.
@@ -441,7 +451,7 @@ public actor Agent {
     }
 
     /// A line of the shell's own, into the core's event history and the log.
-    private func log(_ level: AgentLogLevel, _ text: String) {
+    func log(_ level: AgentLogLevel, _ text: String) {
         if case .log(let entry) = self.core.log(level, text, now: self.clock.now()) { self.write(entry) }
     }
 

@@ -10,7 +10,8 @@ extension AgentCore {
         let call = ControlCall(serial: self.callSerial)
         switch request {
         case .status:
-            let report = StatusReport(ledger: self.ledger, pendingActions: self.coordinator.pendingActions, now: now)
+            var report = StatusReport(ledger: self.ledger, pendingActions: self.coordinator.pendingActions, now: now)
+            report.wireVersion = self.wireVersion
             return (call, [.answer(call, .status(report))])
         case .snapshot:
             return (call, [.answer(call, .snapshot(config: self.config, state: self.ledger.clusterState, now: now))])

@@ -36,6 +36,20 @@ struct Agent: AsyncParsableCommand {
     var socket = ControlSocket.defaultPath
     @Option(name: .long, help: "Least severe log level written to stderr: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
+    @Option(name: .long, help: ArgumentHelp(
+        "Keep this corosync.conf in step with the applied config (hosts set up by init/join; clevervm.service gives it).",
+        valueName: "path"))
+    var corosyncConf: String?
+    @Option(name: .long, help: ArgumentHelp(
+        "The highest group wire version to speak (\(WireVersion.supported.lowerBound)-\(WireVersion.current)): lower only to stand in for an older release in an upgrade test.",
+        visibility: .hidden))
+    var wireVersion = WireVersion.current
+
+    func validate() throws {
+        guard WireVersion.supported.contains(self.wireVersion) else {
+            throw ValidationError("--wire-version \(self.wireVersion) is not one this agent speaks (\(WireVersion.supported.lowerBound)-\(WireVersion.current))")
+        }
+    }
 
     func run() async throws {
         guard getuid() == 0 else {
@@ -51,7 +65,7 @@ struct Agent: AsyncParsableCommand {
         do {
             try await AgentService.runUntilSignalled(
                 options: .init(configPath: self.config, stateDirectory: self.stateDirectory, runDirectory: self.runDirectory,
-                               socketPath: self.socket),
+                               socketPath: self.socket, corosyncConfPath: self.corosyncConf, highestWireVersion: self.wireVersion),
                 logger: Logger(label: "clevervm.agent"))
         } catch {
             Output.printError(String(describing: error), json: false)

@@ -31,6 +31,7 @@ struct Join: ParsableCommand {
             """)
     @OptionGroup var setup: SetupOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var watchdog: WatchdogOption
     @Argument(help: "The join token `clevervm init` printed (clevervm-join:…).") var token: String
     @Option(name: .long, help: "This host's cluster address (default: its first global IPv4 address).") var address: String?
     @Option(name: .long, help: "This host's node name (default: its host name).") var nodeName: String?
@@ -70,8 +71,9 @@ struct Join: ParsableCommand {
                 if self.output.json { try Output.printJSON(report) } else { print("\(nodeName) is already a member of cluster '\(current.name)'; nothing changed.") }
                 return
             }
+            let (watchdog, warning) = try self.watchdog.setting()
             let response = try JoinChannel.exchange(
-                token: token, request: JoinPlan.Request(secret: token.secret, node: nodeName, address: address))
+                token: token, request: JoinPlan.Request(secret: token.secret, node: nodeName, address: address, watchdog: watchdog?.description))
             if let error = response.error { throw SetupError(.conflict, "\(token.address) refused the join: \(error); nothing changed here") }
             guard let clusterText = response.clusterConfig, let corosync = response.corosyncConf, let keyText = response.authKey,
                   let key = Data(base64Encoded: keyText), let volumeSecret = response.volumeSecret, let nodeID = response.nodeID
@@ -109,6 +111,7 @@ struct Join: ParsableCommand {
                 try Output.printJSON(report)
                 return
             }
+            if let warning { Output.printError("warning: \(warning)", json: false) }
             print("\(nodeName) (node \(nodeID), \(address)) joined cluster '\(cluster.name)' through \(token.address).")
             for path in changed { print("  wrote \(path)") }
             if started { print("  corosync\(qdevice == nil ? "" : ", corosync-qdevice") and the clevervm agent are running (`clevervm status`).") }
@@ -117,58 +120,26 @@ struct Join: ParsableCommand {
 }
 
 extension SetupFiles {
-    /// The joiner's files, then qdevice's NSS database from the member's certificates, then the services.
+    /// The joiner's files, then qdevice's NSS database from the member's certificates, then corosync, qdevice and
+    /// the agent; all of it undone on a failure (`perform`).
     static func performJoin(_ directives: [InitPlan.Directive], qdevice: (ca: Data, p12: Data)?, paths: SetupPaths,
                             startServices: Bool) throws -> Bool {
-        let transaction = FileTransaction()
         let nss = QdevicePaths.nssDirectory(paths)
         let madeNSS = !FileManager.default.fileExists(atPath: nss)
-        func fail(_ error: any Error) -> SetupError {
-            let problems = transaction.rollBack()
+        let services: [InitPlan.Directive] = [.restartCorosync] + (qdevice == nil ? [] : [.startQdevice]) + [.startAgent]
+        return try Self.perform(directives + services, paths: paths, startServices: startServices, more: { transaction in
+            guard let qdevice else { return }
+            let ca = QdevicePaths.caCertificate(paths)
+            try transaction.write(qdevice.ca, to: ca, mode: 0o644)
+            let p12 = "\(paths.corosyncDirectory)/qdevice-net-node.p12"
+            try transaction.write(qdevice.p12, to: p12, mode: 0o600)
+            if madeNSS {
+                try Services.run(["corosync-qdevice-net-certutil", "-i", "-c", ca], what: "cannot create qdevice's certificate database")
+            }
+            try Services.run(["corosync-qdevice-net-certutil", "-m", "-c", p12], what: "cannot import the cluster's qdevice certificate")
+        }, undo: {
             if madeNSS { try? FileManager.default.removeItem(atPath: (nss as NSString).deletingLastPathComponent) }
-            let base = (error as? SetupError) ?? SetupError(.io, String(describing: error))
-            let rolled = problems.isEmpty ? "every file was put back as it was" : "rolling back also failed: \(problems.joined(separator: "; "))"
-            return SetupError(base.code, "\(base.message)\n(\(rolled))")
-        }
-        do {
-            for directive in directives {
-                switch directive {
-                case .write(let path, let contents, let mode):
-                    try transaction.write(Data(contents), to: path, mode: mode_t(mode))
-                case .makeCertificate(let certificate, let key, let commonName, let address):
-                    try transaction.makeDirectory((certificate as NSString).deletingLastPathComponent)
-                    transaction.willChange(certificate)
-                    transaction.willChange(key)
-                    try Certificates.makeSelfSigned(certificate: certificate, key: key, commonName: commonName, address: address)
-                case .restartCorosync, .startAgent:
-                    continue
-                }
-            }
-            if let qdevice {
-                let ca = QdevicePaths.caCertificate(paths)
-                try transaction.write(qdevice.ca, to: ca, mode: 0o644)
-                let p12 = "\(paths.corosyncDirectory)/qdevice-net-node.p12"
-                try transaction.write(qdevice.p12, to: p12, mode: 0o600)
-                if madeNSS {
-                    try Services.run(["corosync-qdevice-net-certutil", "-i", "-c", ca], what: "cannot create qdevice's certificate database")
-                }
-                try Services.run(["corosync-qdevice-net-certutil", "-m", "-c", p12], what: "cannot import the cluster's qdevice certificate")
-            }
-            if startServices {
-                try Services.run(["systemctl", "enable", "--quiet", "corosync"], what: "cannot enable corosync")
-                try Services.run(["systemctl", "restart", "corosync"], what: "corosync did not start (see `journalctl -u corosync`)")
-                if qdevice != nil {
-                    try Services.run(["systemctl", "enable", "--quiet", "corosync-qdevice"], what: "cannot enable corosync-qdevice")
-                    try Services.run(["systemctl", "restart", "corosync-qdevice"], what: "corosync-qdevice did not start (see `journalctl -u corosync-qdevice`)")
-                }
-                try Services.run(["systemctl", "enable", "--quiet", "clevervm"], what: "cannot enable the clevervm service")
-                try Services.run(["systemctl", "restart", "clevervm"], what: "the clevervm agent did not start (see `journalctl -u clevervm`)")
-            }
-        } catch {
-            if startServices { _ = Subprocess.run(["systemctl", "stop", "clevervm", "corosync-qdevice", "corosync"], timeout: .seconds(60)) }
-            throw fail(error)
-        }
-        return startServices
+        })
     }
 }
 

@@ -349,14 +349,27 @@ struct LabCommand: ParsableCommand {
     }
 
     struct Restart: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Start one service of HOST again (stopping it first if it runs).")
+        static let configuration = CommandConfiguration(
+            abstract: "Start one service of HOST again (stopping it first if it runs).",
+            discussion: """
+                With `-- COMMAND...` the service runs that command from now on, e.g. another release's agent for a rolling \
+                upgrade: `lab restart beta clevervm -- /opt/old/clevervm agent`.
+                """)
         @OptionGroup var options: Options
         @OptionGroup var output: OutputOptions
         @Argument(help: "The host.") var host: String
         @Argument(help: "The service (see `lab status`).") var service: String
+        @Argument(parsing: .postTerminator, help: "The service's new command line (absolute program path).") var command: [String] = []
         func run() throws {
             let lab = try self.options.lab()
-            try LabCommand.lab { () throws(LabError) in try lab.restartService(host: self.host, name: self.service) }
+            try LabCommand.lab { () throws(LabError) in
+                if self.command.isEmpty {
+                    try lab.restartService(host: self.host, name: self.service)
+                } else {
+                    try lab.stopService(host: self.host, name: self.service)
+                    _ = try lab.startService(host: self.host, name: self.service, command: self.command)
+                }
+            }
             try LabCommand.report(lab, self.output)
         }
     }

@@ -106,7 +106,8 @@ struct Qdevice: ParsableCommand {
         func makeCertificates(cluster: String, destination: String, paths: SetupPaths, transaction: FileTransaction, madeNSS: Bool) throws {
             func remote(_ script: String, input: String? = nil, what: String) throws -> String {
                 let result = Subprocess.run(
-                    ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new", "-o", "ConnectTimeout=10", destination, script],
+                    ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=accept-new", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
+                     destination, script],
                     input: input, timeout: .seconds(120))
                 guard result.succeeded else {
                     throw SetupError(.command, "on \(destination): \(what) failed (exit \(result.status)): \(result.output.trimmingCharacters(in: .whitespacesAndNewlines))")
@@ -118,22 +119,31 @@ struct Qdevice: ParsableCommand {
                     + "[ -f /etc/corosync/qnetd/nssdb/qnetd-cacert.crt ] || corosync-qnetd-certutil -i >/dev/null; "
                     + "systemctl enable --quiet corosync-qnetd; systemctl restart corosync-qnetd; cat /etc/corosync/qnetd/nssdb/qnetd-cacert.crt",
                 what: "qnetd's certificate authority")
+            guard let begin = ca.range(of: "-----BEGIN CERTIFICATE-----"),
+                  let end = ca.range(of: "-----END CERTIFICATE-----", range: begin.upperBound..<ca.endIndex)
+            else { throw SetupError(.io, "on \(destination): qnetd's CA certificate did not come back (\(ca.prefix(200)))") }
             let caPath = QdevicePaths.caCertificate(paths)
-            try transaction.write(Data(ca.utf8), to: caPath, mode: 0o644)
+            try transaction.write(Data((ca[begin.lowerBound..<end.upperBound] + "\n").utf8), to: caPath, mode: 0o644)
             if madeNSS {
                 try Services.run(["corosync-qdevice-net-certutil", "-i", "-c", caPath], what: "cannot create qdevice's certificate database")
             }
             try Services.run(["corosync-qdevice-net-certutil", "-r", "-n", cluster], what: "cannot make the cluster's certificate request")
             let nss = QdevicePaths.nssDirectory(paths)
-            guard let request = try? String(contentsOfFile: "\(nss)/qdevice-net-node.crq", encoding: .utf8) else {
+            // certutil writes the request as DER (binary): it travels base64-encoded.
+            guard let request = FileManager.default.contents(atPath: "\(nss)/qdevice-net-node.crq"), !request.isEmpty else {
                 throw SetupError(.io, "corosync-qdevice-net-certutil wrote no \(nss)/qdevice-net-node.crq")
             }
             let signed = try remote(
-                "set -e; umask 077; f=$(mktemp); cat > \"$f\"; cd /etc/corosync/qnetd/nssdb; "
-                    + "corosync-qnetd-certutil -s -c \"$f\" -n '\(cluster)' >/dev/null; rm -f \"$f\"; cat cluster-'\(cluster)'.crt",
-                input: request, what: "signing the cluster's certificate")
+                "set -e; umask 077; f=$(mktemp); base64 -d > \"$f\"; cd /etc/corosync/qnetd/nssdb; "
+                    + "corosync-qnetd-certutil -s -c \"$f\" -n '\(cluster)' >/dev/null; rm -f \"$f\"; base64 cluster-'\(cluster)'.crt",
+                input: request.base64EncodedString(options: [.lineLength76Characters]) + "\n", what: "signing the cluster's certificate")
+            // Only the base64 lines (ssh says nothing else with LogLevel=ERROR, but a login banner could).
+            let base64 = signed.split(separator: "\n").filter { $0.allSatisfy { $0.isLetter || $0.isNumber || "+/=".contains($0) } }.joined()
+            guard let signedCertificate = Data(base64Encoded: base64), !signedCertificate.isEmpty else {
+                throw SetupError(.io, "on \(destination): the signed cluster certificate did not come back (\(signed.prefix(200)))")
+            }
             let certificate = "\(paths.corosyncDirectory)/cluster-\(cluster).crt"
-            try transaction.write(Data(signed.utf8), to: certificate, mode: 0o644)
+            try transaction.write(signedCertificate, to: certificate, mode: 0o644)
             try Services.run(["corosync-qdevice-net-certutil", "-M", "-c", certificate], what: "cannot import the cluster's signed certificate")
         }
     }

@@ -22,6 +22,30 @@ struct SetupOptions: ParsableArguments {
     var startsServices: Bool { !self.noStart && self.root.isEmpty }
 }
 
+/// This host's watchdog, for init and join: what its node entry in the cluster config says.
+struct WatchdogOption: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "This host's watchdog device, or 'none' to run without one (default: /dev/watchdog if it exists). "
+            + "A host with no watchdog configured runs no resources.", valueName: "path|none"))
+    var watchdog: String?
+
+    static let device = "/dev/watchdog"
+
+    /// The setting to write, and a warning for the operator when there is none.
+    func setting() throws -> (WatchdogSetting?, warning: String?) {
+        switch self.watchdog {
+        case WatchdogSetting.noneKeyword?: return (.disabled, nil)
+        case let path?:
+            guard path.hasPrefix("/") else { throw SetupError(.badInput, "--watchdog '\(path)' is neither an absolute device path nor 'none'") }
+            return (.device(path), nil)
+        case nil:
+            if FileManager.default.fileExists(atPath: Self.device) { return (.device(Self.device), nil) }
+            return (nil, "this host has no \(Self.device): the agent runs no resources here until its node has a watchdog "
+                + "(`modprobe softdog`, then `watchdog: \(Self.device)` in the config) or `watchdog: none`; see `clevervm status`")
+        }
+    }
+}
+
 /// `clevervm init`: the first host of a new cluster.
 struct Init: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -34,6 +58,7 @@ struct Init: ParsableCommand {
             """)
     @OptionGroup var setup: SetupOptions
     @OptionGroup var output: OutputOptions
+    @OptionGroup var watchdog: WatchdogOption
     @Option(name: .long, help: "The cluster's name (Corosync's cluster_name): letters, digits, '-', '_', '.'.")
     var name: String
     @Option(name: .long, help: "This host's cluster address (default: its first global IPv4 address).")
@@ -61,7 +86,9 @@ struct Init: ParsableCommand {
             let paths = self.setup.paths
             let nodeName = try self.nodeName ?? HostIdentity.shortHostName()
             let address = try self.address ?? HostIdentity.firstGlobalIPv4()
-            let request = InitPlan.Request(clusterName: self.name, nodeName: nodeName, address: address, joinPort: self.joinPort)
+            let (watchdog, warning) = try self.watchdog.setting()
+            let request = InitPlan.Request(clusterName: self.name, nodeName: nodeName, address: address, joinPort: self.joinPort,
+                                           watchdog: watchdog)
             let existing = try SetupFiles.readExisting(paths)
             let material = InitPlan.Material(
                 authKey: AuthKey.generate(), volumeSecret: SetupFiles.randomHex(32), joinSecret: SetupFiles.randomHex(32))
@@ -81,6 +108,7 @@ struct Init: ParsableCommand {
                 try Output.printJSON(report)
                 return
             }
+            if let warning, existing.cluster == nil { Output.printError("warning: \(warning)", json: false) }
             print(plan.changed.isEmpty
                 ? "\(nodeName) is already the member of cluster '\(self.name)' (\(address)); nothing changed."
                 : "Cluster '\(self.name)' created on \(nodeName) (\(address)).")
@@ -119,18 +147,16 @@ enum SetupFiles {
         return existing
     }
 
-    /// Writes the files, then (on the real host) restarts corosync and starts the agent. Any failure rolls every
-    /// file back (and restarts corosync on the old files). Returns whether services were started.
-    static func perform(_ directives: [InitPlan.Directive], paths: SetupPaths, startServices: Bool) throws -> Bool {
+    /// Performs a set-up plan in one transaction: the files of `directives` in order, then `more` (further files, in
+    /// the same transaction), then on the real host the services the directives ask for, in order (enable, then
+    /// restart, or only start when Corosync's files did not change).
+    /// On any failure every file is put back, `undo` runs, each service this restarted is restarted again on the old
+    /// files if it was active before or stopped if it was not, and the error says whether the files came back.
+    /// Returns whether services were started. `init` and `join` both go through here.
+    static func perform(_ directives: [InitPlan.Directive], paths: SetupPaths, startServices: Bool,
+                        more: (FileTransaction) throws -> Void = { _ in }, undo: () -> Void = {}) throws -> Bool {
         let transaction = FileTransaction()
-        var restartedCorosync = false
-        func fail(_ error: any Error) -> SetupError {
-            let problems = transaction.rollBack()
-            if restartedCorosync { _ = Subprocess.run(["systemctl", "restart", "corosync"], timeout: .seconds(60)) }
-            let base = (error as? SetupError) ?? SetupError(.io, String(describing: error))
-            let rolled = problems.isEmpty ? "every file was put back as it was" : "rolling back also failed: \(problems.joined(separator: "; "))"
-            return SetupError(base.code, "\(base.message)\n(\(rolled))")
-        }
+        var restarted: [(unit: String, wasActive: Bool)] = []
         do {
             for directive in directives {
                 switch directive {
@@ -141,23 +167,41 @@ enum SetupFiles {
                     transaction.willChange(certificate)
                     transaction.willChange(key)
                     try Certificates.makeSelfSigned(certificate: certificate, key: key, commonName: commonName, address: address)
-                case .restartCorosync:
-                    guard startServices else { continue }
-                    restartedCorosync = true
-                    try Services.run(["systemctl", "enable", "--quiet", "corosync"], what: "cannot enable corosync")
-                    try Services.run(["systemctl", "restart", "corosync"], what: "corosync did not start with the new corosync.conf (see `journalctl -u corosync`)")
-                case .startAgent:
-                    guard startServices else { continue }
-                    try Services.run(["systemctl", "enable", "--quiet", "clevervm"], what: "cannot enable the clevervm service")
-                    try Services.run(["systemctl", "restart", "clevervm"], what: "the clevervm agent did not start (see `journalctl -u clevervm`)")
-                    try Services.run(["systemctl", "enable", "--quiet", "clevervm-join"], what: "cannot enable the clevervm-join service")
-                    try Services.run(["systemctl", "restart", "clevervm-join"], what: "the join service did not start (see `journalctl -u clevervm-join`)")
+                case .restartCorosync, .startQdevice, .startAgent:
+                    continue
                 }
             }
+            try more(transaction)
+            guard startServices else { return false }
+            // Corosync's files changed: everything on top of it restarts. Otherwise (init run again) what runs keeps
+            // running, and what does not is started.
+            let verb = directives.contains(.restartCorosync) ? "restart" : "start"
+            for unit in directives.flatMap(Self.units) {
+                restarted.append((unit, Subprocess.run(["systemctl", "is-active", "--quiet", unit]).succeeded))
+                try Services.run(["systemctl", "enable", "--quiet", unit], what: "cannot enable \(unit)")
+                try Services.run(["systemctl", verb, unit], what: "\(unit) did not start (see `journalctl -u \(unit)`)")
+            }
+            return true
         } catch {
-            throw fail(error)
+            let problems = transaction.rollBack()
+            undo()
+            for (unit, wasActive) in restarted.reversed() {
+                _ = Subprocess.run(["systemctl", wasActive ? "restart" : "stop", unit], timeout: .seconds(60))
+            }
+            let base = (error as? SetupError) ?? SetupError(.io, String(describing: error))
+            let rolled = problems.isEmpty ? "every file was put back as it was" : "rolling back also failed: \(problems.joined(separator: "; "))"
+            throw SetupError(base.code, "\(base.message)\n(\(rolled))")
         }
-        return startServices
+    }
+
+    /// The systemd units a service directive restarts.
+    static func units(_ directive: InitPlan.Directive) -> [String] {
+        switch directive {
+        case .write, .makeCertificate: []
+        case .restartCorosync: ["corosync"]
+        case .startQdevice: ["corosync-qdevice"]
+        case .startAgent: ["clevervm", "clevervm-join"]
+        }
     }
 }
 

@@ -115,6 +115,9 @@ public struct StatusReport: Hashable, Sendable, Codable {
     public var marks: [PlacementMark]
     public var pendingActions: [String]
     public var now: Timestamp
+    /// The group wire version this agent writes: the lowest every member speaks, so during a rolling upgrade it
+    /// stays at the older release's until the last member is upgraded. nil from agents before it was reported.
+    public var wireVersion: Int?
 
     public init(cluster: String, localNode: String, coordinator: String?, quorate: Bool, configEpoch: Int, nodes: [Node],
                 resources: [Resource], marks: [PlacementMark], pendingActions: [String], now: Timestamp) {

@@ -11,8 +11,13 @@ public enum InitPlan {
         public var nodeName: String
         public var address: String
         public var joinPort: Int
+        /// This host's watchdog in the new cluster's config (nil: none configured, and the agent runs no resources
+        /// here until it is).
+        public var watchdog: WatchdogSetting?
 
-        public init(clusterName: String, nodeName: String, address: String, joinPort: Int = JoinToken.defaultPort) {
+        public init(clusterName: String, nodeName: String, address: String, joinPort: Int = JoinToken.defaultPort,
+                    watchdog: WatchdogSetting? = nil) {
+            self.watchdog = watchdog
             self.clusterName = clusterName
             self.nodeName = nodeName
             self.address = address
@@ -60,7 +65,9 @@ public enum InitPlan {
         case makeCertificate(certificate: String, key: String, commonName: String, address: String)
         /// corosync.conf or the authkey changed: corosync must restart to use them.
         case restartCorosync
-        /// Enable the agent at boot and (re)start it.
+        /// The cluster has a quorum device: enable and (re)start corosync-qdevice (after corosync).
+        case startQdevice
+        /// Enable the agent and the join service at boot and (re)start them.
         case startAgent
     }
 
@@ -95,7 +102,9 @@ public enum InitPlan {
             }
             cluster = current
         } else {
-            cluster = ClusterConfig(name: request.clusterName, nodes: [NodeConfig(name: request.nodeName, id: 1, addresses: [request.address])])
+            cluster = ClusterConfig(name: request.clusterName, nodes: [
+                NodeConfig(name: request.nodeName, id: 1, addresses: [request.address], watchdog: request.watchdog),
+            ])
         }
         let corosyncText: String
         do {

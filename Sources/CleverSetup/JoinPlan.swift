@@ -10,8 +10,11 @@ public enum JoinPlan {
         public var secret: String
         public var node: String
         public var address: String
+        /// The joining host's watchdog as the config writes it (a device path or "none"); nil: none configured.
+        public var watchdog: String?
 
-        public init(secret: String, node: String, address: String) {
+        public init(secret: String, node: String, address: String, watchdog: String? = nil) {
+            self.watchdog = watchdog
             self.secret = secret
             self.node = node
             self.address = address
@@ -78,7 +81,11 @@ public enum JoinPlan {
         }
         var joined = cluster
         let id = (cluster.nodes.map(\.id).max() ?? 0) + 1
-        joined.nodes.append(NodeConfig(name: request.node, id: id, addresses: [request.address]))
+        let watchdog = request.watchdog.map { $0 == WatchdogSetting.noneKeyword ? WatchdogSetting.disabled : .device($0) }
+        if let path = watchdog?.devicePath, !path.hasPrefix("/") {
+            return .failure(SetupError(.badInput, "the joining host's watchdog '\(path)' is neither an absolute device path nor 'none'"))
+        }
+        joined.nodes.append(NodeConfig(name: request.node, id: id, addresses: [request.address], watchdog: watchdog))
         joined.epoch += 1
         if joined.nodes.count == 2, joined.quorum?.qdeviceHost == nil {
             return .failure(SetupError(.conflict,

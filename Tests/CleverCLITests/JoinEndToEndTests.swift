@@ -1,4 +1,6 @@
+import CleverConfig
 import CleverSystem
+import CorosyncConfig
 import Foundation
 import Testing
 
@@ -118,5 +120,50 @@ import Testing
         #expect(joined.output.contains("nothing was sent, nothing changed"), "\(joined.output)")
         #expect(FileManager.default.fileExists(atPath: "\(hosts.member)/etc/clevervm/join.secret"))
         #expect(!FileManager.default.fileExists(atPath: "\(hosts.joiner)/etc/clevervm/cluster.yaml"))
+    }
+
+    /// Three hosts: each joiner gets every member's address, and the member that was not asked (beta, when gamma
+    /// joins through alpha) gets the new nodelist through its agent, which rewrites corosync.conf from the applied
+    /// config (`CorosyncConfigFile.follow`, as `Agent.followCorosyncConf` does on a set-up host).
+    @Test(.enabled(if: Self.toolsPresent)) func aThirdHostsAddressReachesEveryMembersNodelist() throws {
+        let hosts = try Hosts()
+        defer { hosts.remove() }
+        let initialised = Self.clevervm(["init", "--root", hosts.member, "--name", "plant", "--address", "198.51.100.11", "--node-name", "alpha", "--json"])
+        #expect(initialised.succeeded, "\(initialised.output)")
+        let config = "\(hosts.member)/etc/clevervm/cluster.yaml"
+        try (String(contentsOfFile: config, encoding: .utf8) + "quorum:\n  qdevice: 198.51.100.1\n").write(toFile: config, atomically: true, encoding: .utf8)
+        let (port, socat) = try Self.serve(hosts)
+        defer { kill(socat, SIGTERM) }
+
+        let gamma = "\(hosts.directory)/gamma"
+        for (root, name, address) in [(hosts.joiner, "beta", "198.51.100.12"), (gamma, "gamma", "198.51.100.13")] {
+            // `clevervm init --name plant` again on the member: the same cluster, a new one-time secret.
+            let again = Self.clevervm(["init", "--root", hosts.member, "--name", "plant", "--address", "198.51.100.11", "--node-name", "alpha", "--json"])
+            let printed = try #require(Self.json(again.output)["token"] as? String, "\(again.output)")
+            let joined = Self.clevervm(["join", try Self.token(printed, port: port), "--root", root, "--address", address, "--node-name", name, "--json"])
+            #expect(joined.succeeded, "\(joined.output)")
+        }
+
+        let applied = try ConfigFile.load(path: config)
+        #expect(applied.nodes.map(\.name) == ["alpha", "beta", "gamma"])
+        let everyAddress = ["198.51.100.11", "198.51.100.12", "198.51.100.13"]
+        for root in [hosts.member, gamma] {
+            let corosync = try String(contentsOfFile: "\(root)/etc/corosync/corosync.conf", encoding: .utf8)
+            for address in everyAddress { #expect(corosync.contains("ring0_addr: \(address)"), "\(root): \(corosync)") }
+        }
+        // beta still has the two-host nodelist it joined with; the config its agent applies brings gamma.
+        let betaFile = "\(hosts.joiner)/etc/corosync/corosync.conf"
+        let before = try String(contentsOfFile: betaFile, encoding: .utf8)
+        #expect(!before.contains("198.51.100.13"))
+        guard case .rewrite(let after) = CorosyncConfigFile.follow(applied, current: before) else {
+            Issue.record("beta's corosync.conf would not follow the three-host config")
+            return
+        }
+        for address in everyAddress { #expect(after.contains("ring0_addr: \(address)")) }
+        #expect(after == (try String(contentsOfFile: "\(gamma)/etc/corosync/corosync.conf", encoding: .utf8)))
+        // Once it says the same, the next apply (a resource change, a new epoch) reloads nothing.
+        var next = applied
+        next.epoch += 1
+        #expect(CorosyncConfigFile.follow(next, current: after) == .unchanged)
     }
 }

@@ -112,6 +112,21 @@ import Testing
         #expect(corosync.contains("ring0_addr: 198.51.100.12"))
     }
 
+    @Test func eachHostsWatchdogGoesIntoItsNodeEntry() throws {
+        let request = InitPlan.Request(clusterName: "plant", nodeName: "alpha", address: "198.51.100.11", watchdog: .disabled)
+        let plan = try InitPlan.plan(request, existing: InitPlan.Existing(), material: InitPlanTests.material, paths: InitPlanTests.paths).get()
+        guard case .write(_, let yaml, _) = plan.directives[0] else { Issue.record("cluster.yaml first"); return }
+        let config = try ConfigFile.parse(String(decoding: yaml, as: UTF8.self), file: "cluster.yaml")
+        #expect(config.nodes.first?.watchdog == .disabled)
+
+        let joined = JoinPlan.plan(JoinPlan.Request(secret: "s", node: "beta", address: "198.51.100.12", watchdog: "/dev/watchdog"), cluster: Self.one)
+        guard case .success(.add(let two, _, _)) = joined else { Issue.record("beta was not added: \(joined)"); return }
+        #expect(two.node(named: "beta")?.watchdog == .device("/dev/watchdog"))
+        guard case .failure(let error) = JoinPlan.plan(JoinPlan.Request(secret: "s", node: "beta", address: "198.51.100.12", watchdog: "dog"), cluster: Self.one)
+        else { Issue.record("a relative watchdog path was accepted"); return }
+        #expect(error.message.contains("'dog'"))
+    }
+
     @Test func joiningAgainChangesNothing() throws {
         var two = Self.one
         two.nodes.append(NodeConfig(name: "beta", id: 2, addresses: ["198.51.100.12"]))
