@@ -2,15 +2,24 @@
 # Benchmark of the web console with 50 VMs (process stand-ins) on a two-host lab: page load (GET / with a
 # session, median of 30) beside the agent's own status answer (`clevervm status --json`), and event latency
 # (an action through the API -> the SSE stream's status showing it) beside the CLI polling for the same change.
-# Needs root and a build; holds the machine-wide lab lock.
+# The lab figures are printed beside the --local ones, measured first in the same run (before the lab lock is taken).
+# Needs root and a build (`swift build --build-tests` for the --local part); holds the machine-wide lab lock.
+#   bash scripts/bench-web.sh           lab mode: the --local figures, then the lab's
 #   bash scripts/bench-web.sh --local   the same figures without a lab: the console live on loopback over the
 #                                       in-memory cluster (CleverWebTests' WebBenchmark; needs `swift build --build-tests`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+local_figures() {
+    CLEVERVM_WEB_BENCH=1 swift test --skip-build --filter WebBenchmark 2>&1 | grep -E "^(page load|event latency)|✘|error:"
+    return "${PIPESTATUS[0]}"
+}
 if [ "${1:-}" = "--local" ]; then
-    CLEVERVM_WEB_BENCH=1 swift test --skip-build --filter WebBenchmark 2>&1 | grep -E "^(page load|event latency)|✘|error"
-    exit "${PIPESTATUS[0]}"
+    local_figures
+    exit $?
 fi
+echo "==> --local (the console on loopback over the in-memory cluster, no lab), this run:"
+local_figures | sed 's/^/    /'
+echo "==> lab (two hosts, process stand-ins, a Python HTTPS client in the gateway namespace), this run:"
 C=${CLEVERVM:-.build/debug/clevervm}
 count=${VMS:-50}
 config=$(mktemp --suffix=.yaml)

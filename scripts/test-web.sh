@@ -15,16 +15,40 @@ if [ -z "${CLEVERVM_LAB_LOCKED:-}" ]; then
     exec 9>/tmp/clevervm-lab.lock
     flock 9
 fi
-cleanup() { "$C" lab down >/dev/null 2>&1 || true; }
+# The lab's config plus a spare replicated volume with no VM on it, for the planted split brain (after-sb policies left
+# at DRBD's default, disconnect, so it waits for the operator; a long monitor interval, so the cluster does not see
+# the briefly promoted other side while the split brain is planted).
+lab_config=$(mktemp --suffix=.yaml)
+{
+    sed '/^constraints:/,$d' "$config"
+    cat <<'YAML'
+  - id: scratch
+    type: volume
+    size: 4MiB
+    backing: /var/lib/clevervm/scratch.img
+    protocol: C
+    port: 7791
+    secret-file: /etc/clevervm/volumes.secret
+    monitor: 60s
+
+YAML
+    sed -n '/^constraints:/,$p' "$config"
+} > "$lab_config"
+cleanup() { "$C" lab down >/dev/null 2>&1 || true; rm -f "$lab_config"; }
 trap cleanup EXIT
-cleanup
-"$C" lab up --config "$config"
+"$C" lab down >/dev/null 2>&1 || true
+"$C" lab up --config "$lab_config"
 
 metrics() { "$C" lab exec gw -- curl -s --max-time 10 "http://198.51.100.11:9664/metrics"; }
 host_of() { metrics | sed -n "s/^clevervm_vm_host{vm=\"$vm\",node=\"\([a-z]*\)\"} 1.0$/\1/p"; }
 failures=0
 expect_metric() {
-    if metrics | grep -qF -- "$1"; then echo "ok   /metrics has $1"; else echo "FAIL /metrics lacks $1"; failures=$((failures + 1)); fi
+    local scrape started=$SECONDS
+    scrape=$(metrics) || echo "     (curl of /metrics failed after $((SECONDS - started)) s)"
+    if grep -qF -- "$1" <<<"$scrape"; then echo "ok   /metrics has $1"; return; fi
+    echo "FAIL /metrics lacks $1; the scrape ($(wc -l <<<"$scrape") lines) had:"
+    grep -E "^(clevervm_agent_up|${1%%\{*})" <<<"$scrape" | sed 's/^/     /' || true
+    failures=$((failures + 1))
 }
 
 echo "==> /metrics before and after a move"

@@ -41,6 +41,84 @@ def ping_cut(page, alpha, target, back, check):
 
 
 
+VOLUME_BIN = os.environ.get("CLEVERVM_VOLUME", os.path.join(os.path.dirname(os.path.abspath(CLEVERVM)), "clevervm-volume"))
+SPLIT = os.environ.get("SPLIT_VOLUME", "scratch")
+
+
+def volume(host, *args, check=True):
+    """clevervm-volume COMMAND on a lab host's volume process (its control socket), the reply's JSON."""
+    out = subprocess.run([CLEVERVM, "lab", "exec", host, "--", VOLUME_BIN, *args, "--socket", f"/run/clevervm/{SPLIT}.ctl", "--json"],
+                         check=check, capture_output=True, text=True).stdout
+    return json.loads(out) if out.strip() else {}
+
+
+def wait_volume(host, what, predicate, timeout=120):
+    deadline = time.monotonic() + timeout
+    while True:
+        status = volume(host, "status", check=False).get("status") or {}
+        if predicate(status):
+            return status
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{SPLIT} on {host}: {what} did not happen in {timeout} s; last status {status}")
+        time.sleep(0.5)
+
+
+def write_blocks(host, first, count, pattern):
+    """Writes COUNT 4 KiB blocks from block FIRST through the volume's NBD export (only a Primary exports)."""
+    subprocess.run([CLEVERVM, "lab", "exec", host, "--", "qemu-io", "-f", "raw", "-c",
+                    f"write -P {pattern} {first * 4096} {count * 4096}", f"nbd+unix:///?socket=/run/clevervm/{SPLIT}.nbd"],
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def plant_split_brain():
+    """The replication link is cut (both sides disconnect), the Primary writes 12 blocks, the other side is promoted
+    alone and writes 3, then demoted; reconnected, both sides find a split brain (the volume's after-sb policies are
+    DRBD's default: disconnect) and stay StandAlone until an operator resolves it. Returns (primary, other)."""
+    in_sync = lambda s: s.get("connection") == "Connected" and s.get("disk") == "UpToDate" and s.get("peerDisk") == "UpToDate"
+    wait_volume("alpha", "in sync with a Primary", lambda s: in_sync(s) and "Primary" in (s.get("role"), s.get("peerRole")))
+    alpha = volume("alpha", "status")["status"]
+    primary, other = ("alpha", "beta") if alpha["role"] == "Primary" else ("beta", "alpha")
+    print(f"planting a split brain on {SPLIT}: Primary {primary}, other {other}", flush=True)
+    for host in (primary, other):
+        volume(host, "disconnect")
+    write_blocks(primary, 0, 12, "0xaa")
+    volume(other, "promote", "--peer-outdated")
+    write_blocks(other, 100, 3, "0xbb")
+    volume(other, "demote")
+    for host in (primary, other):
+        volume(host, "connect")
+    wait_volume("alpha", "split brain detected", lambda s: s.get("splitBrain") is not None, timeout=60)
+    return primary, other
+
+
+def resolve_split_brain(page, base, check, prefix, volume_name, discard, counts):
+    """The guided flow: the volumes page shows the split brain, the dry run each side's block counts, confirm, the
+    page shows the resync finished — without a reload."""
+    page.goto(base + "volumes")
+    row = page.locator(f'tr[data-volume="{volume_name}"]')
+    expect(row.locator(".split-brain")).to_be_visible(timeout=30_000)
+    check("the volumes page shows the split brain", row.locator(".split-brain").count() == 1)
+    page.screenshot(path=os.path.join(OUT, prefix + "07-volumes-split-brain.png"), full_page=True)
+    page.evaluate("window.__noReload = true")
+    page.select_option("#volume-name", volume_name)
+    page.select_option("#discard-host", discard)
+    page.click("[data-action=resolve-dry-run]")
+    expect(page.locator("#resolve-step")).to_be_visible()
+    text = page.locator("#resolve-counts").inner_text()
+    check("the dry run shows each side's block counts", all(c in text for c in counts))
+    check("the dry run shows the command",
+          page.locator("#resolve-command").inner_text() == f"clevervm volume resolve {volume_name} --discard {discard}")
+    page.screenshot(path=os.path.join(OUT, prefix + "08-split-brain-dry-run.png"), full_page=True)
+    page.click("[data-action=resolve-confirm]")
+    expect(row.locator(".split-brain")).to_have_count(0, timeout=60_000)
+    # The resync finished: this host's side is Connected and UpToDate, in sync (nothing out of sync), on the page.
+    expect(row.locator("td").nth(2)).to_contain_text("Connected", timeout=60_000)
+    expect(row.locator("td").nth(2)).to_contain_text("UpToDate")
+    expect(row.locator("td").nth(4)).to_have_text(re.compile(r"^\s*in sync\s*$"), timeout=60_000)
+    check("the page shows the split brain resolved without a reload", page.evaluate("window.__noReload === true"))
+    page.screenshot(path=os.path.join(OUT, prefix + "09-split-brain-resolved.png"), full_page=True)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     in_lab = "BASE" not in os.environ
@@ -124,22 +202,13 @@ def main():
         page.goto(alpha + f"events?vm={VM}")
         check("events link to explain", page.locator(f'a[href="/explain/{VM}"]').count() > 0)
         page.screenshot(path=os.path.join(OUT, prefix + "06-events.png"), full_page=True)
-        # 6. A split brain (planted by CleverWebTests' TestVolume; none in the lab run): the guided recovery.
-        page.goto(alpha + "volumes")
-        page.screenshot(path=os.path.join(OUT, prefix + "07-volumes.png"), full_page=True)
-        if page.locator(".split-brain").count() > 0:
-            page.evaluate("window.__noReload = true")
-            page.select_option("#discard-host", "beta")
-            page.click("[data-action=resolve-dry-run]")
-            expect(page.locator("#resolve-step")).to_be_visible()
-            counts = page.locator("#resolve-counts").inner_text()
-            check("the dry run shows each side's block counts", "alpha changed 12 blocks" in counts and "beta changed 3 blocks" in counts)
-            check("the dry run shows the command", page.locator("#resolve-command").inner_text() == "clevervm volume resolve disk0 --discard beta")
-            page.screenshot(path=os.path.join(OUT, prefix + "08-split-brain-dry-run.png"), full_page=True)
-            page.click("[data-action=resolve-confirm]")
-            expect(page.locator(".split-brain")).to_have_count(0, timeout=30_000)
-            check("the page shows the split brain resolved without a reload", page.evaluate("window.__noReload === true"))
-            page.screenshot(path=os.path.join(OUT, prefix + "09-split-brain-resolved.png"), full_page=True)
+        # 6. A split brain, resolved through the guided flow: in the lab planted on a spare volume's real processes;
+        # on the in-memory cluster reported by CleverWebTests' TestVolume.
+        if in_lab:
+            primary, other = plant_split_brain()
+            resolve_split_brain(page, alpha, check, prefix, SPLIT, other, [f"{primary} changed 12 blocks", f"{other} changed 3 blocks"])
+        else:
+            resolve_split_brain(page, alpha, check, prefix, "disk0", "beta", ["alpha changed 12 blocks", "beta changed 3 blocks"])
         browser.close()
 
     failed = [name for name, ok in checks if not ok]

@@ -51,8 +51,10 @@ struct VolumeAgent: ResourceAgent {
     }
 
     /// This host's view of a volume in DRBD's words, for `clevervm status`.
+    /// Asked while the agent answers `status` (on its actor): a volume process that is stopping may accept and not
+    /// answer, and the agent must not stall on it, so it gets 2 s.
     static func replicationLine(socket: String) -> String? {
-        guard let reply = try? ControlServer.send(VolumeControlRequest(command: .status), to: socket), let status = reply.status else {
+        guard let reply = try? ControlServer.send(VolumeControlRequest(command: .status), to: socket, timeout: 2), let status = reply.status else {
             return nil
         }
         return "replication: " + status.line

@@ -28,8 +28,12 @@ struct APIRoutes {
         api.get("openapi.json") { _, _ in try OpenAPIDocument.response() }
         api.post("login") { request, context -> Response in
             let body = try await request.decode(as: Login.self, context: context)
-            guard let account = await self.accounts.verify(name: body.user, password: body.password) else {
-                throw WebError(.unauthorized, "wrong user name or password")
+            let account: Account
+            switch await self.accounts.login(name: body.user, password: body.password, address: context.remoteAddress) {
+            case .success(let found): account = found
+            case .wrongPassword: throw WebError(.unauthorized, "wrong user name or password")
+            case .throttled(let refusal):
+                throw WebError(.tooManyRequests, refusal.message, headers: [.retryAfter: String(refusal.retryAfterSeconds)])
             }
             let (token, session) = await self.sessions.open(user: account.name, role: account.role)
             var response = try JSONResponse.make(SessionInfo(user: session.user, role: session.role, csrfToken: session.csrfToken))

@@ -64,12 +64,16 @@ public struct AgentLink: Sendable {
         return message
     }
 
+    /// Seconds a volume process has to answer: one that is stopping may accept and never answer, and the page, the
+    /// poller and /metrics must not wait for it.
+    static let volumeTimeout = 5
+
     /// One request to a volume process on this host.
     public func volume(_ name: String, _ request: VolumeControlRequest) async throws -> VolumeControlReply {
         let socket = "\(self.runDirectory)/\(name).ctl"
         let result: Result<VolumeControlReply, WebError> = await withCheckedContinuation { continuation in
             Self.queue.async {
-                do { continuation.resume(returning: .success(try ControlServer.send(request, to: socket))) } catch {
+                do { continuation.resume(returning: .success(try ControlServer.send(request, to: socket, timeout: Self.volumeTimeout))) } catch {
                     continuation.resume(returning: .failure(
                         WebError(.serviceUnavailable, "volume \(name) is not running on this host (no answer on \(socket)): \(error)")))
                 }

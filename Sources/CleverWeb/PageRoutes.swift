@@ -20,9 +20,17 @@ struct PageRoutes {
         router.get("login") { request, context in try await self.loginPage(request: request, error: nil) }
         router.post("login") { request, context -> Response in
             let form = try await request.decode(as: LoginForm.self, context: context)
-            guard let account = await self.accounts.verify(name: form.user, password: form.password) else {
+            let account: Account
+            switch await self.accounts.login(name: form.user, password: form.password, address: context.remoteAddress) {
+            case .success(let found): account = found
+            case .wrongPassword:
                 var response = try await self.loginPage(request: request, error: "Wrong user name or password.")
                 response.status = .unauthorized
+                return response
+            case .throttled(let refusal):
+                var response = try await self.loginPage(request: request, error: refusal.message)
+                response.status = .tooManyRequests
+                response.headers[.retryAfter] = String(refusal.retryAfterSeconds)
                 return response
             }
             let (token, _) = await self.sessions.open(user: account.name, role: account.role)

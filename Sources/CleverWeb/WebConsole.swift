@@ -21,6 +21,7 @@ public struct WebConsole: Sendable {
         public var link = AgentLink()
         public var pollInterval = Duration.seconds(1)
         public var sessions = SessionTable()
+        public var loginThrottle = LoginThrottle.Policy()
 
         public init() {}
     }
@@ -46,7 +47,7 @@ public struct WebConsole: Sendable {
         self.logger = logger
         self.feed = StatusFeed(link: options.link, interval: options.pollInterval, logger: logger)
         self.sessions = SessionStore(table: options.sessions, now: now)
-        self.accounts = AccountDirectory(path: options.accountsPath)
+        self.accounts = AccountDirectory(path: options.accountsPath, throttle: options.loginThrottle, now: now)
         self.templates = try await Templates.load()
     }
 

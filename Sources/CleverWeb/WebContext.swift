@@ -6,9 +6,12 @@ public struct WebContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var session: SessionTable.Session?
     public var sessionToken: String?
+    /// The peer's IP address (the login throttle's key); nil on a test channel.
+    public var remoteAddress: String?
 
     public init(source: Source) {
         self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress?.ipAddress
     }
 
     public var requestDecoder: FormOrJSONDecoder { FormOrJSONDecoder() }

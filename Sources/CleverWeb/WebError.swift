@@ -5,10 +5,13 @@ import Hummingbird
 public struct WebError: Error, HTTPResponseError, CustomStringConvertible, Sendable {
     public var status: HTTPResponse.Status
     public var message: String
+    /// Sent with the answer (e.g. `Retry-After`).
+    public var headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, _ message: String) {
+    public init(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) {
         self.status = status
         self.message = message
+        self.headers = headers
     }
 
     public var description: String { self.message }
@@ -17,11 +20,11 @@ public struct WebError: Error, HTTPResponseError, CustomStringConvertible, Senda
         let wantsJSON = request.uri.path.hasPrefix("/api/") || request.headers[.accept]?.contains("application/json") == true
         if wantsJSON {
             let body = (try? JSONEncoder().encode(["error": self.message])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-            var headers = HTTPFields()
+            var headers = self.headers
             headers[.contentType] = "application/json; charset=utf-8"
             return Response(status: self.status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
         }
-        var headers = HTTPFields()
+        var headers = self.headers
         headers[.contentType] = "text/html; charset=utf-8"
         let html = "<!doctype html><title>\(self.status.code)</title><link rel=stylesheet href=/static/bootstrap.min.css>"
             + "<div class='container py-4'><div class='alert alert-danger'>\(HTML.escape(self.message))</div>"

@@ -244,6 +244,44 @@ import Testing
         }
     }
 
+    @Test func repeatedFailuresAreThrottledWithAClearMessage() async throws {
+        let harness = try await Self.harness()
+        let app = Application(router: harness.console.router())
+        try await app.test(.router) { client in
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            let wrong = ByteBuffer(string: #"{"user":"olga","password":"guess-guess-guess"}"#)
+            for _ in 0..<LoginThrottle.Policy().perAccount {
+                try await client.execute(uri: "/api/v1/login", method: .post, headers: headers, body: wrong) { #expect($0.status == .unauthorized) }
+            }
+            // Now even the right password is not tried: 429, with when to come back.
+            let right = ByteBuffer(string: #"{"user":"olga","password":"\#(Self.operatorPassword)"}"#)
+            try await client.execute(uri: "/api/v1/login", method: .post, headers: headers, body: right) { response in
+                #expect(response.status == .tooManyRequests)
+                #expect(response.headers[.retryAfter] == "30")
+                #expect(String(buffer: response.body).contains("Too many failed logins for this account: try again in 30 s"))
+                #expect(response.headers[.setCookie] == nil)
+            }
+            // The login form says the same.
+            let cookie = try await client.execute(uri: "/login", method: .get) { response in
+                try #require(response.headers[.setCookie]?.split(separator: ";").first.map(String.init))
+            }
+            var form = HTTPFields()
+            form[.contentType] = "application/x-www-form-urlencoded"
+            form[.cookie] = cookie
+            let csrf = String(cookie.split(separator: "=", maxSplits: 1)[1])
+            try await client.execute(uri: "/login", method: .post, headers: form,
+                                     body: ByteBuffer(string: "user=olga&password=x&csrf=\(csrf)")) { response in
+                #expect(response.status == .tooManyRequests)
+                #expect(String(buffer: response.body).contains("Too many failed logins for this account"))
+            }
+            // Another account is not held back, and the block ends by itself.
+            _ = try await Self.login(client, user: "victor", password: Self.viewerPassword)
+            harness.clock.advance(.seconds(30))
+            _ = try await Self.login(client, user: "olga", password: Self.operatorPassword)
+        }
+    }
+
     @Test func sessionsExpireWhenIdle() async throws {
         let harness = try await Self.harness()
         let app = Application(router: harness.console.router())
