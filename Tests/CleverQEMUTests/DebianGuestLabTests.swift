@@ -71,7 +71,7 @@ struct DebianGuestLabTests {
         let stopped = await onB.perform(.stop, lab.context("b", resource: lab.resource(stopMode: .shutdown), timeout: 120))
         #expect(stopped.exitCode == OCFExit.success, "\(stopped)")
         let report = VMReport.parse(stopped.output)
-        #expect(report?.mode == "shutdown" && report?.message == "shut down by the guest agent", "\(stopped)")
+        #expect(report?.mode == .shutdown && report?.message == "shut down by the guest agent", "\(stopped)")
         #expect(lab.console("b").contains { $0.contains("reboot: Power down") }, "\(lab.console("b").suffix(5))")
 
         // The volume's file system, checked from outside after the guest stopped: clean.
@@ -92,14 +92,14 @@ struct DebianGuestLabTests {
         let hibernated = await onA.perform(.stop, lab.context("a", timeout: 180))
         #expect(hibernated.exitCode == OCFExit.success, "\(hibernated)")
         let report = VMReport.parse(hibernated.output)
-        #expect(report?.mode == "hibernate")
+        #expect(report?.mode == .hibernate)
         #expect(report?.message?.hasSuffix("file systems frozen by the guest agent") == true, "\(hibernated)")
         #expect(lab.console("a").last { $0.contains("FSFREEZE") }?.hasSuffix("FSFREEZE freeze") == true, "frozen when its RAM was saved")
         let lastOnA = DebianGuest.ticks(lab, "a").max() ?? 0
 
         let resumed = await onB.perform(.start, lab.context("b", timeout: 180))
         #expect(resumed.exitCode == OCFExit.success, "\(resumed)")
-        #expect(VMReport.parse(resumed.output)?.mode == "resume")
+        #expect(VMReport.parse(resumed.output)?.mode == .resume)
         #expect(VMReport.parse(resumed.output)?.message == nil, "\(resumed)")
         #expect(await GuestAgent(socket: lab.paths("b").guestAgentSocket, timeout: .seconds(10)).freezeStatus() == "thawed")
         #expect(DebianGuest.said(lab, "b", "FSFREEZE thaw"))
@@ -141,7 +141,7 @@ enum DebianGuest {
         let clock = ContinuousClock()
         let began = clock.now
         let started = await agent.perform(.start, lab.context(host, timeout: 120))
-        guard started.exitCode == OCFExit.success, VMReport.parse(started.output)?.mode == "cold" else {
+        guard started.exitCode == OCFExit.success, VMReport.parse(started.output)?.mode == .cold else {
             throw LabError("start on \(host): \(started)")
         }
         var firstLine: Duration?

@@ -55,7 +55,7 @@ final class TestAgent: @unchecked Sendable {
                 return .done("recorded: \(intent)")
             case .showConfig:
                 return .config(ledger.config)
-            case .applyConfig, .direct:
+            case .applyConfig, .direct, .resolveVolume:
                 return .failure("not supported by the test agent")
             }
         }
