@@ -227,6 +227,20 @@ struct Allocator {
         return sheet
     }
 
+    /// A unit's own scores without its dependents: they do not change while the schedule runs (nothing in them
+    /// depends on what is placed), so each is computed once however many primaries merge it.
+    final class OwnScoreCache {
+        var sheets: [String: ScoreSheet] = [:]
+    }
+    let ownScoreCache = OwnScoreCache()
+
+    func dependentScores(of unit: Unit) -> ScoreSheet {
+        if let cached = self.ownScoreCache.sheets[unit.id] { return cached }
+        let sheet = self.ownScores(of: unit, withDependents: false)
+        self.ownScoreCache.sheets[unit.id] = sheet
+        return sheet
+    }
+
     /// Adds the preferences of resources that want to run with this unit and are not placed yet, as
     /// Pacemaker's pcmk__add_colocated_node_scores: each dependent's own scores scaled by its colocation's
     /// score, rolled back if they would leave no node allowed; then, if kept, the dependents of that
@@ -239,7 +253,7 @@ struct Allocator {
             else { continue }
             let factor = negated ? Score(-colocation.score.value) : colocation.score
             var work = sheet
-            let theirs = self.ownScores(of: dependent, withDependents: false)
+            let theirs = self.dependentScores(of: dependent)
             let kept = work.merge(theirs, factor: factor, because: "\(colocation.dependent) wants to run with it (\(colocation.id))",
                                   rollbackIfNoneAllowed: true, nonNegative: nonNegative)
             guard kept else { continue }
