@@ -19,6 +19,9 @@ struct Allocator {
     let colocationsByDependentUnit: [String: [ColocationConstraint]]
     /// Each node's attributes as rules see them.
     let ruleAttributes: [String: [String: String]]
+    /// Every node at zero: each resource's sheet starts as a copy (building one hashes every node name).
+    let emptySheet: ScoreSheet
+    let nodeSet: Set<String>
 
     var targets: [String: Target] = [:]
     private(set) var sheets: [String: ScoreSheet] = [:]
@@ -66,6 +69,8 @@ struct Allocator {
         var ruleAttributes: [String: [String: String]] = [:]
         for node in self.nodeNames { ruleAttributes[node] = state.ruleAttributes(of: node) }
         self.ruleAttributes = ruleAttributes
+        self.emptySheet = ScoreSheet(nodes: self.nodeNames)
+        self.nodeSet = Set(self.nodeNames)
     }
 
     func meta(of id: String) -> EffectiveMeta { self.index.meta(of: id, in: self.config) }
@@ -143,7 +148,7 @@ struct Allocator {
     /// failures, stickiness; and, when `withDependents`, the advisory preferences of resources that
     /// want to run with it and are not placed yet.
     func ownScores(of unit: Unit, withDependents: Bool, visited: Set<String> = [], withStickiness: Bool = true) -> ScoreSheet {
-        var sheet = ScoreSheet(nodes: self.nodeNames)
+        var sheet = self.emptySheet
         var mentioned: Set<String> = []
         let isClone = if case .clone = unit { true } else { false }
 
@@ -163,7 +168,7 @@ struct Allocator {
             if location.role == .promoted { continue }
             switch location.placement {
             case .node(let node, let score):
-                guard self.nodeNames.contains(node) else { continue }
+                guard self.nodeSet.contains(node) else { continue }
                 mentioned.insert(node)
                 sheet.add(score, on: node, because: "location constraint \(location.id)")
             case .rule(let rule):
@@ -183,7 +188,7 @@ struct Allocator {
                 // replication and ping continue, and lose only the promoted role.
                 applies = !isClone
             }
-            guard applies, self.nodeNames.contains(mark.node) else { continue }
+            guard applies, self.nodeSet.contains(mark.node) else { continue }
             switch mark.kind {
             case .ban:
                 sheet.add(.minusInfinity, on: mark.node, because: "operator mark \(mark.pacemakerID) (\(mark.createdBy))")
@@ -222,6 +227,20 @@ struct Allocator {
         return sheet
     }
 
+    /// A unit's own scores without its dependents: they do not change while the schedule runs (nothing in them
+    /// depends on what is placed), so each is computed once however many primaries merge it.
+    final class OwnScoreCache {
+        var sheets: [String: ScoreSheet] = [:]
+    }
+    let ownScoreCache = OwnScoreCache()
+
+    func dependentScores(of unit: Unit) -> ScoreSheet {
+        if let cached = self.ownScoreCache.sheets[unit.id] { return cached }
+        let sheet = self.ownScores(of: unit, withDependents: false)
+        self.ownScoreCache.sheets[unit.id] = sheet
+        return sheet
+    }
+
     /// Adds the preferences of resources that want to run with this unit and are not placed yet, as
     /// Pacemaker's pcmk__add_colocated_node_scores: each dependent's own scores scaled by its colocation's
     /// score, rolled back if they would leave no node allowed; then, if kept, the dependents of that
@@ -234,7 +253,7 @@ struct Allocator {
             else { continue }
             let factor = negated ? Score(-colocation.score.value) : colocation.score
             var work = sheet
-            let theirs = self.ownScores(of: dependent, withDependents: false)
+            let theirs = self.dependentScores(of: dependent)
             let kept = work.merge(theirs, factor: factor, because: "\(colocation.dependent) wants to run with it (\(colocation.id))",
                                   rollbackIfNoneAllowed: true, nonNegative: nonNegative)
             guard kept else { continue }
@@ -374,20 +393,24 @@ struct Allocator {
     /// As Pacemaker's assign_best_node: when the best score is above zero and a node it runs on now has
     /// that score too, that node comes first.
     func best(_ sheet: ScoreSheet, current: Set<String>, among candidates: [String]? = nil) -> [String] {
-        var ranked = (candidates ?? self.nodeNames).filter { sheet.total(on: $0).allowsPlacement }.sorted { a, b in
-            let (sa, sb) = (sheet.total(on: a), sheet.total(on: b))
-            if sa != sb { return sa > sb }
-            let (ca, cb) = (self.assignedCount[a, default: 0], self.assignedCount[b, default: 0])
-            if ca != cb { return ca < cb }
-            if current.contains(a) != current.contains(b) { return current.contains(a) }
-            return a < b
+        // Each node's keys looked up once, not in every comparison.
+        var keyed = (candidates ?? self.nodeNames).compactMap { node -> (node: String, score: Score, count: Int, current: Bool)? in
+            let score = sheet.total(on: node)
+            guard score.allowsPlacement else { return nil }
+            return (node, score, self.assignedCount[node, default: 0], current.contains(node))
         }
-        if let top = ranked.first, sheet.total(on: top).value > 0, !current.contains(top),
-            let index = ranked.firstIndex(where: { current.contains($0) && sheet.total(on: $0) == sheet.total(on: top) })
+        keyed.sort { a, b in
+            if a.score != b.score { return a.score > b.score }
+            if a.count != b.count { return a.count < b.count }
+            if a.current != b.current { return a.current }
+            return a.node < b.node
+        }
+        if let top = keyed.first, top.score.value > 0, !top.current,
+            let index = keyed.firstIndex(where: { $0.current && $0.score == top.score })
         {
-            ranked.insert(ranked.remove(at: index), at: 0)
+            keyed.insert(keyed.remove(at: index), at: 0)
         }
-        return ranked
+        return keyed.map(\.node)
     }
 
     func currentNodes(of resources: [ResourceConfig]) -> Set<String> {
@@ -569,7 +592,7 @@ struct Allocator {
     /// resources that must run with the promoted instance (so a VM's ping rule moves its volume's
     /// promotion with it).
     func promotionScores(of resource: ResourceConfig, on candidates: [String]) -> ScoreSheet {
-        var sheet = ScoreSheet(nodes: self.nodeNames)
+        var sheet = self.emptySheet
         let unit = Unit.clone(resource)
         for node in self.nodeNames where !candidates.contains(node) {
             sheet.add(.minusInfinity, on: node, because: "no instance of \(resource.id) will run on \(node)")

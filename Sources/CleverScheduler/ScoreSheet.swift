@@ -43,7 +43,8 @@ public struct ScoreSheet: Hashable, Sendable, Codable {
         _ other: ScoreSheet, factor: Score, because reason: String, rollbackIfNoneAllowed: Bool, nonNegative: Bool = false
     ) -> Bool {
         var copy = self
-        for node in self.nodes {
+        // Each node's contributions are its own list, so the order nodes are visited in does not matter.
+        for node in self.totals.keys {
             let theirs = other.total(on: node)
             let scaled = theirs.scaled(by: factor)
             // A negative factor applied to a node the other side dislikes must not become a preference.
