@@ -88,10 +88,16 @@ public enum ConsoleSession {
         }
     }
 
+    /// Writes everything to a socket, pipe or terminal. On a socket whose peer went away the write fails with
+    /// EPIPE, never a SIGPIPE (MSG_NOSIGNAL): the console relay's client thread writes to a socket pair whose
+    /// other end the program may just have closed.
     static func writeAll(_ fd: Int32, _ bytes: ArraySlice<UInt8>) {
         var rest = bytes
         while !rest.isEmpty {
-            let written = rest.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            let written = rest.withUnsafeBytes { buffer in
+                let sent = send(fd, buffer.baseAddress, buffer.count, Int32(MSG_NOSIGNAL))
+                return sent < 0 && errno == ENOTSOCK ? write(fd, buffer.baseAddress, buffer.count) : sent
+            }
             if written > 0 {
                 rest = rest.dropFirst(written)
             } else if written < 0, errno == EINTR || errno == EAGAIN {
