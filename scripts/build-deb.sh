@@ -56,9 +56,9 @@ started=$SECONDS
 "${build[@]}" --product clevervm-volume
 bin=$("${build[@]}" --show-bin-path)
 scratch=$(dirname "$(dirname "$bin")")
-# SwiftPM keeps the build plan of the last run and does not count -Xlinker flags as a change: the next plain
-# `swift build` would link with the static libraries named above and fail. A newer Package.swift makes it plan again.
-[ "$mode" = release ] || touch Package.swift
+# Known issue: after --debug, a plain `swift build --build-tests` in the same .build was seen to link with the
+# static libraries named above and fail (cannot find -lCoreFoundation); scripts/test.sh runs the installation test
+# last for that reason. Not understood yet.
 echo "build-deb: the binaries in $((SECONDS - started)) s"
 binaries=(clevervm clevervm-volume)
 for binary in "${binaries[@]}"; do
