@@ -56,9 +56,9 @@ started=$SECONDS
 "${build[@]}" --product clevervm-volume
 bin=$("${build[@]}" --show-bin-path)
 scratch=$(dirname "$(dirname "$bin")")
-# SwiftPM keeps the build plan of the last run and does not count -Xlinker flags as a change: the next plain
-# `swift build` would link with the static libraries named above and fail. A newer Package.swift makes it plan again.
-[ "$mode" = release ] || touch Package.swift
+# Only the links run again when nothing changed since the last `swift build`: a module compiled here (its sources
+# changed) gets the static runtime's autolink entries, and a later plain `swift build` fails to link it (cannot
+# find -lCoreFoundation) until that module is compiled again (touch its sources). CI runs this last.
 echo "build-deb: the binaries in $((SECONDS - started)) s"
 binaries=(clevervm clevervm-volume)
 for binary in "${binaries[@]}"; do

@@ -136,7 +136,7 @@ struct Qdevice: ParsableCommand {
             let signed = try remote(
                 "set -e; umask 077; f=$(mktemp); base64 -d > \"$f\"; cd /etc/corosync/qnetd/nssdb; "
                     + "corosync-qnetd-certutil -s -c \"$f\" -n '\(cluster)' >/dev/null; rm -f \"$f\"; base64 cluster-'\(cluster)'.crt",
-                input: request.base64EncodedString(options: [.lineLength76Characters]) + "\n", what: "signing the cluster's certificate")
+                input: request.base64EncodedString(options: [.lineLength76Characters, .endLineWithLineFeed]) + "\n", what: "signing the cluster's certificate")
             // Only the base64 lines (ssh says nothing else with LogLevel=ERROR, but a login banner could).
             let base64 = signed.split(separator: "\n").filter { $0.allSatisfy { $0.isLetter || $0.isNumber || "+/=".contains($0) } }.joined()
             guard let signedCertificate = Data(base64Encoded: base64), !signedCertificate.isEmpty else {
