@@ -268,8 +268,14 @@ public actor Agent {
 
     func localAttribute(_ name: String, _ value: String?) { self.enqueue(self.core.onLocalAttribute(name: name, value: value)) }
 
+    /// Replication fencing (AgentCore+Fencing) is switched off in the running agent for now: in the 30-fault
+    /// campaign its marks flapped between the two hosts' observations after a rejoin, and a crashed volume then did
+    /// not get back in sync. The core and its tests stay; `VolumeAgent` leaves the volumes at `dont-care` with it.
+    static let replicationFencing = false
+
     /// Replication fencing: a local volume's state changed (nil: it is no longer followed).
     func volumeObserved(_ resource: String, _ observation: VolumeObservation?) {
+        guard Self.replicationFencing else { return }
         self.enqueue(self.core.onVolumeObserved(resource, observation, now: self.clock.now()))
     }
 

@@ -32,7 +32,7 @@ struct VolumeAgent: ResourceAgent {
     func volumeConfig(_ context: ActionContext) -> VolumeConfig {
         let id = context.resource.id
         // A volume lives on the first two nodes (DRBD's two-node model); the peer is the other one.
-        let pair = Array(self.config.nodes.prefix(2))
+        let pair = self.config.replicaHosts
         let me = pair.first { $0.name == context.node }
         let peer = pair.first { $0.name != context.node }
         var volume = VolumeConfig(
@@ -40,8 +40,9 @@ struct VolumeAgent: ResourceAgent {
             peer: peer.flatMap { node in node.addresses.first.map { (name: node.name, host: $0) } },
             stateDirectory: "\(self.stateDirectory)/volumes", runDirectory: context.runDirectory)
         // Replication fencing (DRBD's `fencing resource-only`): a Primary whose link breaks holds its writes until the
-        // agents have recorded the peer's disk as Outdated in the ledger (AgentCore+Fencing).
-        volume.fencing = .resourceOnly
+        // agents have recorded the peer's disk as Outdated in the ledger (AgentCore+Fencing); off while the agent's
+        // half is (Agent.replicationFencing).
+        if Agent.replicationFencing { volume.fencing = .resourceOnly }
         // Both primary only for a live migration that the cluster starts (and asks for in the promote).
         volume.allowTwoPrimaries = self.config.resources.contains { resource in
             guard case .vm(let vm) = resource.kind, vm.migration == .live else { return false }

@@ -38,7 +38,7 @@ extension AgentCore {
             guard case .volume = self.config.resource(named: volume)?.kind else {
                 return (call, [.answer(call, .failure("\(volume) is not a replicated volume of this cluster"))])
             }
-            guard self.config.nodes.prefix(2).contains(where: { $0.name == discard }) else {
+            guard self.config.replicaHosts.contains(where: { $0.name == discard }) else {
                 return (call, [.answer(call, .failure("\(discard) holds no replica of \(volume)"))])
             }
             let id = self.nextRequestID()

@@ -70,7 +70,7 @@ extension AgentCore {
 
     /// The replica of `volume` on the other host: a volume lives on the first two nodes (DRBD's two-node model).
     func peer(ofVolume volume: String) -> String? {
-        self.config.nodes.prefix(2).map(\.name).first { $0 != self.localNode }
+        self.config.replicaHosts.map(\.name).first { $0 != self.localNode }
     }
 
     /// A local volume reported its state (nil: it stopped here). Decides what replication fencing does:

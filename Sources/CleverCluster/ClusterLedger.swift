@@ -254,10 +254,11 @@ public struct ClusterLedger: Sendable {
         }
     }
 
-    /// The member that performs a resolve of `volume` asked through the group: the one with the lowest node id whose
-    /// agent runs the volume (its process answers there).
+    /// The member that performs a resolve of `volume` asked through the group: the replica host with the lowest node id
+    /// whose agent runs the volume (its process answers there).
     public func resolveHolder(of volume: String) -> String? {
-        self.members.first { self.resources[volume]?[$0]?.role.isActive == true }
+        let replicaHosts = Set(self.config.replicaHosts.map(\.name))
+        return self.members.first { replicaHosts.contains($0) && self.resources[volume]?[$0]?.role.isActive == true }
     }
 
     mutating func onSync(_ offer: ClusterDocument, from sender: String) -> [Directive] {

@@ -33,6 +33,9 @@ public struct ClusterConfig: Hashable, Sendable, Codable {
     public func resource(named id: String) -> ResourceConfig? { self.resources.first { $0.id == id } }
     public func group(named id: String) -> GroupConfig? { self.groups.first { $0.id == id } }
     public func node(named name: String) -> NodeConfig? { self.nodes.first { $0.name == name } }
+    /// The two hosts that hold a replica of every volume: the first two nodes (a third is a tie-breaker or runs
+    /// only what needs no replicated disk).
+    public var replicaHosts: [NodeConfig] { Array(self.nodes.prefix(2)) }
 
     /// The group a resource belongs to, if any.
     public func group(containing resourceID: String) -> GroupConfig? {

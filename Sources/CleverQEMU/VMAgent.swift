@@ -286,7 +286,11 @@ public struct VMAgent: ResourceAgent {
         try image.prepare()
         let qmp = try await QMPClient.connect(paths.qmpSocket)
         defer { Task { await qmp.close() } }
-        try await qmp.execute("migrate-set-parameters", ["max-bandwidth": .number(Double(VMAgent.unlimitedBandwidth))])
+        // A VM that arrived by live migration still has the TLS credentials set; a save to a local image is not a
+        // network endpoint ("Expected TLS credentials for a client endpoint"): TLS off for it.
+        try await qmp.execute("migrate-set-parameters", [
+            "max-bandwidth": .number(Double(VMAgent.unlimitedBandwidth)), "tls-creds": .string(""),
+        ])
         // With a guest agent, file systems are frozen first: the disk is then consistent on its own, should the
         // image be lost and the VM cold boot. Thawed after the resume (or here, if saving fails).
         let agent = GuestAgent(socket: paths.guestAgentSocket)

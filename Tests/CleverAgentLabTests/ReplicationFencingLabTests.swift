@@ -6,7 +6,8 @@ import Testing
 /// primary's host has the peer's disk recorded Outdated and writes on; when that host then loses power, the survivor
 /// must not boot the VM on its stale copy. Once the primary is back and the peer resynced, the mark is gone and a
 /// power-off (with no link cut before it) fails over as usual.
-@Suite(.serialized, .enabled(if: AgentLab.requirementsMet, "needs root, corosync, corosync-qnetd, corosync-qdevice, nft and qemu"))
+@Suite(.serialized, .enabled(if: AgentLab.requirementsMet, "needs root, corosync, corosync-qnetd, corosync-qdevice, nft and qemu"),
+       .disabled("replication fencing is switched off in the agent (Agent.replicationFencing) until the fault campaign passes with it"))
 struct ReplicationFencingLabTests {
     func console(_ lab: AgentLab, _ host: String) -> [String] {
         let text = (try? String(contentsOfFile: "\(lab.hostsDirectory)/\(host)/run/clevervm/mba7.console.log", encoding: .utf8)) ?? ""

@@ -81,10 +81,12 @@ import Testing
     @Test func theMarkGoesOnceThePeerResyncedToUpToDate() {
         let cluster = self.started()
         self.cutReplicationLink(cluster)
-        // The link is back: beta resyncs (Inconsistent as the target), then both are UpToDate.
+        // The link is back, seen from both sides: beta resyncs (Inconsistent as the target), then both are UpToDate.
+        cluster.observeVolume(on: "alpha", "disk0", Self.observation("Primary", "SyncSource", peerDisk: "Inconsistent", inSync: false))
         cluster.observeVolume(on: "beta", "disk0", Self.observation("Secondary", "SyncTarget", disk: "Inconsistent", peerDisk: "UpToDate", inSync: false))
         cluster.settle()
         #expect(cluster.hosts["beta"]!.ledger.document.outdatedDisks == [Self.outdatedBeta], "still resyncing")
+        cluster.observeVolume(on: "alpha", "disk0", Self.observation("Primary", "Connected", peerDisk: "UpToDate"))
         cluster.observeVolume(on: "beta", "disk0", Self.observation("Secondary", "Connected", peerDisk: "UpToDate"))
         cluster.settle()
         for host in ["alpha", "beta"] { #expect(cluster.hosts[host]!.ledger.document.outdatedDisks.isEmpty, "\(host)") }

@@ -70,7 +70,7 @@ struct DebianGuestLabTests {
         // A clean shutdown through the agent (guest-shutdown), not ACPI and not a kill.
         let stopped = await onB.perform(.stop, lab.context("b", resource: lab.resource(stopMode: .shutdown), timeout: 120))
         #expect(stopped.exitCode == OCFExit.success, "\(stopped)")
-        let report = VMReport.parse(stopped.output)
+        let report = stopped.report
         #expect(report?.mode == .shutdown && report?.message == "shut down by the guest agent", "\(stopped)")
         #expect(lab.console("b").contains { $0.contains("reboot: Power down") }, "\(lab.console("b").suffix(5))")
 
@@ -91,7 +91,7 @@ struct DebianGuestLabTests {
         try await DebianGuest.waitForTick(lab, "a", above: 0)
         let hibernated = await onA.perform(.stop, lab.context("a", timeout: 180))
         #expect(hibernated.exitCode == OCFExit.success, "\(hibernated)")
-        let report = VMReport.parse(hibernated.output)
+        let report = hibernated.report
         #expect(report?.mode == .hibernate)
         #expect(report?.message?.hasSuffix("file systems frozen by the guest agent") == true, "\(hibernated)")
         #expect(lab.console("a").last { $0.contains("FSFREEZE") }?.hasSuffix("FSFREEZE freeze") == true, "frozen when its RAM was saved")
@@ -99,8 +99,8 @@ struct DebianGuestLabTests {
 
         let resumed = await onB.perform(.start, lab.context("b", timeout: 180))
         #expect(resumed.exitCode == OCFExit.success, "\(resumed)")
-        #expect(VMReport.parse(resumed.output)?.mode == .resume)
-        #expect(VMReport.parse(resumed.output)?.message == nil, "\(resumed)")
+        #expect(resumed.report?.mode == .resume)
+        #expect(resumed.report?.message == nil, "\(resumed)")
         #expect(await GuestAgent(socket: lab.paths("b").guestAgentSocket, timeout: .seconds(10)).freezeStatus() == "thawed")
         #expect(DebianGuest.said(lab, "b", "FSFREEZE thaw"))
         try await DebianGuest.waitForTick(lab, "b", above: lastOnA)
@@ -141,7 +141,7 @@ enum DebianGuest {
         let clock = ContinuousClock()
         let began = clock.now
         let started = await agent.perform(.start, lab.context(host, timeout: 120))
-        guard started.exitCode == OCFExit.success, VMReport.parse(started.output)?.mode == .cold else {
+        guard started.exitCode == OCFExit.success, started.report?.mode == .cold else {
             throw LabError("start on \(host): \(started)")
         }
         var firstLine: Duration?
