@@ -75,13 +75,15 @@ struct Qdevice: ParsableCommand {
                         changed.append(paths.corosyncConf)
                     }
                     if self.setup.startsServices {
-                        try Services.run(["corosync-cfgtool", "-R"], what: "corosync did not reload corosync.conf with the quorum device")
-                        try Services.run(["systemctl", "enable", "--quiet", "corosync-qdevice"], what: "cannot enable corosync-qdevice")
-                        try Services.run(["systemctl", "restart", "corosync-qdevice"], what: "corosync-qdevice did not start (see `journalctl -u corosync-qdevice`)")
+                        // The agent first, while the partition is quorate: once corosync counts the device's vote,
+                        // a one-host cluster has no quorum until corosync-qdevice has connected.
                         if updated != config, FileManager.default.fileExists(atPath: self.socket) {
                             let response = try ControlSocket.call(.applyConfig(updated), path: self.socket)
                             if case .failure(let message) = response { throw SetupError(.service, "the agent refused the config with the quorum device: \(message)") }
                         }
+                        try Services.run(["corosync-cfgtool", "-R"], what: "corosync did not reload corosync.conf with the quorum device")
+                        try Services.run(["systemctl", "enable", "--quiet", "corosync-qdevice"], what: "cannot enable corosync-qdevice")
+                        try Services.run(["systemctl", "restart", "corosync-qdevice"], what: "corosync-qdevice did not start (see `journalctl -u corosync-qdevice`)")
                     }
                 } catch {
                     let problems = transaction.rollBack()
