@@ -45,7 +45,8 @@ extension VolumeVerbs {
                 }
                 guard let status = reply.status else { throw CLIError("volume \(self.volume) gave no status: \(reply.message)") }
                 guard status.role == "Primary" else {
-                    throw CLIError("volume \(self.volume) is \(status.role) here; import on the host where it is Primary")
+                    let primary = status.peerRole == "Primary" ? status.peer.map { "its Primary is \($0)" } : nil
+                    throw CLIError("volume \(self.volume) is \(status.role) here; import on the host where it is Primary (\(primary ?? "no host is Primary now: start its VM's volumes first"))")
                 }
                 guard status.nbdClients == 0 else {
                     throw CLIError("volume \(self.volume) is in use (\(status.nbdClients) NBD clients, e.g. its VM): stop the VM first")
