@@ -54,13 +54,14 @@ echo "==> ${build[*]}"
 started=$SECONDS
 "${build[@]}" --product clevervm
 "${build[@]}" --product clevervm-volume
+"${build[@]}" --product clevervm-web
 bin=$("${build[@]}" --show-bin-path)
 scratch=$(dirname "$(dirname "$bin")")
 # Only the links run again when nothing changed since the last `swift build`: a module compiled here (its sources
 # changed) gets the static runtime's autolink entries, and a later plain `swift build` fails to link it (cannot
 # find -lCoreFoundation) until that module is compiled again (touch its sources). CI runs this last.
 echo "build-deb: the binaries in $((SECONDS - started)) s"
-binaries=(clevervm clevervm-volume)
+binaries=(clevervm clevervm-volume clevervm-web)
 for binary in "${binaries[@]}"; do
     if ldd "$bin/$binary" | grep -Ei 'swift|foundation|dispatch|not found'; then
         echo "build-deb: $binary links the Swift runtime dynamically (above); it must be static" >&2
@@ -102,8 +103,16 @@ install -m 0755 scripts/build-test-guest.sh "$stage/usr/share/clevervm/scripts/"
 mkdir -p "$stage/usr/share/clevervm/scripts/test-guest"
 install -m 0755 scripts/test-guest/init "$stage/usr/share/clevervm/scripts/test-guest/"
 install -m 0644 scripts/test-guest/diskwriter.c "$stage/usr/share/clevervm/scripts/test-guest/"
-# The join service beside the agent's unit (debian/clevervm.service); debhelper enables both.
+# The join service and the web console beside the agent's unit (debian/clevervm.service); debhelper enables them.
 install -D -m 0644 packaging/clevervm-join.service "$stage/lib/systemd/system/clevervm-join.service"
+install -D -m 0644 packaging/clevervm-web.service "$stage/lib/systemd/system/clevervm-web.service"
+# The console's pages, script and style: SwiftPM's resource bundle of the build, where the console looks for them
+# when no bundle sits beside its binary (WebResources).
+resources=$bin/CleverVM_CleverWeb.resources
+[ -d "$resources/Templates" ] && [ -d "$resources/Static" ] || { echo "build-deb: $resources has no Templates and Static" >&2; exit 1; }
+mkdir -p "$stage/usr/share/clevervm/web"
+cp -r "$resources/Templates" "$resources/Static" "$stage/usr/share/clevervm/web/"
+chmod -R u=rwX,go=rX "$stage/usr/share/clevervm/web"
 install -m 0644 examples/*.yaml "$stage/usr/share/clevervm/examples/"
 install -m 0644 README.md docs/*.md "$stage/usr/share/doc/clevervm/"
 

@@ -195,6 +195,7 @@ EOF
 steps=$(wc -l < "$state/steps")
 [ "$steps" -gt 0 ] || fail "docs/install.md has no \`\`\`sh HOST blocks"
 declare -A count=()
+declare -A console_password=()
 guide_started=$SECONDS
 while IFS=$'\t' read -r hosts script; do
     body=$(echo "$script" | base64 -d)
@@ -215,6 +216,7 @@ while IFS=$'\t' read -r hosts script; do
         # What the reader copies from one host's output to the next command.
         t=$(grep -o 'clevervm-join:[A-Za-z0-9_-]*' <<<"$output" | tail -1 || true); [ -n "$t" ] && TOKEN=$t
         k=$(grep '^ssh-ed25519 ' <<<"$output" | tail -1 || true); [ -n "$k" ] && ALPHA_KEY=$k
+        p=$(sed -n 's/^password: \([A-Za-z0-9]*\) (shown once.*/\1/p' <<<"$output" | tail -1 || true); [ -n "$p" ] && console_password[$host]=$p
     done
 done < "$state/steps"
 for host in "${machines[@]}"; do
@@ -229,6 +231,27 @@ for host in alpha beta; do
     [ "$(run "$host" systemctl is-active clevervm || true)" = active ] || fail "$host: clevervm.service is not active"
 done
 run alpha systemctl status --no-pager clevervm | head -5
+
+say "the web console on alpha: HTTPS with the host certificate init made, the account the guide created logs in"
+[ -n "${console_password[alpha]:-}" ] || fail "docs/install.md made no console account on alpha (no generated password printed)"
+[ "$(run alpha systemctl is-active clevervm-web || true)" = active ] || { run alpha systemctl status --no-pager clevervm-web || true; fail "alpha: clevervm-web.service is not active"; }
+served=""
+for _ in $(seq 1 30); do
+    served=$(ip netns exec "$name-alpha" openssl s_client -connect 198.51.100.11:7443 </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256 2>/dev/null || true)
+    [ -n "$served" ] && break
+    sleep 1
+done
+expected=$(run alpha openssl x509 -in /etc/clevervm/tls/host.crt -noout -fingerprint -sha256)
+[ -n "$served" ] && [ "$served" = "$expected" ] || fail "the console on alpha:7443 serves '${served:-nothing}', not the host certificate ($expected)"
+cookies=$state/console.cookies
+login=$(ip netns exec "$name-alpha" curl -sk -c "$cookies" -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+    -d "{\"user\":\"admin\",\"password\":\"${console_password[alpha]}\"}" https://198.51.100.11:7443/api/v1/login)
+[ "$login" = 200 ] || fail "POST /api/v1/login as admin on alpha answered $login"
+ip netns exec "$name-alpha" curl -sk -b "$cookies" https://198.51.100.11:7443/api/v1/status | grep -q '"quorate"' \
+    || fail "GET /api/v1/status after the login shows no cluster status"
+[ "$(ip netns exec "$name-alpha" curl -sk -o /dev/null -w '%{http_code}' https://198.51.100.11:7443/api/v1/status)" = 401 ] \
+    || fail "GET /api/v1/status without a login is not refused"
+echo "the console on alpha: host certificate ${served#*=}, admin logged in, /api/v1/status answered; refused without a login"
 for _ in $(seq 1 60); do
     online=$(run alpha clevervm status --json 2>/dev/null | python3 -c 'import json,sys; r=json.load(sys.stdin); print(int(r["quorate"]), sum(n["online"] for n in r["nodes"]))' 2>/dev/null || true)
     [ "$online" = "1 2" ] && break

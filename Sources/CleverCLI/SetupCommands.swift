@@ -200,7 +200,7 @@ enum SetupFiles {
         case .write, .makeCertificate: []
         case .restartCorosync: ["corosync"]
         case .startQdevice: ["corosync-qdevice"]
-        case .startAgent: ["clevervm", "clevervm-join"]
+        case .startAgent: ["clevervm", "clevervm-join", "clevervm-web"]
         }
     }
 }

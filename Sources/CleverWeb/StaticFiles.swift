@@ -18,10 +18,7 @@ enum StaticFiles {
         let path: String
         switch entry.source {
         case .resource:
-            guard let url = Bundle.module.resourceURL?.appendingPathComponent("Static").appendingPathComponent(name) else {
-                throw WebError(.notFound, "the console's resource bundle has no \(name)")
-            }
-            path = url.path
+            path = WebResources.url("Static/\(name)").path
         case .system(let systemPath):
             path = systemPath
         }
@@ -45,9 +42,10 @@ enum StaticFiles {
 
 enum OpenAPIDocument {
     static func response() throws -> Response {
-        guard let url = Bundle.module.resourceURL?.appendingPathComponent("Static/openapi.json"),
-            let data = FileManager.default.contents(atPath: url.path)
-        else { throw WebError(.internalServerError, "the OpenAPI document is missing from the console's resources") }
+        let path = WebResources.url("Static/openapi.json").path
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw WebError(.internalServerError, "the OpenAPI document is missing from the console's resources (\(path))")
+        }
         var headers = HTTPFields()
         headers[.contentType] = "application/json; charset=utf-8"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(data: data)))

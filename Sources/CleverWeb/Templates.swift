@@ -8,8 +8,9 @@ public struct Templates: Sendable {
     let library: MustacheLibrary
 
     public static func load() async throws -> Templates {
-        guard let directory = Bundle.module.resourceURL?.appendingPathComponent("Templates").path else {
-            throw WebError(.internalServerError, "the console's templates are missing from its resource bundle")
+        let directory = WebResources.url("Templates").path
+        guard FileManager.default.fileExists(atPath: directory) else {
+            throw WebError(.internalServerError, "the console's templates are missing: no \(directory)")
         }
         return Templates(library: try await MustacheLibrary(directory: directory))
     }

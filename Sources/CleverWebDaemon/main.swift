@@ -100,9 +100,23 @@ struct User: ParsableCommand {
     struct Common: ParsableArguments {
         @Option(name: .long, help: "The accounts file.") var users = AccountFile.defaultPath
         @Flag(name: .long, help: "Read the password from standard input (one line) instead of asking.") var passwordStdin = false
+        @Flag(name: .long, help: "Make a random password and print it once (for a first account set up by a script).")
+        var generatePassword = false
         @OptionGroup var output: JSONOption
 
+        func validate() throws {
+            if self.passwordStdin && self.generatePassword {
+                throw ValidationError("--password-stdin and --generate-password exclude each other")
+            }
+        }
+
         func password(for name: String) throws -> String {
+            if self.generatePassword {
+                // 18 characters from 108 random bits, without look-alikes (0/O, 1/l/I).
+                let alphabet = Array("abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+                var generator = SystemRandomNumberGenerator()
+                return String((0..<18).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] })
+            }
             if self.passwordStdin {
                 guard let line = readLine(strippingNewline: true) else { throw fail("no password on standard input", json: self.output.json) }
                 return line
@@ -114,12 +128,20 @@ struct User: ParsableCommand {
             return first
         }
 
-        func change(_ body: (inout AccountFile) throws -> String) throws {
+        /// `shownPassword`: a generated password, printed once with the result (never logged).
+        func change(shownPassword: String? = nil, _ body: (inout AccountFile) throws -> String) throws {
             do {
                 var file = try AccountFile.load(path: self.users)
                 let message = try body(&file)
                 try file.save()
-                if self.output.json { print(String(decoding: try JSONEncoder().encode(["result": message]), as: UTF8.self)) } else { print(message) }
+                if self.output.json {
+                    var answer = ["result": message]
+                    if let shownPassword { answer["password"] = shownPassword }
+                    print(String(decoding: try JSONEncoder().encode(answer), as: UTF8.self))
+                } else {
+                    print(message)
+                    if let shownPassword { print("password: \(shownPassword) (shown once; change it with `clevervm-web user passwd NAME`)") }
+                }
             } catch let error as ExitCode {
                 throw error
             } catch {
@@ -135,7 +157,7 @@ struct User: ParsableCommand {
         @OptionGroup var common: Common
         func run() throws {
             let password = try self.common.password(for: self.name)
-            try self.common.change { file in
+            try self.common.change(shownPassword: self.common.generatePassword ? password : nil) { file in
                 try file.set(name: self.name, role: self.role, password: password, replace: false)
                 return "account \(self.name) (\(self.role.rawValue)) created in \(file.path)"
             }
@@ -150,7 +172,7 @@ struct User: ParsableCommand {
         func run() throws {
             let existing = try? AccountFile.load(path: self.common.users).account(named: self.name)
             let password = try self.common.password(for: self.name)
-            try self.common.change { file in
+            try self.common.change(shownPassword: self.common.generatePassword ? password : nil) { file in
                 try file.set(name: self.name, role: self.role ?? existing?.role ?? .viewer, password: password, replace: true)
                 return "password of \(self.name) changed (sessions already open stay until they expire)"
             }
