@@ -28,6 +28,10 @@ fi
 echo "==> web console on a lab: /metrics after a move, the browser tests (Chromium)"
 bash scripts/test-web.sh 2>&1 | tee -a "$log" || status=1
 
+echo "==> installation on three Debian machines (systemd-nspawn): the package, docs/install.md run literally, a failover, upgrade and purge"
+# Last: the package links the debug build again with the static runtime (scripts/build-deb.sh --debug).
+bash scripts/test-install.sh --debug 2>&1 | tee -a "$log" || status=1
+
 total=$(grep -Eo 'Test run with [0-9]+ tests?' "$log" | grep -Eo '[0-9]+' | tail -1 || true)
 failed=$(grep -Ec '^✘ Test [^ ]+\(.*\) failed after' "$log" || true)
 compare=$(grep -Eo '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1 || true)
