@@ -43,7 +43,7 @@ let package = Package(
         // The control socket's protocol, client and server, and the status report.
         .target(name: "CleverControl", dependencies: ["CleverModel", "CleverCluster", "CleverScheduler", "CleverSystem"]),
         // Pure: every decision the agent makes (ledger and coordinator wiring, verdict pause, timers, control calls).
-        .target(name: "CleverAgentCore", dependencies: ["CleverModel", "CleverCluster", "CleverControl"]),
+        .target(name: "CleverAgentCore", dependencies: ["CleverModel", "CleverCluster", "CleverControl", "CleverReplication"]),
         // The agent daemon: Corosync in, ledger and coordinator, executor, control socket.
         .target(name: "CleverAgent", dependencies: [
             "CleverModel", "CleverCluster", "CleverConfig", "CleverControl", "CleverExecutor", "CleverSystem", "Corosync",
@@ -145,7 +145,7 @@ let package = Package(
         .testTarget(name: "CleverModelTests", dependencies: ["CleverModel"]),
         .testTarget(name: "CleverConfigTests", dependencies: ["CleverConfig", "CleverTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "CleverSchedulerTests", dependencies: ["CleverScheduler", "CleverConfig", "CleverTesting"]),
-        .testTarget(name: "CleverClusterTests", dependencies: ["CleverCluster", "CleverTesting", "CleverAgentCore", "CleverControl"], exclude: ["Golden"]),
+        .testTarget(name: "CleverClusterTests", dependencies: ["CleverCluster", "CleverTesting", "CleverAgentCore", "CleverControl", "CleverReplication"], exclude: ["Golden"]),
         .testTarget(name: "CleverExecutorTests", dependencies: ["CleverExecutor", "CleverCluster", "CleverModel", "CleverSystem"]),
         // The control protocol's golden bytes and the control socket (in-process, no root).
         .testTarget(name: "CleverControlTests", dependencies: ["CleverControl", "CleverCluster", "CleverModel", "CleverTesting", "CleverSystem", .product(name: "Logging", package: "swift-log")], exclude: ["Golden"]),

@@ -76,7 +76,7 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...: until COMMAND succeeds
     fail "$what (after $seconds s)"
 }
 settled() {  # both online, quorate, nothing pending, vm running, on alpha's view with wire version $1
-    [ "$(status alpha "$C" | field 'f"{r[\"quorate\"]} {sum(n[\"online\"] for n in r[\"nodes\"])} {len(r[\"pendingActions\"])} {r.get(\"wireVersion\")}"')" = "True 2 0 $1" ] \
+    [ "$(status alpha "$C" | field '"%s %s %s %s" % (r["quorate"], sum(n["online"] for n in r["nodes"]), len(r["pendingActions"]), r.get("wireVersion"))')" = "True 2 0 $1" ] \
         && [ -n "$(where)" ]
 }
 wait_for 60 "the N+1 cluster did not settle on wire version 2" settled 2

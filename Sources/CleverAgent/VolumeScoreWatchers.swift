@@ -29,8 +29,13 @@ final class VolumeScoreWatchers: @unchecked Sendable {
 
     /// What replication fencing needs from a volume's status.
     static func observation(_ status: VolumeStatus) -> VolumeObservation {
+        // The volume process of the same package reports these words; one it does not know counts as the most
+        // cautious state (no role, no link, no disk), never as a link that is up.
         VolumeObservation(
-            role: status.role, connection: status.connection, disk: status.disk, peerDisk: status.peerDisk,
+            role: Replication.Role(rawValue: status.role) ?? .unknown,
+            connection: Replication.ConnectionState(rawValue: status.connection) ?? .standAlone,
+            disk: Replication.DiskState(rawValue: status.disk) ?? .unknown,
+            peerDisk: Replication.DiskState(rawValue: status.peerDisk) ?? .unknown,
             writesHeld: status.writesHeld ?? false, inSync: status.sync == nil && status.outOfSyncBlocks == 0,
             resourceOnly: status.fencing == Replication.FencingPolicy.resourceOnly.rawValue, peerOutdated: status.peerOutdated)
     }

@@ -1,13 +1,14 @@
 import CleverCluster
 import CleverModel
+import CleverReplication
 
-/// What the agent saw of a volume on this host (from its status), as far as replication fencing cares.
+/// What the agent saw of a volume on this host (from its status), as far as replication fencing cares, in DRBD's
+/// vocabulary (`Replication`'s enums: the words the volume reports are parsed once, in the shell).
 public struct VolumeObservation: Hashable, Sendable {
-    /// DRBD's words, as the volume reports them: `Primary`/`Secondary`, `Connected`/`Connecting`/…, `UpToDate`/….
-    public var role: String
-    public var connection: String
-    public var disk: String
-    public var peerDisk: String
+    public var role: Replication.Role
+    public var connection: Replication.ConnectionState
+    public var disk: Replication.DiskState
+    public var peerDisk: Replication.DiskState
     /// The volume holds new writes: its link broke while Primary and the peer is not known Outdated yet.
     public var writesHeld: Bool
     /// No resync runs and nothing is out of sync.
@@ -18,8 +19,8 @@ public struct VolumeObservation: Hashable, Sendable {
     /// after the peer was fenced).
     public var peerOutdated: Bool
 
-    public init(role: String, connection: String, disk: String, peerDisk: String, writesHeld: Bool, inSync: Bool,
-                resourceOnly: Bool, peerOutdated: Bool = false) {
+    public init(role: Replication.Role, connection: Replication.ConnectionState, disk: Replication.DiskState,
+                peerDisk: Replication.DiskState, writesHeld: Bool, inSync: Bool, resourceOnly: Bool, peerOutdated: Bool = false) {
         self.peerOutdated = peerOutdated
         self.role = role
         self.connection = connection
@@ -31,7 +32,7 @@ public struct VolumeObservation: Hashable, Sendable {
     }
 
     /// Whether the replication link is up (connected, resyncing or verifying).
-    public var linked: Bool { ["Connected", "SyncSource", "SyncTarget", "VerifySource", "VerifyTarget"].contains(self.connection) }
+    public var linked: Bool { self.connection.isConnected }
 }
 
 /// What the agent asks of a local volume process for replication fencing.
@@ -139,7 +140,7 @@ extension AgentCore {
         let peerMark = DiskMark(volume: volume, node: peer)
         let ownMark = DiskMark(volume: volume, node: self.localNode)
         var out: [AgentDirective] = []
-        if seen.role == "Primary", seen.writesHeld {
+        if seen.role == .primary, seen.writesHeld {
             if marks.contains(peerMark) {
                 if self.fencing.released.insert(volume).inserted {
                     out.append(self.log(.notice, "fencing: \(peerMark.refusal): writes on \(self.localNode) go on alone",
@@ -152,24 +153,24 @@ extension AgentCore {
             }
         } else {
             self.fencing.released.remove(volume)
-            if seen.role == "Primary", !seen.linked, seen.peerOutdated, !marks.contains(peerMark),
+            if seen.role == .primary, !seen.linked, seen.peerOutdated, !marks.contains(peerMark),
                 !self.fencing.isRequested(peerMark, outdate: true)
             {
                 out += self.requestFencing(peerMark, outdate: true, why: "\(volume) is Primary here without its peer", now: now)
             }
         }
         if marks.contains(ownMark) {
-            if seen.role != "Primary", seen.disk == "UpToDate", !seen.linked, self.fencing.outdatedLocally.insert(volume).inserted {
+            if seen.role != .primary, seen.disk == .upToDate, !seen.linked, self.fencing.outdatedLocally.insert(volume).inserted {
                 out.append(.volumeCommand(volume: volume, .outdate))
             }
-            if seen.connection == "Connected", seen.disk == "UpToDate", seen.peerDisk == "UpToDate", seen.inSync,
+            if seen.connection == .connected, seen.disk == .upToDate, seen.peerDisk == .upToDate, seen.inSync,
                 !self.fencing.isRequested(ownMark, outdate: false)
             {
                 out += self.requestFencing(ownMark, outdate: false, why: "it resynced: both disks are UpToDate", now: now)
             }
         } else {
             self.fencing.outdatedLocally.remove(volume)
-            if !seen.resourceOnly, seen.role == "Secondary", seen.disk == "UpToDate", !seen.linked, self.ledger.members.contains(peer),
+            if !seen.resourceOnly, seen.role == .secondary, seen.disk == .upToDate, !seen.linked, self.ledger.members.contains(peer),
                 self.ledger.resources[volume]?[peer]?.role == .promoted, !self.fencing.isRequested(ownMark, outdate: true)
             {
                 out += self.requestFencing(ownMark, outdate: true,

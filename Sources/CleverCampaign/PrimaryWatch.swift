@@ -54,35 +54,10 @@ final class PrimaryWatch: @unchecked Sendable {
         return self.running
     }
 
-    /// What a volume process reports, or nil when it does not answer in time.
+    /// What a volume process reports, or nil when it does not answer in time (the watch samples every 50 ms; a
+    /// stuck volume must not stall it).
     static func status(_ path: String) -> VolumeStatus? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var timeout = timeval(tv_sec: 0, tv_usec: 300_000)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in bytes.enumerated() { raw[index] = byte }
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard connected == 0, var request = try? JSONEncoder().encode(VolumeControlRequest(command: .status)) else { return nil }
-        request.append(10)
-        guard request.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == request.count else { return nil }
-        var reply = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while !reply.contains(10) {
-            let count = read(fd, &buffer, buffer.count)
-            guard count > 0 else { return nil }
-            reply += buffer[0..<count]
-        }
-        return (try? JSONDecoder().decode(VolumeControlReply.self, from: Data(reply.prefix { $0 != 10 })))?.status
+        return (try? ControlServer.send(VolumeControlRequest(command: .status), to: path, timeout: 0.3))?.status
     }
 }

@@ -257,10 +257,14 @@ public final class ControlServer: @unchecked Sendable {
     /// Client side: sends one request to a control socket and returns the reply.
     /// With `timeout` (seconds), a volume process that accepts but does not answer (one that is stopping) is given
     /// up on instead of being waited for.
-    public static func send(_ request: VolumeControlRequest, to path: String, timeout: Int? = nil) throws -> VolumeControlReply {
+    /// `timeout`: seconds to wait for the answer (and for the request to be taken); nil waits as long as it takes.
+    public static func send(_ request: VolumeControlRequest, to path: String, timeout: Double? = nil) throws -> VolumeControlReply {
         let fd = try Sockets.connectUnix(path: path)
         defer { close(fd) }
-        if let timeout { Sockets.setReceiveTimeout(fd, seconds: timeout) }
+        if let timeout {
+            Sockets.setReceiveTimeout(fd, seconds: timeout)
+            Sockets.setSendTimeout(fd, seconds: timeout)
+        }
         var bytes = [UInt8](try JSONEncoder().encode(request))
         bytes.append(10)
         guard Sockets.writeFully(fd, bytes) else { throw SystemError("write control request", path) }
@@ -269,7 +273,7 @@ public final class ControlServer: @unchecked Sendable {
             guard let more = Sockets.readSome(fd, max: 65536) else { break }
             line += more
         }
-        if line.isEmpty, let timeout { throw VolumeError("control socket \(path): no answer within \(timeout) s") }
+        if line.isEmpty, let timeout { throw VolumeError("control socket \(path): no answer within \(String(format: "%g", timeout)) s") }
         do {
             return try JSONDecoder().decode(VolumeControlReply.self, from: Data(line.prefix { $0 != 10 }))
         } catch {

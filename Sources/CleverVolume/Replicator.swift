@@ -256,7 +256,7 @@ extension Volume {
                 queue = machine.readFailed("no answer within \(Self.handshakeDeadline)")
                 continue
             }
-            Sockets.setReceiveTimeout(fd, seconds: max(1, Int(remaining.components.seconds)))
+            Sockets.setReceiveTimeout(fd, seconds: Double(max(1, remaining.components.seconds)))
             switch PeerLink.readFrame(fd, maxPayload: machine.maxPayload, opener: &opener) {
             case .success(let frame): queue = machine.receive(frame)
             case .failure(let error): queue = machine.readFailed(error.message)

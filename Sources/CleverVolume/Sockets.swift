@@ -203,8 +203,18 @@ public enum Sockets {
     }
 
     /// Sets a receive timeout so a silent peer is noticed.
-    public static func setReceiveTimeout(_ fd: Int32, seconds: Int) {
-        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+    public static func setReceiveTimeout(_ fd: Int32, seconds: Double) {
+        var timeout = Self.timeValue(seconds)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    public static func setSendTimeout(_ fd: Int32, seconds: Double) {
+        var timeout = Self.timeValue(seconds)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    static func timeValue(_ seconds: Double) -> timeval {
+        let whole = Int(seconds.rounded(.down))
+        return timeval(tv_sec: whole, tv_usec: Int((seconds - Double(whole)) * 1_000_000))
     }
 }

@@ -66,7 +66,7 @@ public struct AgentLink: Sendable {
 
     /// Seconds a volume process has to answer: one that is stopping may accept and never answer, and the page, the
     /// poller and /metrics must not wait for it.
-    static let volumeTimeout = 5
+    static let volumeTimeout = 5.0
 
     /// One request to a volume process on this host.
     public func volume(_ name: String, _ request: VolumeControlRequest) async throws -> VolumeControlReply {

@@ -2,6 +2,7 @@ import CleverAgentCore
 import CleverCluster
 import CleverControl
 import CleverModel
+import CleverReplication
 import CleverScheduler
 import CleverTesting
 import Testing
@@ -15,8 +16,9 @@ import Testing
     static func observation(_ role: String, _ connection: String, disk: String = "UpToDate", peerDisk: String = "DUnknown",
                             writesHeld: Bool = false, inSync: Bool = true, resourceOnly: Bool = true,
                             peerOutdated: Bool = false) -> VolumeObservation {
-        VolumeObservation(role: role, connection: connection, disk: disk, peerDisk: peerDisk, writesHeld: writesHeld, inSync: inSync,
-                          resourceOnly: resourceOnly, peerOutdated: peerOutdated)
+        VolumeObservation(role: Replication.Role(rawValue: role)!, connection: Replication.ConnectionState(rawValue: connection)!,
+                          disk: Replication.DiskState(rawValue: disk)!, peerDisk: Replication.DiskState(rawValue: peerDisk)!,
+                          writesHeld: writesHeld, inSync: inSync, resourceOnly: resourceOnly, peerOutdated: peerOutdated)
     }
 
     func started() -> InMemoryCluster {
