@@ -136,7 +136,8 @@ let package = Package(
         .testTarget(
             name: "CleverWebTests",
             dependencies: ["CleverWeb", "CleverControl", "CleverModel", "CleverCluster", "CleverTesting", .product(name: "HummingbirdTesting", package: "hummingbird"),
-                           .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"), "CleverQEMU"]
+                           .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
+                           .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"), "CleverQEMU"]
         ),
         .testTarget(name: "CleverNBDTests", dependencies: ["CleverNBD", "CleverBytes"]),
         .testTarget(name: "CleverReplicationTests", dependencies: ["CleverReplication", "CleverBytes"]),
