@@ -136,8 +136,7 @@ let package = Package(
         .testTarget(
             name: "CleverWebTests",
             dependencies: ["CleverWeb", "CleverControl", "CleverModel", "CleverCluster", "CleverTesting", .product(name: "HummingbirdTesting", package: "hummingbird"),
-                           .product(name: "HummingbirdWSTesting", package: "hummingbird-websocket"),
-                           .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"), "CleverQEMU"]
+                           "CleverQEMU"]
         ),
         .testTarget(name: "CleverNBDTests", dependencies: ["CleverNBD", "CleverBytes"]),
         .testTarget(name: "CleverReplicationTests", dependencies: ["CleverReplication", "CleverBytes"]),

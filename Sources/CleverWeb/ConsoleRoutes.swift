@@ -26,7 +26,7 @@ struct ConsoleRoutes {
     struct Page { var banner: Views.Banner; var id: String; var `where`: String; var hasScreen: Bool }
 
     /// The pages and the answers to a websocket path asked without an upgrade (the upgrade itself is served by
-    /// `addWebSockets`; a refused upgrade falls through to here, where the access middleware says why).
+    /// `addWebSockets`): the access middleware here says why one would be refused, else 426.
     func add(to router: Router<WebContext>) {
         for channel in ConsoleRelay.Channel.allCases {
             let name = Self.pageName(channel)

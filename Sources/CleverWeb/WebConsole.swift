@@ -67,8 +67,8 @@ public struct WebConsole: Sendable {
         return router
     }
 
-    /// The websocket upgrades (screen and serial console), behind the same access middleware: a refused upgrade
-    /// falls through to `router()`, which answers why (401, 403, 404).
+    /// The websocket upgrades (screen and serial console), behind the same access middleware. A refused upgrade is
+    /// answered 400 by NIO's upgrader; the same path without an upgrade reaches `router()`, which says why.
     public func webSocketRouter() -> Router<WebContext> {
         let router = Router(context: WebContext.self)
         router.add(middleware: AccessMiddleware(sessions: self.sessions, secure: self.options.tls != nil))

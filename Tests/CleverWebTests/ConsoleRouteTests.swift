@@ -6,9 +6,6 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-import HummingbirdWSClient
-import HummingbirdWSTesting
-import HummingbirdWebSocket
 import Testing
 
 #if canImport(Glibc)
@@ -44,7 +41,7 @@ import Glibc
         let pages = Application(router: harness.console.router())
         let operatorLogin = try await pages.test(.router) { try await RouteTests.login($0, user: "olga", password: RouteTests.operatorPassword) }
         let viewerLogin = try await pages.test(.router) { try await RouteTests.login($0, user: "victor", password: RouteTests.viewerPassword) }
-        // The router that decides upgrades: 200 is "upgrade", anything else falls through to the pages' router.
+        // The router that decides upgrades: 200 is "upgrade", anything else refuses it.
         let upgrades = Application(router: harness.console.webSocketRouter())
         try await upgrades.test(.router) { client in
             for path in ["/vm/mba7/serial/websocket", "/vm/mba7/screen/websocket"] {
@@ -64,7 +61,8 @@ import Glibc
                 }
             }
         }
-        // A refused upgrade falls through to the pages' router, which says why.
+        // The same path asked without an upgrade (as a person would, to see why) goes to the pages' router, which says
+        // why; a refused upgrade itself is answered 400 and closed by NIO's upgrader (the live test below).
         try await pages.test(.router) { client in
             try await client.execute(uri: "/vm/mba7/serial/websocket", method: .get, headers: Self.headers(nil, origin: "http://localhost")) { response in
                 #expect(response.status == .unauthorized)
@@ -139,7 +137,7 @@ import Glibc
         }
     }
 
-    /// The whole path, live: a browser's websocket (Hummingbird's client) → this console → the console relay of
+    /// The whole path, live: a browser's websocket (a plain client, `RawWebSocket`) → this console → the console relay of
     /// the VM's host (a real `ConsoleRelay.Server`, cluster key, AES-GCM frames) → the VM's console or VNC socket.
     @Test func bytesCrossWebSocketAndRelayToTheVMsSockets() async throws {
         let console = try EchoSocket(prefix: "console got: ")
@@ -162,36 +160,117 @@ import Glibc
         try await app.test(.live) { client in
             let login = try await RouteTests.login(client, user: "olga", password: RouteTests.operatorPassword)
             let port = try #require(client.port)
-            var configuration = WebSocketClientConfiguration()
-            configuration.additionalHeaders = Self.headers(login, origin: "http://localhost:\(port)")
             for (path, expected) in [("/vm/mba7/serial/websocket", "console got: echo hi"), ("/vm/mba7/screen/websocket", "display got: echo hi")] {
-                let seen = LockedText()
-                try await client.ws(path, configuration: configuration) { inbound, outbound, _ in
-                    try await outbound.write(.binary(ByteBuffer(string: "echo hi\n")))
-                    for try await message in inbound.messages(maxSize: 1 << 20) {
-                        if case .binary(let buffer) = message { seen.append(String(buffer: buffer)) }
-                        if seen.text.contains(expected) { break }
-                    }
-                    try await outbound.close(.normalClosure, reason: nil)
-                }
-                #expect(seen.text.contains(expected), "\(path): \(seen.text)")
+                // As a browser on this console's page sends it: the session cookie and this console's Origin.
+                let answer = try await RawWebSocket.exchange(port: port, path: path, cookie: login.cookie, origin: "http://127.0.0.1:\(port)",
+                                                             send: "echo hi\n", until: expected)
+                #expect(answer.status == 101, "\(path): \(answer.response)")
+                #expect(answer.received.contains(expected), "\(path): \(answer.received)")
             }
             #expect(console.received.contains("echo hi") && display.received.contains("echo hi"))
-            // A page of another site gets no websocket: the upgrade is refused.
-            configuration.additionalHeaders = Self.headers(login, origin: "https://evil.example")
-            await #expect(throws: (any Error).self) {
-                try await client.ws("/vm/mba7/serial/websocket", configuration: configuration) { _, _, _ in }
-            }
+            // A page of another site gets no websocket: the upgrade is refused, nothing reaches the console.
+            let before = console.received
+            let refused = try await RawWebSocket.exchange(port: port, path: "/vm/mba7/serial/websocket", cookie: login.cookie,
+                                                          origin: "https://evil.example", send: "rm -rf /\n", until: "never")
+            #expect(refused.status == 400, "no 101, the connection closed (NIO's upgrader answers a refused upgrade): \(refused.response)")
+            #expect(console.received == before)
         }
     }
 }
 
-final class LockedText: @unchecked Sendable {
-    // Safety: guarded by `lock`.
-    private let lock = NSLock()
-    private var value = ""
-    var text: String { self.lock.withLock { self.value } }
-    func append(_ more: String) { self.lock.withLock { self.value += more } }
+/// The client side of a websocket as a browser speaks it (RFC 6455), over a plain socket: the upgrade request with
+/// exactly the headers given (Hummingbird's client adds an Origin of its own), one masked binary message, then the
+/// server's binary messages until `until` is among them (5 s at most).
+enum RawWebSocket {
+    struct Answer: Sendable { var status: Int; var response: String; var received: String }
+
+    static func exchange(port: Int, path: String, cookie: String, origin: String, send text: String, until expected: String) async throws -> Answer {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                do { continuation.resume(returning: try Self.run(port: port, path: path, cookie: cookie, origin: origin, text: text, expected: expected)) } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    static func run(port: Int, path: String, cookie: String, origin: String, text: String, expected: String) throws -> Answer {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var peer = sockaddr_in()
+        peer.sin_family = sa_family_t(AF_INET)
+        peer.sin_port = in_port_t(UInt16(port).bigEndian)
+        peer.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &peer) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw WebError(.internalServerError, "cannot connect to 127.0.0.1:\(port)") }
+        var timeout = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: \(origin)\r\nCookie: \(cookie)\r\n\r\n"
+        Self.write(fd, Array(request.utf8))
+        var pending: [UInt8] = []
+        let deadline = Date().addingTimeInterval(5)
+        var headerEnd: Int?
+        while headerEnd == nil, Date() < deadline {
+            guard let more = Self.read(fd) else { break }
+            pending += more
+            headerEnd = Self.find([13, 10, 13, 10], in: pending)
+        }
+        guard let end = headerEnd else { return Answer(status: 0, response: String(decoding: pending, as: UTF8.self), received: "") }
+        let response = String(decoding: pending[..<end], as: UTF8.self)
+        let status = Int(response.split(separator: " ").dropFirst().first ?? "") ?? 0
+        pending.removeFirst(end + 4)
+        guard status == 101 else { return Answer(status: status, response: response, received: "") }
+        // One binary message, masked as a client must.
+        let payload = Array(text.utf8)
+        let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
+        Self.write(fd, [0x82, 0x80 | UInt8(payload.count)] + mask + payload.enumerated().map { $0.element ^ mask[$0.offset % 4] })
+        var received = ""
+        while !received.contains(expected), Date() < deadline {
+            while let (message, used) = Self.frame(pending) {
+                received += String(decoding: message, as: UTF8.self)
+                pending.removeFirst(used)
+            }
+            if received.contains(expected) { break }
+            if let more = Self.read(fd) { pending += more }
+        }
+        return Answer(status: status, response: response, received: received)
+    }
+
+    /// A whole unmasked server frame at the start of `bytes`: its payload and its length on the wire.
+    static func frame(_ bytes: [UInt8]) -> ([UInt8], Int)? {
+        guard bytes.count >= 2 else { return nil }
+        var length = Int(bytes[1] & 0x7f)
+        var offset = 2
+        if length == 126 {
+            guard bytes.count >= 4 else { return nil }
+            length = Int(bytes[2]) << 8 | Int(bytes[3])
+            offset = 4
+        } else if length == 127 {
+            guard bytes.count >= 10 else { return nil }
+            length = bytes[2..<10].reduce(0) { $0 << 8 | Int($1) }
+            offset = 10
+        }
+        guard bytes.count >= offset + length else { return nil }
+        return (Array(bytes[offset..<offset + length]), offset + length)
+    }
+
+    static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        return (0...(haystack.count - needle.count)).first { Array(haystack[$0..<$0 + needle.count]) == needle }
+    }
+
+    static func read(_ fd: Int32) -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = Glibc.read(fd, &buffer, buffer.count)
+        return count > 0 ? Array(buffer[..<count]) : (count < 0 && errno == EAGAIN ? [] : nil)
+    }
+
+    static func write(_ fd: Int32, _ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
 }
 
 /// A unix socket that stands in for a VM's console or VNC socket: every line comes back as "<prefix><line>".

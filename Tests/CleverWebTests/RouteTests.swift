@@ -321,7 +321,7 @@ import Testing
             let login = try await Self.login(client, user: "olga", password: Self.operatorPassword)
             let pages: [(String, [String])] = [
                 ("/", ["Cluster mba7", "quorate", "qdevice via qnetd on 198.51.100.1", "data-resource=\"mba7\"", "href=\"/vm/mba7\""]),
-                ("/vm/mba7", ["VM mba7", "id=\"vm-host\">alpha<", "clevervm forcestop mba7", "clevervm cleanup mba7", "disk0", "PLACE FOR noVNC"]),
+                ("/vm/mba7", ["VM mba7", "id=\"vm-host\">alpha<", "clevervm forcestop mba7", "clevervm cleanup mba7", "disk0", "href=\"/vm/mba7/serial\""]),
                 ("/volumes", ["disk0", "clevervm volume resolve NAME --discard HOST --dry-run"]),
                 ("/events?vm=mba7", ["started mba7 on alpha", "href=\"/explain/mba7\""]),
                 ("/whatif", ["node-down", "ping loss"]),

@@ -16,8 +16,18 @@
     status.className = "badge text-bg-" + style;
   }
 
-  function append(text) {
-    const clean = text.replace(/\x1b\[[0-9;?]*[ -\/]*[@-~]/g, "").replace(/\x1b[()][0-9A-Za-z]/g, "").replace(/\r(?!\n)/g, "").replace(/\r/g, "");
+  let pending = "";
+
+  function append(received) {
+    // An escape sequence may be cut between two messages: hold its start back until the rest arrives.
+    let text = pending + received;
+    pending = "";
+    const start = text.lastIndexOf("\x1b");
+    if (start >= 0 && !/^\x1b(\[[0-9;?]*[ -\/]*[@-~]|[()][0-9A-Za-z]|[^\[()])/.test(text.slice(start)) && text.length - start < 32) {
+      pending = text.slice(start);
+      text = text.slice(0, start);
+    }
+    const clean = text.replace(/\x1b\[[0-9;?]*[ -\/]*[@-~]/g, "").replace(/\x1b[()][0-9A-Za-z]/g, "").replace(/\x1b[^\[()]/g, "").replace(/\r(?!\n)/g, "").replace(/\r/g, "");
     let all = output.textContent;
     for (const character of clean) {
       if (character === "\b") all = all.slice(0, -1);
