@@ -191,6 +191,25 @@ def consoles(browser, login, check, prefix):
     expect(output).to_contain_text("KEYS-42", timeout=30_000)
     check("keys typed into the serial output reach the guest", "KEYS-42" in output.inner_text())
     page.screenshot(path=os.path.join(OUT, prefix + "11-serial-console.png"), full_page=True)
+
+    # The VM moves live to the host of this console: the page sees its console close, opens it again where the VM
+    # runs now (this host's own socket, no relay), and the same shell answers.
+    print(f"+ clevervm migrate --node {runs_on} --to {elsewhere}", flush=True)
+    subprocess.run([CLEVERVM, "lab", "exec", runs_on, "--", "clevervm", "migrate", "--node", runs_on, "--to", elsewhere],
+                   check=True, stdout=subprocess.DEVNULL)
+    expect(page.locator("#console-host")).to_have_text(f"on {elsewhere}", timeout=120_000)
+    expect(page.locator("#serial-status")).to_have_attribute("data-state", "connected", timeout=60_000)
+    deadline = time.monotonic() + 60
+    while "MOVED-42" not in output.inner_text() and time.monotonic() < deadline:
+        page.fill("#serial-input", "echo MOVED-$((50 - 8))")
+        page.press("#serial-input", "Enter")
+        try:
+            expect(output).to_contain_text("MOVED-42", timeout=5_000)
+        except AssertionError:
+            expect(page.locator("#serial-status")).to_have_attribute("data-state", "connected", timeout=30_000)
+    check("after a live move the serial page reconnected by itself and the same shell answers", "MOVED-42" in output.inner_text())
+    page.screenshot(path=os.path.join(OUT, prefix + "12-serial-after-move.png"), full_page=True)
+    subprocess.run([CLEVERVM, "lab", "exec", runs_on, "--", "clevervm", "unmigrate", "--node", runs_on], check=True, stdout=subprocess.DEVNULL)
     context.close()
 
 

@@ -23,6 +23,9 @@ enum ConsoleBridge {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await bytes in reader.stream { try await outbound.write(.binary(ByteBuffer(bytes: bytes))) }
+                // The channel closed (the VM stopped or moved away): tell the browser now, so its page opens the
+                // console again wherever the VM runs; its answer ends the inbound side.
+                try? await outbound.close(.goingAway, reason: "the VM's console closed")
             }
             group.addTask {
                 for try await message in inbound.messages(maxSize: Self.maxMessage) {
