@@ -23,7 +23,7 @@ struct ConsoleRoutes {
 
     static let noVNCDirectory = "/usr/share/novnc"
 
-    struct Page { var banner: Views.Banner; var id: String; var `where`: String; var hasScreen: Bool }
+    struct Page { var banner: Views.Banner; var id: String; var `where`: String; var hasScreen: Bool; var noVNCMissing: Bool }
 
     /// The pages and the answers to a websocket path asked without an upgrade (the upgrade itself is served by
     /// `addWebSockets`): the access middleware here says why one would be refused, else 426.
@@ -36,7 +36,8 @@ struct ConsoleRoutes {
                 if let config = frame.config { try ConsoleDialer.check(id, channel: channel, config: config) }
                 let hosts = frame.status?.resources.first { $0.id == id }?.roles.keys.sorted() ?? []
                 let page = Page(banner: Views.banner(frame), id: id, where: hosts.isEmpty ? "runs nowhere" : "on " + hosts.joined(separator: ", "),
-                                hasScreen: Views.hasScreen(id, config: frame.config))
+                                hasScreen: Views.hasScreen(id, config: frame.config),
+                                noVNCMissing: !FileManager.default.fileExists(atPath: Self.noVNCDirectory + "/core/rfb.js"))
                 return try self.templates.page(request: request, context: context, name: name,
                                                title: "\(channel == .vnc ? "Screen" : "Serial console") of \(id)", live: page,
                                                controls: page, version: frame.version)
