@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
@@ -116,8 +117,10 @@ let package = Package(
             name: "CleverWeb",
             dependencies: [
                 "CleverModel", "CleverCluster", "CleverScheduler", "CleverControl", "CleverSystem", "CleverVolume", "CleverReplication",
+                "CleverQEMU",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "Mustache", package: "swift-mustache"),
@@ -132,7 +135,8 @@ let package = Package(
         ),
         .testTarget(
             name: "CleverWebTests",
-            dependencies: ["CleverWeb", "CleverControl", "CleverModel", "CleverCluster", "CleverTesting", .product(name: "HummingbirdTesting", package: "hummingbird")]
+            dependencies: ["CleverWeb", "CleverControl", "CleverModel", "CleverCluster", "CleverTesting", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                           "CleverQEMU"]
         ),
         .testTarget(name: "CleverNBDTests", dependencies: ["CleverNBD", "CleverBytes"]),
         .testTarget(name: "CleverReplicationTests", dependencies: ["CleverReplication", "CleverBytes"]),

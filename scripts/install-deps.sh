@@ -16,6 +16,8 @@ packages=(
     # the web console: Bootstrap 5 served locally, openssl for its first self-signed certificate, chromium for
     # its browser tests
     libjs-bootstrap5 openssl chromium
+    # the VM's screen in the browser (noVNC), served locally like Bootstrap
+    novnc
     # the Debian package (scripts/build-deb.sh) and the installation test on nspawn machines (scripts/test-install.sh)
     debhelper lintian fakeroot debootstrap systemd-container socat
     # the Debian test guest (scripts/build-debian-guest.sh): depmod/modprobe resolve its initramfs's modules

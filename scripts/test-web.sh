@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The web console against a real lab cluster: /metrics after a move (curl), then the browser tests (headless
-# Debian chromium driven by Playwright, scripts/web-browser-test.py); screenshots in .build/web-screenshots.
+# Debian chromium driven by Playwright, scripts/web-browser-test.py: pages, a live move, a ping cut, a split brain,
+# the VM's screen in noVNC and its serial console); screenshots in .build/web-screenshots.
 # Needs root and a build (swift build --product clevervm --product clevervm-web); holds the machine-wide lab lock.
 #   bash scripts/test-web.sh            (CONFIG=examples/lab.yaml VM=vm for the lighter process lab)
 set -euo pipefail
@@ -18,9 +19,11 @@ fi
 # The lab's config plus a spare replicated volume with no VM on it, for the planted split brain (after-sb policies left
 # at DRBD's default, disconnect, so it waits for the operator; a long monitor interval, so the cluster does not see
 # the briefly promoted other side while the split brain is planted).
+# The VM also gets a screen (display: vnc, for noVNC) and a shell on its serial console (guest.shell=1), for the
+# console checks: the browser types into the serial console and reads the answer.
 lab_config=$(mktemp --suffix=.yaml)
 {
-    sed '/^constraints:/,$d' "$config"
+    sed '/^constraints:/,$d' "$config" | sed 's/^\(    kernel-args: .*\)$/\1 guest.shell=1\n    display: vnc/'
     cat <<'YAML'
   - id: scratch
     type: volume

@@ -119,6 +119,100 @@ def resolve_split_brain(page, base, check, prefix, volume_name, discard, counts)
     page.screenshot(path=os.path.join(OUT, prefix + "09-split-brain-resolved.png"), full_page=True)
 
 
+SCREEN_PIXELS = """() => {
+  const canvas = document.querySelector('#screen canvas');
+  if (!canvas || !canvas.width || !canvas.height) return {width: 0, height: 0, lit: 0};
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  let lit = 0;
+  for (let i = 0; i < data.length; i += 4) if (data[i] + data[i + 1] + data[i + 2] > 60) lit++;
+  return {width: canvas.width, height: canvas.height, lit: lit};
+}"""
+
+
+def log_in(page, base, login):
+    """Logs into the console at BASE (each host's console has its own sessions)."""
+    page.goto(base)
+    if "/login" in page.url:
+        page.fill("#user", login["user"])
+        page.fill("#password", login["password"])
+        page.click("button[type=submit]")
+        page.wait_for_url(base)
+
+
+def consoles(browser, login, check, prefix):
+    """The VM's screen (noVNC) and serial console, opened on the console of a host that does NOT run the VM, so the
+    bytes cross the console relay between hosts: noVNC reports connected and the canvas shows the guest's screen
+    (not all black); a command typed into the serial console is answered by the guest's shell."""
+    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    first = sorted(login["urls"])[0]
+    log_in(page, login["urls"][first], login)
+    page.goto(login["urls"][first] + f"vm/{VM}")
+    runs_on = page.locator("#vm-facts").get_attribute("data-host")
+    if page.locator("#open-screen").count() == 0:
+        print(f"{VM} has no display: vnc; no console checks", flush=True)
+        context.close()
+        return
+    elsewhere = next((h for h in sorted(login["urls"]) if h != runs_on), first)
+    base = login["urls"][elsewhere]
+    print(f"{VM} runs on {runs_on}; its screen and serial console from the console of {elsewhere}", flush=True)
+    log_in(page, base, login)
+    page.goto(base + f"vm/{VM}")
+    page.click("#open-screen")
+    page.wait_for_url(base + f"vm/{VM}/screen")
+    status = page.locator("#screen-status")
+    expect(status).to_have_attribute("data-state", "connected", timeout=60_000)
+    check("noVNC reports connected (through the relay of the VM's host)", status.get_attribute("data-state") == "connected")
+    deadline = time.monotonic() + 60
+    pixels = page.evaluate(SCREEN_PIXELS)
+    while pixels["lit"] < 200 and time.monotonic() < deadline:
+        time.sleep(1)
+        pixels = page.evaluate(SCREEN_PIXELS)
+    print(f"screen {pixels['width']}x{pixels['height']}, {pixels['lit']} pixels not black", flush=True)
+    check("the VM's screen is drawn (canvas has non-black pixels)", pixels["lit"] >= 200)
+    page.screenshot(path=os.path.join(OUT, prefix + "10-screen-novnc.png"), full_page=True)
+
+    page.goto(base + f"vm/{VM}/serial")
+    expect(page.locator("#serial-status")).to_have_attribute("data-state", "connected", timeout=60_000)
+    output = page.locator("#serial-output")
+    # A first Enter brings a fresh prompt; then a command whose answer is not its echo.
+    page.fill("#serial-input", "")
+    page.press("#serial-input", "Enter")
+    answer = f"WEB-{6 * 7}"
+    page.fill("#serial-input", "echo WEB-$((6 * 7))")
+    page.press("#serial-input", "Enter")
+    expect(output).to_contain_text(answer, timeout=30_000)
+    check("the serial console answers a typed command (echo WEB-$((6 * 7)) → WEB-42)", answer in output.inner_text())
+    # Typed straight into the output, as into a terminal.
+    output.click()
+    page.keyboard.type("echo KEYS-$((40 + 2))")
+    page.keyboard.press("Enter")
+    expect(output).to_contain_text("KEYS-42", timeout=30_000)
+    check("keys typed into the serial output reach the guest", "KEYS-42" in output.inner_text())
+    page.screenshot(path=os.path.join(OUT, prefix + "11-serial-console.png"), full_page=True)
+
+    # The VM moves live to the host of this console: the page sees its console close, opens it again where the VM
+    # runs now (this host's own socket, no relay), and the same shell answers.
+    print(f"+ clevervm migrate --node {runs_on} --to {elsewhere}", flush=True)
+    subprocess.run([CLEVERVM, "lab", "exec", runs_on, "--", "clevervm", "migrate", "--node", runs_on, "--to", elsewhere],
+                   check=True, stdout=subprocess.DEVNULL)
+    expect(page.locator("#console-host")).to_have_text(f"on {elsewhere}", timeout=120_000)
+    expect(page.locator("#serial-status")).to_have_attribute("data-state", "connected", timeout=60_000)
+    deadline = time.monotonic() + 60
+    while "MOVED-42" not in output.inner_text() and time.monotonic() < deadline:
+        page.fill("#serial-input", "echo MOVED-$((50 - 8))")
+        page.press("#serial-input", "Enter")
+        try:
+            expect(output).to_contain_text("MOVED-42", timeout=5_000)
+        except AssertionError:
+            expect(page.locator("#serial-status")).to_have_attribute("data-state", "connected", timeout=30_000)
+    check("after a live move the serial page reconnected by itself and the same shell answers", "MOVED-42" in output.inner_text())
+    page.screenshot(path=os.path.join(OUT, prefix + "12-serial-after-move.png"), full_page=True)
+    subprocess.run([CLEVERVM, "lab", "exec", runs_on, "--", "clevervm", "unmigrate", "--node", runs_on], check=True, stdout=subprocess.DEVNULL)
+    context.close()
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     in_lab = "BASE" not in os.environ
@@ -209,6 +303,9 @@ def main():
             resolve_split_brain(page, alpha, check, prefix, SPLIT, other, [f"{primary} changed 12 blocks", f"{other} changed 3 blocks"])
         else:
             resolve_split_brain(page, alpha, check, prefix, "disk0", "beta", ["alpha changed 12 blocks", "beta changed 3 blocks"])
+        # 7. The VM's screen and serial console (a real VM in the lab; the in-memory cluster runs none).
+        if in_lab:
+            consoles(browser, login, check, prefix)
         browser.close()
 
     failed = [name for name, ok in checks if not ok]

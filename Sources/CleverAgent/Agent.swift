@@ -239,8 +239,10 @@ public actor Agent {
             prepareTarget: { context in await self.prepareRemote(context) })
         // `clevervm console` from other hosts reaches this host's VM consoles through the relay (issue 12).
         if let address = config.node(named: node)?.addresses.first, let key = try? ConsoleRelay.key() {
-            self.consoleRelay = try? ConsoleRelay.Server(address: address, port: ConsoleRelay.defaultPort, key: key) { vm in
-                let socket = VMAgent.Paths(vm: vm, runDirectory: runDirectory, stateDirectory: "").consoleSocket
+            // The web console reaches the VM's VNC display (`display: vnc`) the same way, on the relay's vnc channel.
+            self.consoleRelay = try? ConsoleRelay.Server(address: address, port: ConsoleRelay.defaultPort, key: key) { channel, vm in
+                let paths = VMAgent.Paths(vm: vm, runDirectory: runDirectory, stateDirectory: "")
+                let socket = channel == .vnc ? paths.vncSocket : paths.consoleSocket
                 return FileManager.default.fileExists(atPath: socket) ? socket : nil
             }
         }

@@ -6,34 +6,46 @@ import Foundation
 import Glibc
 #endif
 
-/// Relays a VM's serial console between hosts: the host that runs the VM listens on its cluster address; `clevervm
-/// console` on any host connects there. A session proves it holds the cluster's key (every host's root-only
-/// Corosync authkey) by an HMAC-SHA256 over both sides' fresh nonces and the VM's name; then the console's bytes
-/// flow both ways, encrypted, between the TCP connection and the VM's console socket until either side closes.
+/// Relays a VM's serial console or its VNC display between hosts: the host that runs the VM listens on its cluster
+/// address; `clevervm console` and the web console on any host connect there. A session names its channel
+/// (`serial`: the console socket `RUN/VM.console`; `vnc`: the display socket `RUN/VM.vnc`) and proves it holds the
+/// cluster's key (every host's root-only Corosync authkey) by an HMAC-SHA256 over both sides' fresh nonces, the
+/// channel and the VM's name; then the channel's bytes flow both ways, encrypted, between the TCP connection and the
+/// VM's socket until either side closes.
 ///
-///     server: CLEVERVM-CONSOLE 2 <server nonce, 32 hex>\n
-///     client: <vm> <client nonce, 32 hex> <hex HMAC-SHA256(key, "<server nonce> <client nonce> <vm>")>\n
+///     server: CLEVERVM-CONSOLE 3 <server nonce, 32 hex>\n
+///     client: <channel> <vm> <client nonce, 32 hex> <hex HMAC-SHA256(key, "<server nonce> <client nonce> <channel> <vm>")>\n
 ///     server: OK\n  |  ERR <reason>\n (and closes)
 ///     then, each way: frames of <UInt32 length, big-endian> <ciphertext> <16-byte tag>
 ///
 /// Frames are the replication link's (`Replication.FrameSealer.encrypt`, AES-256-GCM, numbered per direction), with
 /// keys derived per session from the cluster key and both nonces (`SessionKeys.derive`, purpose
-/// "clevervm-console-v1"). A frame that fails its check (changed, dropped, replayed, reordered) ends the session.
+/// "clevervm-console-v3", the channel and the VM as subject). A frame that fails its check (changed, dropped,
+/// replayed, reordered, longer than `frameLimit`) ends the session. Version 2 had no channel (serial only); a
+/// version 2 peer is told the versions differ.
 public enum ConsoleRelay {
     public struct Failure: Error, Hashable, Sendable, CustomStringConvertible {
         public var description: String
         init(_ description: String) { self.description = description }
     }
 
+    /// What a session carries: the VM's serial console, or its VNC display (RFB, spoken by noVNC in the browser).
+    public enum Channel: String, CaseIterable, Hashable, Sendable {
+        case serial
+        case vnc
+    }
+
     public static let defaultPort = 7788
     public static let defaultKeyFile = "/etc/corosync/authkey"
-    static let greeting = "CLEVERVM-CONSOLE 2"
-    /// The most console bytes in one frame; a longer frame is not ours.
-    static let frameLimit = 4096
+    static let greetingWord = "CLEVERVM-CONSOLE"
+    static let version = 3
+    static let greeting = "\(greetingWord) \(version)"
+    /// The most bytes in one frame; a longer frame is not ours. 16 KiB: a VNC screen update fills many.
+    static let frameLimit = 16384
     static let tagSize = 16
 
-    static func proof(key: [UInt8], serverNonce: String, clientNonce: String, vm: String) -> [UInt8] {
-        Replication.authProof(secret: key, transcript: Array("\(serverNonce) \(clientNonce) \(vm)".utf8))
+    static func proof(key: [UInt8], serverNonce: String, clientNonce: String, channel: Channel, vm: String) -> [UInt8] {
+        Replication.authProof(secret: key, transcript: Array("\(serverNonce) \(clientNonce) \(channel.rawValue) \(vm)".utf8))
     }
 
     static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
@@ -52,27 +64,27 @@ public enum ConsoleRelay {
     static func freshNonce() -> [UInt8] { (0..<16).map { _ in UInt8.random(in: 0...255) } }
 
     /// The session's keys, one per direction; the server is "relay", the client "client".
-    static func keys(key: [UInt8], vm: String, server: Bool, serverNonce: [UInt8], clientNonce: [UInt8]) -> Replication.SessionKeys {
-        Replication.SessionKeys.derive(secret: key, purpose: "clevervm-console-v1", subject: vm,
+    static func keys(key: [UInt8], channel: Channel, vm: String, server: Bool, serverNonce: [UInt8], clientNonce: [UInt8]) -> Replication.SessionKeys {
+        Replication.SessionKeys.derive(secret: key, purpose: "clevervm-console-v3", subject: "\(channel.rawValue) \(vm)",
                                        localNode: server ? "relay" : "client", peerNode: server ? "client" : "relay",
                                        localChallenge: server ? serverNonce : clientNonce,
                                        peerChallenge: server ? clientNonce : serverNonce)
     }
 
-    /// The relay's listening side: one thread accepts, one thread per session. `consoleSocket` maps a VM to its
-    /// console socket on this host (nil: it does not run here).
+    /// The relay's listening side: one thread accepts, one thread per session. `socket` maps a channel and a VM to
+    /// the VM's socket on this host (nil: it does not run here, or has no such channel).
     public final class Server: @unchecked Sendable {
         // Safety: `listener` is set once in init and closed once in stop; sessions own their file descriptors.
         public let port: Int
         private let listener: Int32
         private let key: [UInt8]
-        private let consoleSocket: @Sendable (String) -> String?
+        private let socket: @Sendable (Channel, String) -> String?
 
-        public init(address: String, port: Int, key: [UInt8], consoleSocket: @escaping @Sendable (String) -> String?) throws {
+        public init(address: String, port: Int, key: [UInt8], socket: @escaping @Sendable (Channel, String) -> String?) throws {
             guard !key.isEmpty else { throw Failure("the console relay needs a non-empty key") }
             self.key = key
-            self.consoleSocket = consoleSocket
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            self.socket = socket
+            let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             guard fd >= 0 else { throw Failure("socket: \(String(cString: strerror(errno)))") }
             var one: Int32 = 1
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -124,27 +136,31 @@ public enum ConsoleRelay {
             setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             guard let line = ConsoleRelay.readLine(client) else { return }
             let words = line.split(separator: " ").map(String.init)
-            guard words.count == 3, let clientNonce = ConsoleRelay.bytes(hex: words[1]), clientNonce.count == 16,
-                let proof = ConsoleRelay.bytes(hex: words[2]),
+            guard words.count == 4, let channel = Channel(rawValue: words[0]), let clientNonce = ConsoleRelay.bytes(hex: words[2]),
+                clientNonce.count == 16, let proof = ConsoleRelay.bytes(hex: words[3]),
                 Replication.constantTimeEqual(
-                    proof, ConsoleRelay.proof(key: self.key, serverNonce: ConsoleRelay.hex(nonce), clientNonce: words[1], vm: words[0]))
+                    proof,
+                    ConsoleRelay.proof(key: self.key, serverNonce: ConsoleRelay.hex(nonce), clientNonce: words[2], channel: channel, vm: words[1]))
             else {
                 ConsoleSession.writeAll(client, Array("ERR not authenticated\n".utf8)[...])
                 return
             }
+            let vm = words[1]
             timeout = timeval(tv_sec: 0, tv_usec: 0)
             setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             // A VM id names a file in the run directory: nothing that could point elsewhere.
-            guard !words[0].contains("/"), !words[0].hasPrefix("."), let path = self.consoleSocket(words[0]),
-                let console = try? ConsoleSession.connect(path)
-            else {
-                ConsoleSession.writeAll(client, Array("ERR \(words[0]) does not run on this host\n".utf8)[...])
+            guard !vm.contains("/"), !vm.hasPrefix("."), let path = self.socket(channel, vm) else {
+                ConsoleSession.writeAll(client, Array("ERR \(vm) does not run on this host\(channel == .vnc ? " with a VNC display" : "")\n".utf8)[...])
                 return
             }
-            defer { close(console) }
+            guard let target = try? ConsoleSession.connect(path) else {
+                ConsoleSession.writeAll(client, Array("ERR \(vm)'s \(channel == .vnc ? "VNC display" : "console") does not answer\n".utf8)[...])
+                return
+            }
+            defer { close(target) }
             ConsoleSession.writeAll(client, Array("OK\n".utf8)[...])
-            ConsoleRelay.pump(sealed: client, plain: console,
-                              keys: ConsoleRelay.keys(key: self.key, vm: words[0], server: true, serverNonce: nonce, clientNonce: clientNonce))
+            ConsoleRelay.pump(sealed: client, plain: target,
+                              keys: ConsoleRelay.keys(key: self.key, channel: channel, vm: vm, server: true, serverNonce: nonce, clientNonce: clientNonce))
         }
     }
 
@@ -226,11 +242,11 @@ public enum ConsoleRelay {
         }
     }
 
-    /// The client side: a file descriptor whose bytes are `vm`'s console, in plain text. It is one end of a
-    /// socket pair; a thread of its own encrypts and decrypts between the other end and the authenticated TCP
-    /// connection, and closes both when either side closes or a frame fails its check.
-    public static func connect(address: String, port: Int, vm: String, key: [UInt8]) throws(Failure) -> Int32 {
-        let (fd, keys) = try Self.handshake(address: address, port: port, vm: vm, key: key)
+    /// The client side: a file descriptor whose bytes are `vm`'s channel (its console, or its VNC display's RFB),
+    /// in plain. It is one end of a socket pair; a thread of its own encrypts and decrypts between the other end and
+    /// the authenticated TCP connection, and closes both when either side closes or a frame fails its check.
+    public static func connect(address: String, port: Int, channel: Channel = .serial, vm: String, key: [UInt8]) throws(Failure) -> Int32 {
+        let (fd, keys) = try Self.handshake(address: address, port: port, channel: channel, vm: vm, key: key)
         var pair: [Int32] = [0, 0]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0 else {
             close(fd)
@@ -248,7 +264,9 @@ public enum ConsoleRelay {
     }
 
     /// Connects and authenticates; the TCP connection and the session's keys.
-    static func handshake(address: String, port: Int, vm: String, key: [UInt8]) throws(Failure) -> (Int32, Replication.SessionKeys) {
+    static func handshake(address: String, port: Int, channel: Channel = .serial, vm: String, key: [UInt8]) throws(Failure)
+        -> (Int32, Replication.SessionKeys)
+    {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure("socket: \(String(cString: strerror(errno)))") }
         var peer = sockaddr_in()
@@ -266,9 +284,13 @@ public enum ConsoleRelay {
             close(fd)
             throw Failure("cannot reach the console relay on \(address):\(port): \(reason)")
         }
-        guard let greeting = Self.readLine(fd), greeting.hasPrefix(Self.greeting + " ") else {
+        guard let greeting = Self.readLine(fd), greeting.hasPrefix(Self.greetingWord + " ") else {
             close(fd)
             throw Failure("\(address):\(port) is not a CleverVM console relay")
+        }
+        guard greeting.hasPrefix(Self.greeting + " ") else {
+            close(fd)
+            throw Failure("the console relay on \(address):\(port) speaks another version (\(greeting.split(separator: " ").dropFirst().first ?? "?"), this host \(Self.version)): update both hosts")
         }
         let serverHex = String(greeting.dropFirst(Self.greeting.count + 1))
         guard let serverNonce = Self.bytes(hex: serverHex), serverNonce.count == 16 else {
@@ -278,7 +300,10 @@ public enum ConsoleRelay {
         let clientNonce = Self.freshNonce()
         let clientHex = Self.hex(clientNonce)
         ConsoleSession.writeAll(
-            fd, Array("\(vm) \(clientHex) \(Self.hex(Self.proof(key: key, serverNonce: serverHex, clientNonce: clientHex, vm: vm)))\n".utf8)[...])
+            fd,
+            Array(
+                "\(channel.rawValue) \(vm) \(clientHex) \(Self.hex(Self.proof(key: key, serverNonce: serverHex, clientNonce: clientHex, channel: channel, vm: vm)))\n"
+                    .utf8)[...])
         guard let answer = Self.readLine(fd) else {
             close(fd)
             throw Failure("the console relay on \(address) closed the connection")
@@ -287,7 +312,7 @@ public enum ConsoleRelay {
             close(fd)
             throw Failure("console relay on \(address): \(answer.hasPrefix("ERR ") ? String(answer.dropFirst(4)) : answer)")
         }
-        return (fd, Self.keys(key: key, vm: vm, server: false, serverNonce: serverNonce, clientNonce: clientNonce))
+        return (fd, Self.keys(key: key, channel: channel, vm: vm, server: false, serverNonce: serverNonce, clientNonce: clientNonce))
     }
 
     /// The cluster key: the Corosync authkey every host has (root-only).

@@ -11,6 +11,8 @@ public struct AccessMiddleware: RouterMiddleware {
     static let csrfHeader = HTTPField.Name("X-CSRF-Token")!
 
     let sessions: SessionStore
+    /// Whether the console is served over HTTPS: the scheme a same-origin websocket's `Origin` names.
+    var secure = true
 
     public func handle(_ request: Request, context: WebContext, next: (Request, WebContext) async throws -> Response) async throws -> Response {
         var request = request
@@ -42,6 +44,7 @@ public struct AccessMiddleware: RouterMiddleware {
         case .viewer, .operator:
             guard let session = context.session else {
                 if path.hasPrefix("/api/") { throw WebError(.unauthorized, "log in first (POST /api/v1/login)") }
+                if AccessPolicy.isWebSocket(path) { throw WebError(.unauthorized, "log in first: a console websocket needs a session") }
                 if AccessPolicy.isAction(request.method) { throw WebError(.unauthorized, "your session expired: log in again") }
                 let target = request.uri.string
                 return .redirect(to: "/login?next=" + (target.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/"), type: .normal)
@@ -55,8 +58,18 @@ public struct AccessMiddleware: RouterMiddleware {
             if requirement == .operator, session.role < .operator {
                 throw WebError(.forbidden, "\(session.user) is a viewer: this action needs the operator role")
             }
+            if AccessPolicy.isWebSocket(path), !Self.isSameOrigin(request, secure: self.secure) {
+                throw WebError(.forbidden, "a console websocket opens only from this console's own pages (Origin \(request.headers[.origin] ?? "missing"))")
+            }
             return try await next(request, context)
         }
+    }
+
+    /// Whether the request's `Origin` is this console as the browser reached it (scheme and the `Host` it asked
+    /// for): a websocket carries the session cookie but no CSRF token, and a page of another site could open one.
+    static func isSameOrigin(_ request: Request, secure: Bool) -> Bool {
+        guard let origin = request.headers[.origin]?.lowercased(), let authority = request.head.authority?.lowercased() else { return false }
+        return origin == (secure ? "https://" : "http://") + authority
     }
 
     /// The CSRF token from the `X-CSRF-Token` header, or the `csrf` field of a urlencoded form (the body is

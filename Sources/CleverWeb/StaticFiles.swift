@@ -8,6 +8,8 @@ enum StaticFiles {
     static let files: [String: (type: String, source: Source)] = [
         "app.js": ("text/javascript; charset=utf-8", .resource),
         "app.css": ("text/css; charset=utf-8", .resource),
+        "screen.js": ("text/javascript; charset=utf-8", .resource),
+        "serial.js": ("text/javascript; charset=utf-8", .resource),
         "bootstrap.min.css": ("text/css; charset=utf-8", .system(bootstrapDirectory + "/bootstrap.min.css")),
     ]
 

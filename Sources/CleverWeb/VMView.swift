@@ -23,6 +23,8 @@ extension Views {
         var failures: [String]
         var stoppedByOperator: Bool
         var moving: String?
+        /// `display: vnc`: the screen can be shown (noVNC).
+        var hasScreen: Bool
         var version: Int
     }
 
@@ -58,7 +60,13 @@ extension Views {
             lastMove: resource?.lastMove.map(Self.move) ?? "no move recorded", disks: disks, marks: marks, hasMarks: !marks.isEmpty,
             targets: (status?.nodes ?? []).filter { !hosts.contains($0.name) && $0.online }.map { Target(name: $0.name) },
             failures: (resource?.failCounts ?? [:]).sorted { $0.key < $1.key }.map { "failed \($0.value)× on \($0.key)" },
-            stoppedByOperator: resource?.targetRole == "Stopped", moving: moving, version: frame.version)
+            stoppedByOperator: resource?.targetRole == "Stopped", moving: moving, hasScreen: Self.hasScreen(id, config: config),
+            version: frame.version)
+    }
+
+    static func hasScreen(_ id: String, config: ClusterConfig?) -> Bool {
+        guard case .vm(let spec)? = config?.resource(named: id)?.kind else { return false }
+        return spec.display == .vnc
     }
 
     struct VolumeView {

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
+import HummingbirdWebSocket
 import NIOSSL
 import Logging
 
@@ -22,6 +23,8 @@ public struct WebConsole: Sendable {
         public var pollInterval = Duration.seconds(1)
         public var sessions = SessionTable()
         public var loginThrottle = LoginThrottle.Policy()
+        /// How the screen and serial console reach a VM (its socket here, or its host's console relay).
+        public var console = ConsoleDialer()
 
         public init() {}
     }
@@ -54,14 +57,31 @@ public struct WebConsole: Sendable {
     /// Pages and API, behind the access middleware.
     public func router() -> Router<WebContext> {
         let router = Router(context: WebContext.self)
-        router.add(middleware: AccessMiddleware(sessions: self.sessions))
         let secure = self.options.tls != nil
+        router.add(middleware: AccessMiddleware(sessions: self.sessions, secure: secure))
         PageRoutes(templates: self.templates, feed: self.feed, link: self.options.link, accounts: self.accounts,
                    sessions: self.sessions, cookieSecure: secure).add(to: router)
         APIRoutes(link: self.options.link, feed: self.feed, accounts: self.accounts, sessions: self.sessions,
                   cookieSecure: secure).add(to: router)
+        self.consoleRoutes.add(to: router)
         return router
     }
+
+    /// The websocket upgrades (screen and serial console), behind the same access middleware. A refused upgrade is
+    /// answered 400 by NIO's upgrader; the same path without an upgrade reaches `router()`, which says why.
+    public func webSocketRouter() -> Router<WebContext> {
+        let router = Router(context: WebContext.self)
+        router.add(middleware: AccessMiddleware(sessions: self.sessions, secure: self.options.tls != nil))
+        self.consoleRoutes.addWebSockets(to: router)
+        return router
+    }
+
+    var consoleRoutes: ConsoleRoutes {
+        ConsoleRoutes(templates: self.templates, feed: self.feed, link: self.options.link, dialer: self.options.console)
+    }
+
+    /// HTTP/1.1 with the console's websocket upgrades.
+    public func httpServer() -> HTTPServerBuilder { .http1WebSocketUpgrade(webSocketRouter: self.webSocketRouter()) }
 
     /// `/metrics` only; no login (bind it to a management address).
     public func metricsRouter() -> Router<BasicRequestContext> {
@@ -85,9 +105,9 @@ public struct WebConsole: Sendable {
             let key = try NIOSSLPrivateKey(file: tls.key, format: .pem)
             var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
             configuration.minimumTLSVersion = .tlsv12
-            server = try .tls(.http1(), tlsConfiguration: configuration)
+            server = try .tls(self.httpServer(), tlsConfiguration: configuration)
         } else {
-            server = .http1()
+            server = self.httpServer()
         }
         let console = Application(
             router: self.router(), server: server,

@@ -1,9 +1,12 @@
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 
-/// Per request: who is logged in (if anyone).
-public struct WebContext: RequestContext {
+/// Per request: who is logged in (if anyone). It also serves the websocket router (the console's screen and
+/// serial console), so the same access middleware decides an upgrade.
+public struct WebContext: RequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
+    public let webSocket: WebSocketHandlerReference<WebContext>
     public var session: SessionTable.Session?
     public var sessionToken: String?
     /// The peer's IP address (the login throttle's key); nil on a test channel.
@@ -11,6 +14,7 @@ public struct WebContext: RequestContext {
 
     public init(source: Source) {
         self.coreContext = .init(source: source)
+        self.webSocket = .init()
         self.remoteAddress = source.channel.remoteAddress?.ipAddress
     }
 

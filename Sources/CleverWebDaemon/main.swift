@@ -37,7 +37,10 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Where a self-signed certificate is made when none is given.") var selfSignedDirectory = SelfSignedCertificate.defaultDirectory
     @Option(name: .long, help: "The accounts file.") var users = AccountFile.defaultPath
     @Option(name: .long, help: "The agent's control socket.") var socket = ControlSocket.defaultPath
-    @Option(name: .long, help: "Where the volume processes keep their control sockets.") var runDirectory = "/run/clevervm"
+    @Option(name: .long, help: "Where the volume processes keep their control sockets and this host's VMs their console and VNC sockets.")
+    var runDirectory = "/run/clevervm"
+    @Option(name: .long, help: "The cluster key (Corosync's authkey): the console relay to the host that runs a VM.")
+    var clusterKey = "/etc/corosync/authkey"
     @Option(name: .long, help: "Minutes without a request before a session ends.") var idleMinutes = 30
     @Option(name: .long, help: "Hours after login before a session ends.") var sessionHours = 12
     @Option(name: .long, help: "Seconds between polls of the agent.") var poll = 1.0
@@ -65,6 +68,7 @@ struct Serve: AsyncParsableCommand {
             options.metricsPort = self.metricsPort
             options.accountsPath = self.users
             options.link = AgentLink(socketPath: self.socket, runDirectory: self.runDirectory)
+            options.console = ConsoleDialer(runDirectory: self.runDirectory, keyFile: self.clusterKey)
             options.pollInterval = .milliseconds(Int(self.poll * 1000))
             options.sessions = SessionTable(idleTimeout: .seconds(self.idleMinutes * 60), lifetime: .seconds(self.sessionHours * 3600))
             if let certificate = self.certificate, let key = self.key {

@@ -76,8 +76,8 @@ struct ConsoleLabTests {
         let key = Array("cluster-key-of-this-test".utf8)
         let relays = try ["a", "b"].map { host in
             let socket = lab.paths(host).consoleSocket
-            return try ConsoleRelay.Server(address: "127.0.0.1", port: 0, key: key) { vm in
-                vm == "vm1" && FileManager.default.fileExists(atPath: socket) ? socket : nil
+            return try ConsoleRelay.Server(address: "127.0.0.1", port: 0, key: key) { channel, vm in
+                channel == .serial && vm == "vm1" && FileManager.default.fileExists(atPath: socket) ? socket : nil
             }
         }
         defer { relays.forEach { $0.stop() } }

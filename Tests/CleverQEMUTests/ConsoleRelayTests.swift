@@ -17,7 +17,7 @@ struct ConsoleRelayTests {
     @Test func consoleBytesArriveAndComeBackButNeverCrossTheNetworkInTheClear() throws {
         let console = try FakeConsole()
         defer { console.stop() }
-        let relay = try ConsoleRelay.Server(address: "127.0.0.1", port: 0, key: Self.key) { vm in vm == "vm1" ? console.path : nil }
+        let relay = try ConsoleRelay.Server(address: "127.0.0.1", port: 0, key: Self.key) { channel, vm in vm == "vm1" && channel == .serial ? console.path : nil }
         defer { relay.stop() }
         // A recording proxy between client and relay: what an eavesdropper on the cluster network sees.
         let proxy = try RecordingProxy(to: relay.port)
@@ -31,13 +31,14 @@ struct ConsoleRelayTests {
         #expect(wire.count > 40, "the proxy saw the session")
         #expect(!Self.contains(wire, "secret-password-42"), "the console's bytes cross the network encrypted")
         #expect(!Self.contains(wire, "console got"), "in both directions")
-        #expect(Self.contains(wire, "CLEVERVM-CONSOLE 2"), "the handshake is plain text")
+        #expect(Self.contains(wire, "CLEVERVM-CONSOLE 3 "), "the handshake is plain text")
+        #expect(Self.contains(wire, "serial vm1 "), "and names its channel")
     }
 
     @Test func aChangedOrReplayedFrameEndsTheSession() throws {
         let console = try FakeConsole()
         defer { console.stop() }
-        let relay = try ConsoleRelay.Server(address: "127.0.0.1", port: 0, key: Self.key) { vm in vm == "vm1" ? console.path : nil }
+        let relay = try ConsoleRelay.Server(address: "127.0.0.1", port: 0, key: Self.key) { channel, vm in vm == "vm1" && channel == .serial ? console.path : nil }
         defer { relay.stop() }
         for tamper in ["flip a ciphertext bit", "flip a tag bit", "replay the first frame", "claim a longer frame"] {
             let (fd, keys) = try ConsoleRelay.handshake(address: "127.0.0.1", port: relay.port, vm: "vm1", key: Self.key)
@@ -70,13 +71,65 @@ struct ConsoleRelayTests {
     @Test func aWrongKeyGetsNoConsole() throws {
         let console = try FakeConsole()
         defer { console.stop() }
-        let relay = try ConsoleRelay.Server(address: "127.0.0.1", port: 0, key: Self.key) { vm in vm == "vm1" ? console.path : nil }
+        let relay = try ConsoleRelay.Server(address: "127.0.0.1", port: 0, key: Self.key) { channel, vm in vm == "vm1" && channel == .serial ? console.path : nil }
         defer { relay.stop() }
         #expect(throws: ConsoleRelay.Failure("console relay on 127.0.0.1: not authenticated")) {
             try ConsoleRelay.connect(address: "127.0.0.1", port: relay.port, vm: "vm1", key: Array("wrong".utf8))
         }
         #expect(throws: ConsoleRelay.Failure("console relay on 127.0.0.1: vm2 does not run on this host")) {
             try ConsoleRelay.connect(address: "127.0.0.1", port: relay.port, vm: "vm2", key: Self.key)
+        }
+    }
+
+    @Test func theVNCChannelReachesTheDisplaySocketAndNotTheConsole() throws {
+        let console = try FakeConsole()
+        defer { console.stop() }
+        let display = try FakeConsole()
+        defer { display.stop() }
+        let relay = try ConsoleRelay.Server(address: "127.0.0.1", port: 0, key: Self.key) { channel, vm in
+            guard vm == "vm1" else { return nil }
+            return channel == .vnc ? display.path : console.path
+        }
+        defer { relay.stop() }
+        let fd = try ConsoleRelay.connect(address: "127.0.0.1", port: relay.port, channel: .vnc, vm: "vm1", key: Self.key)
+        defer { close(fd) }
+        ConsoleSession.writeAll(fd, Array("RFB 003.008\n".utf8)[...])
+        #expect(Self.read(fd, until: "console got: RFB 003.008").contains("console got: RFB 003.008"))
+        #expect(display.received.contains("RFB 003.008"))
+        #expect(!console.received.contains("RFB"), "the serial console got nothing of the VNC session")
+        // A VM without a display is refused on the vnc channel, and says so.
+        let noDisplay = try ConsoleRelay.Server(address: "127.0.0.1", port: 0, key: Self.key) { channel, vm in
+            channel == .serial && vm == "vm1" ? console.path : nil
+        }
+        defer { noDisplay.stop() }
+        #expect(throws: ConsoleRelay.Failure("console relay on 127.0.0.1: vm1 does not run on this host with a VNC display")) {
+            try ConsoleRelay.connect(address: "127.0.0.1", port: noDisplay.port, channel: .vnc, vm: "vm1", key: Self.key)
+        }
+    }
+
+    /// The handshake's bytes, pinned: a change to them is a protocol change (bump `ConsoleRelay.version`).
+    @Test func theHandshakeIsVersion3WithTheChannelInTheProof() {
+        #expect(ConsoleRelay.greeting == "CLEVERVM-CONSOLE 3")
+        let serverNonce = String(repeating: "ab", count: 16)
+        let clientNonce = String(repeating: "cd", count: 16)
+        let serial = ConsoleRelay.proof(key: Self.key, serverNonce: serverNonce, clientNonce: clientNonce, channel: .serial, vm: "vm1")
+        let vnc = ConsoleRelay.proof(key: Self.key, serverNonce: serverNonce, clientNonce: clientNonce, channel: .vnc, vm: "vm1")
+        #expect(serial == Replication.authProof(secret: Self.key, transcript: Array("\(serverNonce) \(clientNonce) serial vm1".utf8)))
+        #expect(serial != vnc, "a proof for the console is no proof for the display")
+        let keys = { (channel: ConsoleRelay.Channel) in
+            ConsoleRelay.keys(key: Self.key, channel: channel, vm: "vm1", server: true, serverNonce: Array(repeating: 1, count: 16),
+                              clientNonce: Array(repeating: 2, count: 16))
+        }
+        #expect(keys(.serial).sending != keys(.vnc).sending, "each channel has keys of its own")
+        let client = ConsoleRelay.keys(key: Self.key, channel: .vnc, vm: "vm1", server: false, serverNonce: Array(repeating: 1, count: 16),
+                                       clientNonce: Array(repeating: 2, count: 16))
+        #expect(client.sending == keys(.vnc).receiving && client.receiving == keys(.vnc).sending)
+    }
+
+    @Test func aVersion2RelayIsToldApart() throws {
+        let listener = try RecordingProxy.listenOnce(greeting: "CLEVERVM-CONSOLE 2 " + String(repeating: "0", count: 32) + "\n")
+        #expect(throws: ConsoleRelay.Failure("the console relay on 127.0.0.1:\(listener) speaks another version (2, this host 3): update both hosts")) {
+            try ConsoleRelay.connect(address: "127.0.0.1", port: listener, vm: "vm1", key: Self.key)
         }
     }
 
@@ -188,6 +241,28 @@ final class FakeConsole: @unchecked Sendable {
         shutdown(self.listener, Int32(SHUT_RDWR))
         close(self.listener)
         unlink(self.path)
+    }
+}
+
+extension RecordingProxy {
+    /// A listener on 127.0.0.1 that sends `greeting` to its one client and closes: a relay of another version.
+    static func listenOnce(greeting: String) throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        guard bound == 0, listen(fd, 1) == 0 else { throw LabError("cannot listen") }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        Thread {
+            let client = accept(fd, nil, nil)
+            ConsoleSession.writeAll(client, Array(greeting.utf8)[...])
+            usleep(200_000)
+            close(client)
+            close(fd)
+        }.start()
+        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
 

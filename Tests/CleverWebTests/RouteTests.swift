@@ -30,6 +30,10 @@ import Testing
         (.post, "/api/v1/volumes/disk0/verify", .operator), (.post, "/api/v1/volumes/disk0/resolve", .operator),
         (.get, "/login", .open), (.post, "/login", .login), (.post, "/api/v1/login", .login),
         (.get, "/api/v1/openapi.json", .open), (.get, "/static/app.js", .open), (.get, "/static/bootstrap.min.css", .open),
+        // The VM's screen and serial console: operator even to watch (see ConsoleRouteTests).
+        (.get, "/vm/mba7/screen", .operator), (.get, "/vm/mba7/serial", .operator),
+        (.get, "/vm/mba7/screen/websocket", .operator), (.get, "/vm/mba7/serial/websocket", .operator),
+        (.get, "/static/screen.js", .open), (.get, "/static/serial.js", .open), (.get, "/novnc/core/rfb.js", .open),
     ]
 
     struct Harness {
@@ -46,7 +50,7 @@ import Testing
         func advance(_ by: Duration) { self.lock.withLock { self.value += by } }
     }
 
-    static func harness(agentRunning: Bool = true, config: ClusterConfig = Fixtures.twoHost()) async throws -> Harness {
+    static func harness(agentRunning: Bool = true, config: ClusterConfig = Fixtures.twoHost(), dialer: ConsoleDialer? = nil) async throws -> Harness {
         let agent = try TestAgent(config: config)
         let usersPath = agent.directory + "/users.json"
         var file = AccountFile(path: usersPath)
@@ -58,6 +62,7 @@ import Testing
         options.link = AgentLink(socketPath: agentRunning ? agent.socketPath : agent.directory + "/no-agent.sock",
                                  runDirectory: agent.directory, timeout: 5)
         options.sessions = SessionTable(idleTimeout: .seconds(60), lifetime: .seconds(3600))
+        if let dialer { options.console = dialer }
         let clock = ManualClock()
         let console = try await WebConsole(options: options, logger: Logger(label: "test"), now: { clock.now })
         await console.feed.refresh()
@@ -104,7 +109,7 @@ import Testing
         try await app.test(.router) { client in
             for (method, path, requirement) in Self.routes where requirement == .viewer || requirement == .operator {
                 try await client.execute(uri: path, method: method, headers: Self.headers(nil), body: ByteBuffer(string: "{}")) { response in
-                    if path.hasPrefix("/api/") || method == .post {
+                    if path.hasPrefix("/api/") || method == .post || AccessPolicy.isWebSocket(path) {
                         #expect(response.status == .unauthorized, "\(method) \(path)")
                     } else {
                         #expect(response.status == .found || response.status == .seeOther, "\(method) \(path)")
@@ -316,7 +321,7 @@ import Testing
             let login = try await Self.login(client, user: "olga", password: Self.operatorPassword)
             let pages: [(String, [String])] = [
                 ("/", ["Cluster mba7", "quorate", "qdevice via qnetd on 198.51.100.1", "data-resource=\"mba7\"", "href=\"/vm/mba7\""]),
-                ("/vm/mba7", ["VM mba7", "id=\"vm-host\">alpha<", "clevervm forcestop mba7", "clevervm cleanup mba7", "disk0", "PLACE FOR noVNC"]),
+                ("/vm/mba7", ["VM mba7", "id=\"vm-host\">alpha<", "clevervm forcestop mba7", "clevervm cleanup mba7", "disk0", "href=\"/vm/mba7/serial\""]),
                 ("/volumes", ["disk0", "clevervm volume resolve NAME --discard HOST --dry-run"]),
                 ("/events?vm=mba7", ["started mba7 on alpha", "href=\"/explain/mba7\""]),
                 ("/whatif", ["node-down", "ping loss"]),

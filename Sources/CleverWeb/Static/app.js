@@ -51,6 +51,11 @@
     for (const button of document.querySelectorAll("[data-operator-only]")) {
       button.disabled = true;
       button.title = "needs the operator role";
+      if (button.tagName === "A") {
+        button.classList.add("disabled");
+        button.setAttribute("aria-disabled", "true");
+        button.removeAttribute("href");
+      }
     }
   }
 
