@@ -147,10 +147,19 @@ struct Allocator {
     /// A unit's own preferences: availability, location constraints and rules, operator marks,
     /// failures, stickiness; and, when `withDependents`, the advisory preferences of resources that
     /// want to run with it and are not placed yet.
-    func ownScores(of unit: Unit, withDependents: Bool, visited: Set<String> = [], withStickiness: Bool = true) -> ScoreSheet {
+    func ownScores(
+        of unit: Unit, withDependents: Bool, visited: Set<String> = [], withStickiness: Bool = true, member only: String? = nil
+    ) -> ScoreSheet {
         var sheet = self.emptySheet
         var mentioned: Set<String> = []
         let isClone = if case .clone = unit { true } else { false }
+        // `only` a group member: Pacemaker gives the group's own locations (and marks) their score on the first
+        // member only; later members get those nodes at 0 (pcmk__group_apply_location resets the copy).
+        let isFirstMember = only == nil || only == unit.members.first?.id
+        func counts(_ resource: String) -> Bool {
+            guard let only else { return true }
+            return resource == only || (resource == unit.id && isFirstMember)
+        }
 
         for node in self.nodeNames {
             guard let nodeState = self.state.nodes[node], nodeState.status == .online else {
@@ -170,11 +179,13 @@ struct Allocator {
             case .node(let node, let score):
                 guard self.nodeSet.contains(node) else { continue }
                 mentioned.insert(node)
+                guard counts(location.resource) else { continue }
                 sheet.add(score, on: node, because: "location constraint \(location.id)")
             case .rule(let rule):
                 for node in self.nodeNames {
                     guard let score = rule.score(on: self.ruleAttributes[node] ?? [:]) else { continue }
                     mentioned.insert(node)
+                    guard counts(location.resource) else { continue }
                     sheet.add(score, on: node, because: "location rule \(location.id) (\(rule.expression))")
                 }
             }
@@ -189,6 +200,8 @@ struct Allocator {
                 applies = !isClone
             }
             guard applies, self.nodeSet.contains(mark.node) else { continue }
+            mentioned.insert(mark.node)
+            guard counts(mark.resource ?? unit.id) else { continue }
             switch mark.kind {
             case .ban:
                 sheet.add(.minusInfinity, on: mark.node, because: "operator mark \(mark.pacemakerID) (\(mark.createdBy))")
@@ -196,8 +209,7 @@ struct Allocator {
                 sheet.add(.infinity, on: mark.node, because: "operator mark \(mark.pacemakerID) (\(mark.createdBy))")
             }
             // In Pacemaker a mark is a location constraint (cli-ban-*, cli-prefer-*), so it allows its node in an
-            // opt-in cluster as any other.
-            mentioned.insert(mark.node)
+            // opt-in cluster as any other (`mentioned` above).
         }
         if !self.config.properties.symmetric {
             for node in self.nodeNames where !mentioned.contains(node) {
@@ -205,7 +217,7 @@ struct Allocator {
             }
         }
 
-        for member in unit.members {
+        for member in unit.members where only == nil || member.id == only {
             let meta = self.meta(of: member.id)
             for node in self.nodeNames {
                 let resourceState = self.state.state(of: member.id, on: node)
@@ -234,6 +246,15 @@ struct Allocator {
     }
     let ownScoreCache = OwnScoreCache()
 
+    /// One group member's own scores (see `ownScores(member:)`), cached as `dependentScores`.
+    func memberScores(of unit: Unit, member: String) -> ScoreSheet {
+        let key = "\(unit.id)\u{0}\(member)"
+        if let cached = self.ownScoreCache.sheets[key] { return cached }
+        let sheet = self.ownScores(of: unit, withDependents: false, member: member)
+        self.ownScoreCache.sheets[key] = sheet
+        return sheet
+    }
+
     func dependentScores(of unit: Unit) -> ScoreSheet {
         if let cached = self.ownScoreCache.sheets[unit.id] { return cached }
         let sheet = self.ownScores(of: unit, withDependents: false)
@@ -253,10 +274,28 @@ struct Allocator {
             else { continue }
             let factor = negated ? Score(-colocation.score.value) : colocation.score
             var work = sheet
-            let theirs = self.dependentScores(of: dependent)
-            let kept = work.merge(theirs, factor: factor, because: "\(colocation.dependent) wants to run with it (\(colocation.id))",
-                                  rollbackIfNoneAllowed: true, nonNegative: nonNegative)
-            guard kept else { continue }
+            let reason = "\(colocation.dependent) wants to run with it (\(colocation.id))"
+            if case .group(_, let members) = dependent, let first = members.first {
+                // Pacemaker (init_group_colocated_nodes) merges a dependent group through its first member at the
+                // colocation's factor; the later members come in through the group's internal colocations, each
+                // at full strength (its "@TODO ... at full strength"), each rolled back alone if it would leave
+                // no node allowed, and the rest of the chain with it.
+                let kept = work.merge(self.memberScores(of: dependent, member: first.id), factor: factor, because: reason,
+                                      rollbackIfNoneAllowed: true, nonNegative: nonNegative)
+                guard kept else { continue }
+                let full = factor.value < 0 ? Score.minusInfinity : Score.infinity
+                for later in members.dropFirst() {
+                    let laterKept = work.merge(
+                        self.memberScores(of: dependent, member: later.id), factor: full,
+                        because: "\(later.id) follows \(colocation.dependent)'s first member at full strength (\(colocation.id))",
+                        rollbackIfNoneAllowed: true, nonNegative: nonNegative)
+                    if !laterKept { break }
+                }
+            } else {
+                let theirs = self.dependentScores(of: dependent)
+                let kept = work.merge(theirs, factor: factor, because: reason, rollbackIfNoneAllowed: true, nonNegative: nonNegative)
+                guard kept else { continue }
+            }
             self.mergeDependents(of: dependent, into: &work, negated: factor.value < 0, nonNegative: nonNegative,
                                  visited: visited.union([dependentID]))
             sheet = work
