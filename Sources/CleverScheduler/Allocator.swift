@@ -488,6 +488,14 @@ struct Allocator {
                 self.blocked[member.id] = "failed too often on \(node)"
                 break
             }
+            // Pacemaker (pcmk__primitive_assign) freezes each primitive in its role: a group member that runs
+            // nowhere stays stopped even when the members before it run (and may move).
+            if !self.state.hasQuorum, self.config.properties.noQuorumPolicy == .freeze,
+                self.state.activeNodes(of: member.id).isEmpty
+            {
+                self.blocked[member.id] = "the partition has no quorum (no-quorum-policy freeze): nothing new starts"
+                continue
+            }
             self.targets[member.id] = Target(roles: [node: .started])
             // Pacemaker counts every primitive it assigns to a node, so a group weighs as its members.
             self.assignedCount[node, default: 0] += 1
