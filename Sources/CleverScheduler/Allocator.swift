@@ -257,7 +257,9 @@ struct Allocator {
 
     func dependentScores(of unit: Unit) -> ScoreSheet {
         if let cached = self.ownScoreCache.sheets[unit.id] { return cached }
-        let sheet = self.ownScores(of: unit, withDependents: false)
+        // A clone's own node table holds no stickiness: in Pacemaker that belongs to each instance on its node.
+        let isClone = if case .clone = unit { true } else { false }
+        let sheet = self.ownScores(of: unit, withDependents: false, withStickiness: !isClone)
         self.ownScoreCache.sheets[unit.id] = sheet
         return sheet
     }
