@@ -595,7 +595,10 @@ struct Allocator {
         }
         // Pacemaker's pcmk__cmp_instance for running instances: on an allowed node first, then by the
         // clone's score there, then (as its instance numbers follow the nodes) by node name.
-        let running = current.filter(self.isAvailable).sorted { a, b in
+        // Instance numbers go to the nodes where the clone runs, in order; an instance numbered clone-max or
+        // above is an orphan that Pacemaker only stops, so where it runs gets no preference.
+        let numbered = current.filter { self.state.nodes[$0]?.status == .online }.sorted().prefix(instances)
+        let running = numbered.filter(self.isAvailable).sorted { a, b in
             let (wa, wb) = (weight(a, runningOn: a), weight(b, runningOn: b))
             if wa.allowsPlacement != wb.allowsPlacement { return wa.allowsPlacement }
             if sheet.total(on: a) != sheet.total(on: b) { return sheet.total(on: a) > sheet.total(on: b) }
