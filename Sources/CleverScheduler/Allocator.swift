@@ -325,7 +325,11 @@ struct Allocator {
     }
 
     /// Applies colocations in which this unit is the dependent and the primary is already placed.
-    func applyPrimaries(to sheet: inout ScoreSheet, of unit: Unit, dependentRole: ConstraintRole?) {
+    /// Which colocations `applyPrimaries` applies: all, all but the finite ones that roll back (a clone applies
+    /// those per instance), or only those.
+    enum FiniteColocations { case apply, skip, only }
+
+    func applyPrimaries(to sheet: inout ScoreSheet, of unit: Unit, dependentRole: ConstraintRole?, finite: FiniteColocations = .apply) {
         for colocation in self.colocationsByDependentUnit[unit.id] ?? [] {
             if dependentRole == nil {
                 guard self.affectsPlacement(colocation, of: unit) else { continue }
@@ -338,6 +342,9 @@ struct Allocator {
             // Pacemaker (update_dependent_allowed_nodes): with a promotable primary in a given role, a finite
             // score is added where the primary has that role, with no rollback and nothing where it has none.
             let withPromotableRole = colocation.primaryRole != nil && (self.index.resources[colocation.primary]?.isPromotable ?? false)
+            let rollsBack = !colocation.score.isInfinite && !colocation.score.isMinusInfinite && !withPromotableRole
+            if finite == .skip, rollsBack { continue }
+            if finite == .only, !rollsBack { continue }
             let nodes = self.targets[self.colocationTarget(of: colocation)]?.nodes(in: colocation.primaryRole) ?? []
             let roleText = colocation.primaryRole.map { " (\($0.rawValue))" } ?? ""
             let what = "\(colocation.primary)\(roleText)"
@@ -511,20 +518,30 @@ struct Allocator {
         let own = self.ownScores(of: unit, withDependents: true, withStickiness: false)
         var sheet = own
         self.applyPrimaries(to: &sheet, of: unit, dependentRole: nil)
+        // The same without the finite colocations that roll back: distributeInstances applies those per instance.
+        var base = own
+        self.applyPrimaries(to: &base, of: unit, dependentRole: nil, finite: .skip)
         let current = Set(self.state.activeNodes(of: resource.id))
-        // Pacemaker (can_run_instance): no instance runs where the clone's own score is negative.
-        for node in self.nodeNames where !own.total(on: node).allowsPlacement && sheet.total(on: node).allowsPlacement {
-            sheet.add(.minusInfinity, on: node, because: "\(resource.id)'s own score on \(node) is \(own.total(on: node)): no instance runs there")
-        }
-        if resource.isPromotable {
-            // Pacemaker (pcmk__add_promotion_scores) adds a positive promotion score to where instances go.
-            for node in self.nodeNames where self.isAvailable(node) {
-                if let score = self.promotionAttribute(of: resource, on: node), score.value > 0 {
-                    sheet.add(score, on: node, because: "promotion score master-\(resource.id) draws an instance to \(node)")
+        func restrict(_ sheet: inout ScoreSheet) -> String? {
+            // Pacemaker (can_run_instance): no instance runs where the clone's own score is negative.
+            for node in self.nodeNames where !own.total(on: node).allowsPlacement && sheet.total(on: node).allowsPlacement {
+                sheet.add(.minusInfinity, on: node, because: "\(resource.id)'s own score on \(node) is \(own.total(on: node)): no instance runs there")
+            }
+            if resource.isPromotable {
+                // Pacemaker (pcmk__add_promotion_scores) adds a positive promotion score to where instances go.
+                for node in self.nodeNames where self.isAvailable(node) {
+                    if let score = self.promotionAttribute(of: resource, on: node), score.value > 0 {
+                        sheet.add(score, on: node, because: "promotion score master-\(resource.id) draws an instance to \(node)")
+                    }
                 }
             }
+            return self.quorumRestriction(on: &sheet, activeNodes: current)
         }
-        let quorumReason = self.quorumRestriction(on: &sheet, activeNodes: current)
+        let quorumReason = restrict(&sheet)
+        _ = restrict(&base)
+        let rollingBack = (self.colocationsByDependentUnit[unit.id] ?? []).contains {
+            !$0.score.isInfinite && !$0.score.isMinusInfinite
+        }
         let meta = self.meta(of: resource.id)
         // Where an instance runs cleanly, its stickiness (Pacemaker: only a positive one).
         let sticky = meta.stickiness.value > 0
@@ -550,9 +567,28 @@ struct Allocator {
         let frozen = !self.state.hasQuorum && self.config.properties.noQuorumPolicy == .freeze
         // Frozen without quorum: no new instance starts, and no instance is newly promoted.
         let instanceLimit = frozen ? min(maxInstances, current.filter(self.isAvailable).count) : maxInstances
-        let chosen = self.distributeInstances(
-            sheet: sheet, stickiness: meta.stickiness, sticky: sticky, current: current,
-            instances: maxInstances, limit: instanceLimit)
+        let chosen: [String]
+        if rollingBack {
+            let allocator = self
+            let distributed = self.distributeInstances(
+                sheet: base, stickiness: meta.stickiness, sticky: sticky, current: current,
+                instances: maxInstances, limit: instanceLimit, ranking: sheet,
+                refine: { allocator.applyPrimaries(to: &$0, of: unit, dependentRole: nil, finite: .only) })
+            chosen = distributed.nodes
+            // So `clevervm explain` shows the score that decided: where an instance's finite colocation was rolled
+            // back, the clone-wide sheet says what the instance did not count.
+            for (node, decided) in distributed.scores {
+                let wide = sheet.total(on: node)
+                guard decided != wide, !decided.isInfinite, !decided.isMinusInfinite, !wide.isInfinite, !wide.isMinusInfinite
+                else { continue }
+                self.sheets[resource.id]?.add(Score(decided.value - wide.value), on: node,
+                    because: "the instance placed on \(node) set aside a finite colocation that would have left it no node")
+            }
+        } else {
+            chosen = self.distributeInstances(
+                sheet: sheet, stickiness: meta.stickiness, sticky: sticky, current: current,
+                instances: maxInstances, limit: instanceLimit).nodes
+        }
         guard !chosen.isEmpty else {
             self.blocked[resource.id] = quorumReason ?? "no node can run it (see `clevervm explain \(resource.id)`)"
             return
@@ -585,13 +621,26 @@ struct Allocator {
     /// ones first, takes the best free node — highest score, then fewer resources, then (above zero) where it
     /// runs, then name (assign_best_node).
     func distributeInstances(
-        sheet: ScoreSheet, stickiness: Score, sticky: Set<String>, current: Set<String>, instances: Int, limit: Int
-    ) -> [String] {
+        sheet: ScoreSheet, stickiness: Score, sticky: Set<String>, current: Set<String>, instances: Int, limit: Int,
+        ranking: ScoreSheet? = nil, refine: ((inout ScoreSheet) -> Void)? = nil
+    ) -> (nodes: [String], scores: [String: Score]) {
         var chosen: [String] = []
         var taken: Set<String> = []
-        func free(_ node: String) -> Bool { !taken.contains(node) && sheet.total(on: node).allowsPlacement }
-        func weight(_ node: String, runningOn instanceNode: String?) -> Score {
-            node == instanceNode && sticky.contains(node) ? sheet.total(on: node) + stickiness : sheet.total(on: node)
+        var deciding: [String: Score] = [:]
+        let ranking = ranking ?? sheet
+        // Pacemaker applies a clone's finite colocations to each instance as it is assigned (append_parent_colocation),
+        // so one that would leave that instance no node is rolled back for it alone: each instance's own sheet has the
+        // nodes already taken at -INFINITY before they are applied.
+        func instanceSheet() -> ScoreSheet {
+            guard let refine else { return sheet }
+            var own = sheet
+            for node in taken { own.add(.minusInfinity, on: node, because: "another instance runs on \(node)") }
+            refine(&own)
+            return own
+        }
+        func free(_ node: String, in own: ScoreSheet) -> Bool { !taken.contains(node) && own.total(on: node).allowsPlacement }
+        func weight(_ node: String, runningOn instanceNode: String?, in own: ScoreSheet) -> Score {
+            node == instanceNode && sticky.contains(node) ? own.total(on: node) + stickiness : own.total(on: node)
         }
         // Pacemaker's pcmk__cmp_instance for running instances: on an allowed node first, then by the
         // clone's score there, then (as its instance numbers follow the nodes) by node name.
@@ -599,19 +648,21 @@ struct Allocator {
         // above is an orphan that Pacemaker only stops, so where it runs gets no preference.
         let numbered = current.filter { self.state.nodes[$0]?.status == .online }.sorted().prefix(instances)
         let running = numbered.filter(self.isAvailable).sorted { a, b in
-            let (wa, wb) = (weight(a, runningOn: a), weight(b, runningOn: b))
+            let (wa, wb) = (weight(a, runningOn: a, in: ranking), weight(b, runningOn: b, in: ranking))
             if wa.allowsPlacement != wb.allowsPlacement { return wa.allowsPlacement }
-            if sheet.total(on: a) != sheet.total(on: b) { return sheet.total(on: a) > sheet.total(on: b) }
+            if ranking.total(on: a) != ranking.total(on: b) { return ranking.total(on: a) > ranking.total(on: b) }
             return a < b
         }
         var left: [String?] = []
         for node in running {
             guard chosen.count < limit else { break }
-            let mine = weight(node, runningOn: node)
-            let best = self.nodeNames.filter(free).map { weight($0, runningOn: node) }.max()
-            if free(node), mine.allowsPlacement, let best, mine >= best {
+            let own = instanceSheet()
+            let mine = weight(node, runningOn: node, in: own)
+            let best = self.nodeNames.filter { free($0, in: own) }.map { weight($0, runningOn: node, in: own) }.max()
+            if free(node, in: own), mine.allowsPlacement, let best, mine >= best {
                 chosen.append(node)
                 taken.insert(node)
+                deciding[node] = own.total(on: node)
             } else {
                 left.append(node)
             }
@@ -619,24 +670,26 @@ struct Allocator {
         left += [String?](repeating: nil, count: max(0, instances - running.count))
         for instanceNode in left {
             guard chosen.count < limit else { break }
-            var ranked = self.nodeNames.filter(free).sorted { a, b in
-                let (wa, wb) = (weight(a, runningOn: instanceNode), weight(b, runningOn: instanceNode))
+            let own = instanceSheet()
+            var ranked = self.nodeNames.filter { free($0, in: own) }.sorted { a, b in
+                let (wa, wb) = (weight(a, runningOn: instanceNode, in: own), weight(b, runningOn: instanceNode, in: own))
                 if wa != wb { return wa > wb }
                 let (ca, cb) = (self.assignedCount[a, default: 0], self.assignedCount[b, default: 0])
                 if ca != cb { return ca < cb }
                 return a < b
             }
             guard let top = ranked.first else { break }
-            if let instanceNode, weight(top, runningOn: instanceNode).value > 0, top != instanceNode,
+            if let instanceNode, weight(top, runningOn: instanceNode, in: own).value > 0, top != instanceNode,
                 let index = ranked.firstIndex(of: instanceNode),
-                weight(instanceNode, runningOn: instanceNode) == weight(top, runningOn: instanceNode)
+                weight(instanceNode, runningOn: instanceNode, in: own) == weight(top, runningOn: instanceNode, in: own)
             {
                 ranked.insert(ranked.remove(at: index), at: 0)
             }
             chosen.append(ranked[0])
             taken.insert(ranked[0])
+            deciding[ranked[0]] = own.total(on: ranked[0])
         }
-        return chosen
+        return (chosen, deciding)
     }
 
     /// The promotion score of each node holding an instance: the resource's own promotion score
