@@ -524,7 +524,8 @@ struct Allocator {
         let current = Set(self.state.activeNodes(of: resource.id))
         func restrict(_ sheet: inout ScoreSheet) -> String? {
             // Pacemaker (can_run_instance): no instance runs where the clone's own score is negative.
-            for node in self.nodeNames where !own.total(on: node).allowsPlacement && sheet.total(on: node).allowsPlacement {
+            // Checked on the clone's own score alone, so a promotion score added to the instance does not lift it.
+            for node in self.nodeNames where !own.total(on: node).allowsPlacement && !sheet.total(on: node).isMinusInfinite {
                 sheet.add(.minusInfinity, on: node, because: "\(resource.id)'s own score on \(node) is \(own.total(on: node)): no instance runs there")
             }
             if resource.isPromotable {
