@@ -268,8 +268,12 @@ struct Allocator {
     /// Pacemaker's pcmk__add_colocated_node_scores: each dependent's own scores scaled by its colocation's
     /// score, rolled back if they would leave no node allowed; then, if kept, the dependents of that
     /// dependent at their own colocation's score (negated below an anti-colocation).
-    func mergeDependents(of unit: Unit, into sheet: inout ScoreSheet, negated: Bool, nonNegative: Bool, visited: Set<String>) {
+    func mergeDependents(
+        of unit: Unit, into sheet: inout ScoreSheet, negated: Bool, nonNegative: Bool, visited: Set<String>,
+        onlyNegative: Bool = false
+    ) {
         for colocation in self.colocationsByPrimaryUnit[unit.id] ?? [] {
+            if onlyNegative, colocation.score.value >= 0 { continue }
             guard let dependentID = self.unitID(of: colocation.dependent), dependentID != unit.id,
                 !self.allocated.contains(dependentID), !visited.contains(dependentID),
                 let dependent = self.unitsByID[dependentID]
@@ -518,8 +522,18 @@ struct Allocator {
         let own = self.ownScores(of: unit, withDependents: true, withStickiness: false)
         var sheet = own
         self.applyPrimaries(to: &sheet, of: unit, dependentRole: nil)
-        // The same without the finite colocations that roll back: distributeInstances applies those per instance.
-        var base = own
+        // What each instance is assigned with (Pacemaker's instance node tables): the clone's own scores; the
+        // preferences of what runs with the clone only as append_parent_colocation hands them to instances (all
+        // when fewer instances than nodes run, else only the negative ones), merged as for a primitive (not kept
+        // non-negative as in the clone's own table, which only bans nodes: can_run_instance); and the colocations
+        // with primaries but the finite ones that roll back, which distributeInstances applies per instance.
+        let available = self.nodeNames.filter(self.isAvailable).count
+        let instanceCount: Int
+        switch resource.cloning {
+        case .single: instanceCount = 1
+        case .clone(let max), .promotable(let max, _): instanceCount = max ?? self.nodeNames.count
+        }
+        var base = self.ownScores(of: unit, withDependents: false, withStickiness: false)
         self.applyPrimaries(to: &base, of: unit, dependentRole: nil, finite: .skip)
         let current = Set(self.state.activeNodes(of: resource.id))
         func restrict(_ sheet: inout ScoreSheet) -> String? {
@@ -568,27 +582,29 @@ struct Allocator {
         let frozen = !self.state.hasQuorum && self.config.properties.noQuorumPolicy == .freeze
         // Frozen without quorum: no new instance starts, and no instance is newly promoted.
         let instanceLimit = frozen ? min(maxInstances, current.filter(self.isAvailable).count) : maxInstances
-        let chosen: [String]
-        if rollingBack {
-            let allocator = self
-            let distributed = self.distributeInstances(
-                sheet: base, stickiness: meta.stickiness, sticky: sticky, current: current,
-                instances: maxInstances, limit: instanceLimit, ranking: sheet,
-                refine: { allocator.applyPrimaries(to: &$0, of: unit, dependentRole: nil, finite: .only) })
-            chosen = distributed.nodes
-            // So `clevervm explain` shows the score that decided: where an instance's finite colocation was rolled
-            // back, the clone-wide sheet says what the instance did not count.
-            for (node, decided) in distributed.scores {
-                let wide = sheet.total(on: node)
-                guard decided != wide, !decided.isInfinite, !decided.isMinusInfinite, !wide.isInfinite, !wide.isMinusInfinite
-                else { continue }
-                self.sheets[resource.id]?.add(Score(decided.value - wide.value), on: node,
-                    because: "the instance placed on \(node) set aside a finite colocation that would have left it no node")
-            }
-        } else {
-            chosen = self.distributeInstances(
-                sheet: sheet, stickiness: meta.stickiness, sticky: sticky, current: current,
-                instances: maxInstances, limit: instanceLimit).nodes
+        let allocator = self
+        let distributed = self.distributeInstances(
+            sheet: base, stickiness: meta.stickiness, sticky: sticky, current: current,
+            instances: maxInstances, limit: instanceLimit, ranking: sheet,
+            refine: rollingBack || !(self.colocationsByPrimaryUnit[unit.id] ?? []).isEmpty ? { instance in
+                // As pcmk__primitive_assign for the instance: its colocations with primaries, then what runs with
+                // it; each rolled back if it would leave this instance no node.
+                allocator.applyPrimaries(to: &instance, of: unit, dependentRole: nil, finite: .only)
+                allocator.mergeDependents(of: unit, into: &instance, negated: false, nonNegative: false, visited: [unit.id],
+                                          onlyNegative: instanceCount >= available)
+            } : nil)
+        let chosen = distributed.nodes
+        // So `clevervm explain` shows the score that decided: where an instance was assigned with another score
+        // than the clone-wide one (a finite colocation rolled back for it, or preferences of dependents that
+        // Pacemaker keeps out of its instances), the difference is listed on that node.
+        for (node, decided) in distributed.scores {
+            let wide = sheet.total(on: node)
+            guard decided != wide, !decided.isInfinite, !decided.isMinusInfinite, !wide.isInfinite, !wide.isMinusInfinite
+            else { continue }
+            let why = decided.value > wide.value
+                ? "the instance placed on \(node) set aside a finite colocation that would have left it no node"
+                : "the instance placed on \(node) was assigned with \(decided) (preferences of what runs with \(resource.id) count per instance)"
+            self.sheets[resource.id]?.add(Score(decided.value - wide.value), on: node, because: why)
         }
         guard !chosen.isEmpty else {
             self.blocked[resource.id] = quorumReason ?? "no node can run it (see `clevervm explain \(resource.id)`)"

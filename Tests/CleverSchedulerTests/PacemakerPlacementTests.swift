@@ -136,4 +136,16 @@ import Testing
         let transition = Scheduler(config: config).schedule(state: state, now: Fixtures.epoch)
         #expect(Self.nodes(of: "ms", in: transition) == ["node3"])
     }
+    /// append_parent_colocation hands what runs with a clone to each instance, merged as for a primitive (not kept
+    /// non-negative as in the clone's own table): an anti-colocated dependent pushes a lone instance away.
+    @Test func aDependentsPreferencesReachEachInstance() {
+        let config = Self.config(
+            nodes: 2, resources: [Self.dummy("c", cloning: .clone(max: 1)), Self.dummy("r")],
+            constraints: [.location(LocationConstraint(id: "r-on-node1", resource: "r", placement: .node("node1", .infinity))),
+                          .colocation(ColocationConstraint(id: "r-avoids-c", dependent: "r", primary: "c", score: -50))])
+        let transition = Scheduler(config: config).schedule(state: Self.state(nodes: 2), now: Fixtures.epoch)
+        // r's INFINITY on node1 × -50/INFINITY = -50 for the instance there.
+        #expect(Self.nodes(of: "c", in: transition) == ["node2"])
+        #expect(Self.nodes(of: "r", in: transition) == ["node1"])
+    }
 }
