@@ -621,7 +621,7 @@ struct Allocator {
             if targetRole != .unpromoted, promotedMax > 0 {
                 let currentlyPromoted = Set(self.nodeNames.filter { self.state.state(of: resource.id, on: $0).role == .promoted })
                 let promotable = frozen ? chosen.filter(currentlyPromoted.contains) : chosen
-                let promoted = self.best(promotion, current: currentlyPromoted, among: promotable).prefix(promotedMax)
+                let promoted = self.promotionOrder(promotion, among: promotable, of: resource).prefix(promotedMax)
                 for node in promoted { target.roles[node] = .promoted }
                 let outdated = self.state.outdatedDisks.filter { $0.volume == resource.id && chosen.contains($0.node) }
                 if promoted.isEmpty, let mark = outdated.first {
@@ -630,6 +630,31 @@ struct Allocator {
             }
         }
         self.targets[resource.id] = target
+    }
+
+    /// The nodes holding an instance, best to promote first, as Pacemaker's cmp_promotable_instance: the promotion
+    /// score; then the current role there (promoted, then running, then stopped); then the instances' own order
+    /// (pcmk__cmp_instance): running ones by their instance number, which follows the nodes they run on, and new
+    /// ones in the order they were assigned (`candidates` is that order). Simplified: an instance that moves is
+    /// ranked by the role on its new node.
+    func promotionOrder(_ sheet: ScoreSheet, among candidates: [String], of resource: ResourceConfig) -> [String] {
+        let keyed = candidates.enumerated().compactMap { position, node -> (node: String, score: Score, rank: Int, position: Int)? in
+            let score = sheet.total(on: node)
+            guard score.allowsPlacement else { return nil }
+            let rank: Int
+            switch self.state.state(of: resource.id, on: node).role {
+            case .promoted: rank = 2
+            case let role where self.roleIsActive(role): rank = 1
+            default: rank = 0
+            }
+            return (node, score, rank, position)
+        }
+        return keyed.sorted { a, b in
+            if a.score != b.score { return a.score > b.score }
+            if a.rank != b.rank { return a.rank > b.rank }
+            if a.rank > 0 { return a.node < b.node }
+            return a.position < b.position
+        }.map(\.node)
     }
 
     /// Where a clone's instances go, as Pacemaker's distribute_children (at most one instance per node):

@@ -148,4 +148,13 @@ import Testing
         #expect(Self.nodes(of: "c", in: transition) == ["node2"])
         #expect(Self.nodes(of: "r", in: transition) == ["node1"])
     }
+    /// cmp_promotable_instance: between equal promotion scores, the instance with the higher current role is
+    /// promoted (one that runs before one that starts), not the node first by name.
+    @Test func aRunningInstanceWinsAPromotionTie() {
+        let config = Self.config(nodes: 2, resources: [Self.dummy("ms", cloning: .promotable(max: nil, promotedMax: 1))])
+        let state = Self.state(nodes: 2, running: ["ms": ["node2": .unpromoted]],
+                               attributes: ["node1": ["master-ms": "10"], "node2": ["master-ms": "10"]])
+        let transition = Scheduler(config: config).schedule(state: state, now: Fixtures.epoch)
+        #expect(transition.placement.filter { $0.role == .promoted }.map(\.node) == ["node2"])
+    }
 }
