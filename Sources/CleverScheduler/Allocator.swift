@@ -680,9 +680,12 @@ struct Allocator {
             refine(&own)
             return own
         }
-        func free(_ node: String, in own: ScoreSheet) -> Bool { !taken.contains(node) && own.total(on: node).allowsPlacement }
         func weight(_ node: String, runningOn instanceNode: String?, in own: ScoreSheet) -> Score {
             node == instanceNode && sticky.contains(node) ? own.total(on: node) + stickiness : own.total(on: node)
+        }
+        // Allowed for this instance: its stickiness is in its own node table, so it may lift its own node.
+        func free(_ node: String, for instanceNode: String?, in own: ScoreSheet) -> Bool {
+            !taken.contains(node) && weight(node, runningOn: instanceNode, in: own).allowsPlacement
         }
         // Pacemaker's pcmk__cmp_instance for running instances: on an allowed node first, then by the
         // clone's score there, then (as its instance numbers follow the nodes) by node name.
@@ -700,8 +703,8 @@ struct Allocator {
             guard chosen.count < limit else { break }
             let own = instanceSheet()
             let mine = weight(node, runningOn: node, in: own)
-            let best = self.nodeNames.filter { free($0, in: own) }.map { weight($0, runningOn: node, in: own) }.max()
-            if free(node, in: own), mine.allowsPlacement, let best, mine >= best {
+            let best = self.nodeNames.filter { free($0, for: node, in: own) }.map { weight($0, runningOn: node, in: own) }.max()
+            if free(node, for: node, in: own), let best, mine >= best {
                 chosen.append(node)
                 taken.insert(node)
                 deciding[node] = own.total(on: node)
@@ -713,7 +716,7 @@ struct Allocator {
         for instanceNode in left {
             guard chosen.count < limit else { break }
             let own = instanceSheet()
-            var ranked = self.nodeNames.filter { free($0, in: own) }.sorted { a, b in
+            var ranked = self.nodeNames.filter { free($0, for: instanceNode, in: own) }.sorted { a, b in
                 let (wa, wb) = (weight(a, runningOn: instanceNode, in: own), weight(b, runningOn: instanceNode, in: own))
                 if wa != wb { return wa > wb }
                 let (ca, cb) = (self.assignedCount[a, default: 0], self.assignedCount[b, default: 0])

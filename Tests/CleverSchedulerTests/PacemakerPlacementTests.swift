@@ -157,4 +157,16 @@ import Testing
         let transition = Scheduler(config: config).schedule(state: state, now: Fixtures.epoch)
         #expect(transition.placement.filter { $0.role == .promoted }.map(\.node) == ["node2"])
     }
+    /// An instance's stickiness is in its own node table: it may keep its node where the clone's score alone is
+    /// negative (here -50 from an anti-colocation, lifted to 0 by stickiness 50).
+    @Test func anInstancesStickinessKeepsItsNodeAllowed() {
+        let config = Self.config(
+            nodes: 3,
+            resources: [Self.dummy("x"), Self.dummy("c", meta: ResourceMeta(stickiness: 50), cloning: .clone(max: nil))],
+            constraints: [.location(LocationConstraint(id: "x-on-node2", resource: "x", placement: .node("node2", 100))),
+                          .colocation(ColocationConstraint(id: "c-avoids-x", dependent: "c", primary: "x", score: -50))])
+        let state = Self.state(nodes: 3, running: ["x": ["node2": .started], "c": ["node2": .started]])
+        let transition = Scheduler(config: config).schedule(state: state, now: Fixtures.epoch)
+        #expect(Self.nodes(of: "c", in: transition) == ["node1", "node2", "node3"])
+    }
 }
