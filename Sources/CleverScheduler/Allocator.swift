@@ -647,12 +647,17 @@ struct Allocator {
             case let role where self.roleIsActive(role): rank = 1
             default: rank = 0
             }
-            return (node, score, rank, position)
+            // pcmk__cmp_instance: an instance that failed after one that did not. Pacemaker's failed flag stays until
+            // the instance is stopped; here: a failure on record and no successful stop in the history since.
+            let record = self.state.state(of: resource.id, on: node)
+            let failed = (record.failCount > 0 || record.lastFailure != nil)
+                && !record.lastOperations.contains { $0.action == .stop && $0.exitCode == 0 }
+            return (node, score, rank * 2 + (failed ? 0 : 1), position)
         }
         return keyed.sorted { a, b in
             if a.score != b.score { return a.score > b.score }
             if a.rank != b.rank { return a.rank > b.rank }
-            if a.rank > 0 { return a.node < b.node }
+            if a.rank > 1 { return a.node < b.node }
             return a.position < b.position
         }.map(\.node)
     }

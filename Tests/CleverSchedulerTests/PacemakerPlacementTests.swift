@@ -169,4 +169,14 @@ import Testing
         let transition = Scheduler(config: config).schedule(state: state, now: Fixtures.epoch)
         #expect(Self.nodes(of: "c", in: transition) == ["node1", "node2", "node3"])
     }
+    /// pcmk__cmp_instance, in a promotion tie: an instance that failed (a failure on record and not stopped since)
+    /// ranks after one that did not, whatever the node names.
+    @Test func aFailedInstanceLosesAPromotionTie() {
+        let config = Self.config(nodes: 2, resources: [Self.dummy("ms", cloning: .promotable(max: nil, promotedMax: 1))])
+        var state = Self.state(nodes: 2, running: ["ms": ["node1": .unpromoted, "node2": .unpromoted]],
+                               attributes: ["node1": ["master-ms": "5"], "node2": ["master-ms": "5"]])
+        state.update("ms", on: "node1") { $0.failCount = 1 }
+        let transition = Scheduler(config: config).schedule(state: state, now: Fixtures.epoch)
+        #expect(transition.placement.filter { $0.role == .promoted }.map(\.node) == ["node2"])
+    }
 }
