@@ -534,6 +534,20 @@ def main():
         primitive("x") + clone("drbd-clone", drbd, one_promoted),
         location("x-node1", "x", "node1", -100) + colocation("drbd-with-x", "drbd-clone", "x", "100"),
         transient={"node1": {"master-drbd": "10"}, "node2": {"master-drbd": "5"}})
+    cib("order-duplicate-optional-first", "The group app of order-after-partial-group (web target-role Stopped), "
+        "with an Optional order app then vm listed before the Mandatory one: Pacemaker keeps one ordering per pair "
+        "of actions (the first), so the Mandatory order is a duplicate and vm starts.",
+        group("app", stopped_last) + primitive("vm"),
+        order("app-then-vm-optional", "app", "vm", kind="Optional") + order("app-then-vm", "app", "vm"))
+    cib("clone-anti-colocation-per-instance", "Clone avoid (stickiness 1) runs on all three nodes, node1 is in "
+        "standby; clone other runs on node3 only (banned from node2). avoid prefers to stay away from other (-50): "
+        "Pacemaker applies that to each instance as it is assigned, and rolls it back for the instance on node3, "
+        "which it would leave no node: avoid keeps node2 and node3.",
+        clone("other", primitive("other-rsc")) + clone("avoid", primitive("avoid-rsc"), {"resource-stickiness": "1"}),
+        location("other-not-node2", "other", "node2", "-INFINITY") + colocation("avoid-with-other", "avoid", "other", "-50"),
+        nodes=("node1", "node2", "node3"), node_attrs={"node1": {"standby": "on"}},
+        status={"node1": [running("avoid-rsc")], "node2": [running("avoid-rsc"), stopped("other-rsc")],
+                "node3": [running("avoid-rsc"), running("other-rsc")]})
     return 0
 
 

@@ -95,7 +95,10 @@ extension CIBImporter {
         for (index, ruleElement) in rules.enumerated() {
             let rulePath = "\(path)/\(ruleElement.pathStep)"
             guard let rule = try self.rule(ruleElement, path: rulePath, topLevel: true) else { continue }
-            let ruleRole = try self.role("role", of: ruleElement, path: rulePath) ?? role
+            // Pacemaker 2.1.5 (unpack_rsc_location) reads the role of a location with rules from each rule only:
+            // the constraint's own role attribute is not applied to its rules, so such a location weighs on every
+            // role. Imported the same way, so the placement agrees.
+            let ruleRole = try self.role("role", of: ruleElement, path: rulePath)
             let constraintID = index == 0 ? id : "\(id)#\(ruleElement["id"] ?? String(index))"
             self.config.constraints.append(
                 .location(LocationConstraint(id: constraintID, resource: resource, placement: .rule(rule), role: ruleRole)))

@@ -147,10 +147,19 @@ struct Allocator {
     /// A unit's own preferences: availability, location constraints and rules, operator marks,
     /// failures, stickiness; and, when `withDependents`, the advisory preferences of resources that
     /// want to run with it and are not placed yet.
-    func ownScores(of unit: Unit, withDependents: Bool, visited: Set<String> = [], withStickiness: Bool = true) -> ScoreSheet {
+    func ownScores(
+        of unit: Unit, withDependents: Bool, visited: Set<String> = [], withStickiness: Bool = true, member only: String? = nil
+    ) -> ScoreSheet {
         var sheet = self.emptySheet
         var mentioned: Set<String> = []
         let isClone = if case .clone = unit { true } else { false }
+        // `only` a group member: Pacemaker gives the group's own locations (and marks) their score on the first
+        // member only; later members get those nodes at 0 (pcmk__group_apply_location resets the copy).
+        let isFirstMember = only == nil || only == unit.members.first?.id
+        func counts(_ resource: String) -> Bool {
+            guard let only else { return true }
+            return resource == only || (resource == unit.id && isFirstMember)
+        }
 
         for node in self.nodeNames {
             guard let nodeState = self.state.nodes[node], nodeState.status == .online else {
@@ -170,11 +179,13 @@ struct Allocator {
             case .node(let node, let score):
                 guard self.nodeSet.contains(node) else { continue }
                 mentioned.insert(node)
+                guard counts(location.resource) else { continue }
                 sheet.add(score, on: node, because: "location constraint \(location.id)")
             case .rule(let rule):
                 for node in self.nodeNames {
                     guard let score = rule.score(on: self.ruleAttributes[node] ?? [:]) else { continue }
                     mentioned.insert(node)
+                    guard counts(location.resource) else { continue }
                     sheet.add(score, on: node, because: "location rule \(location.id) (\(rule.expression))")
                 }
             }
@@ -189,6 +200,8 @@ struct Allocator {
                 applies = !isClone
             }
             guard applies, self.nodeSet.contains(mark.node) else { continue }
+            mentioned.insert(mark.node)
+            guard counts(mark.resource ?? unit.id) else { continue }
             switch mark.kind {
             case .ban:
                 sheet.add(.minusInfinity, on: mark.node, because: "operator mark \(mark.pacemakerID) (\(mark.createdBy))")
@@ -196,8 +209,7 @@ struct Allocator {
                 sheet.add(.infinity, on: mark.node, because: "operator mark \(mark.pacemakerID) (\(mark.createdBy))")
             }
             // In Pacemaker a mark is a location constraint (cli-ban-*, cli-prefer-*), so it allows its node in an
-            // opt-in cluster as any other.
-            mentioned.insert(mark.node)
+            // opt-in cluster as any other (`mentioned` above).
         }
         if !self.config.properties.symmetric {
             for node in self.nodeNames where !mentioned.contains(node) {
@@ -205,7 +217,7 @@ struct Allocator {
             }
         }
 
-        for member in unit.members {
+        for member in unit.members where only == nil || member.id == only {
             let meta = self.meta(of: member.id)
             for node in self.nodeNames {
                 let resourceState = self.state.state(of: member.id, on: node)
@@ -234,9 +246,20 @@ struct Allocator {
     }
     let ownScoreCache = OwnScoreCache()
 
+    /// One group member's own scores (see `ownScores(member:)`), cached as `dependentScores`.
+    func memberScores(of unit: Unit, member: String) -> ScoreSheet {
+        let key = "\(unit.id)\u{0}\(member)"
+        if let cached = self.ownScoreCache.sheets[key] { return cached }
+        let sheet = self.ownScores(of: unit, withDependents: false, member: member)
+        self.ownScoreCache.sheets[key] = sheet
+        return sheet
+    }
+
     func dependentScores(of unit: Unit) -> ScoreSheet {
         if let cached = self.ownScoreCache.sheets[unit.id] { return cached }
-        let sheet = self.ownScores(of: unit, withDependents: false)
+        // A clone's own node table holds no stickiness: in Pacemaker that belongs to each instance on its node.
+        let isClone = if case .clone = unit { true } else { false }
+        let sheet = self.ownScores(of: unit, withDependents: false, withStickiness: !isClone)
         self.ownScoreCache.sheets[unit.id] = sheet
         return sheet
     }
@@ -245,18 +268,40 @@ struct Allocator {
     /// Pacemaker's pcmk__add_colocated_node_scores: each dependent's own scores scaled by its colocation's
     /// score, rolled back if they would leave no node allowed; then, if kept, the dependents of that
     /// dependent at their own colocation's score (negated below an anti-colocation).
-    func mergeDependents(of unit: Unit, into sheet: inout ScoreSheet, negated: Bool, nonNegative: Bool, visited: Set<String>) {
+    func mergeDependents(
+        of unit: Unit, into sheet: inout ScoreSheet, negated: Bool, nonNegative: Bool, visited: Set<String>,
+        onlyNegative: Bool = false
+    ) {
         for colocation in self.colocationsByPrimaryUnit[unit.id] ?? [] {
+            if onlyNegative, colocation.score.value >= 0 { continue }
             guard let dependentID = self.unitID(of: colocation.dependent), dependentID != unit.id,
                 !self.allocated.contains(dependentID), !visited.contains(dependentID),
                 let dependent = self.unitsByID[dependentID]
             else { continue }
             let factor = negated ? Score(-colocation.score.value) : colocation.score
             var work = sheet
-            let theirs = self.dependentScores(of: dependent)
-            let kept = work.merge(theirs, factor: factor, because: "\(colocation.dependent) wants to run with it (\(colocation.id))",
-                                  rollbackIfNoneAllowed: true, nonNegative: nonNegative)
-            guard kept else { continue }
+            let reason = "\(colocation.dependent) wants to run with it (\(colocation.id))"
+            if case .group(_, let members) = dependent, let first = members.first {
+                // Pacemaker (init_group_colocated_nodes) merges a dependent group through its first member at the
+                // colocation's factor; the later members come in through the group's internal colocations, each
+                // at full strength (its "@TODO ... at full strength"), each rolled back alone if it would leave
+                // no node allowed, and the rest of the chain with it.
+                let kept = work.merge(self.memberScores(of: dependent, member: first.id), factor: factor, because: reason,
+                                      rollbackIfNoneAllowed: true, nonNegative: nonNegative)
+                guard kept else { continue }
+                let full = factor.value < 0 ? Score.minusInfinity : Score.infinity
+                for later in members.dropFirst() {
+                    let laterKept = work.merge(
+                        self.memberScores(of: dependent, member: later.id), factor: full,
+                        because: "\(later.id) follows \(colocation.dependent)'s first member at full strength (\(colocation.id))",
+                        rollbackIfNoneAllowed: true, nonNegative: nonNegative)
+                    if !laterKept { break }
+                }
+            } else {
+                let theirs = self.dependentScores(of: dependent)
+                let kept = work.merge(theirs, factor: factor, because: reason, rollbackIfNoneAllowed: true, nonNegative: nonNegative)
+                guard kept else { continue }
+            }
             self.mergeDependents(of: dependent, into: &work, negated: factor.value < 0, nonNegative: nonNegative,
                                  visited: visited.union([dependentID]))
             sheet = work
@@ -284,7 +329,11 @@ struct Allocator {
     }
 
     /// Applies colocations in which this unit is the dependent and the primary is already placed.
-    func applyPrimaries(to sheet: inout ScoreSheet, of unit: Unit, dependentRole: ConstraintRole?) {
+    /// Which colocations `applyPrimaries` applies: all, all but the finite ones that roll back (a clone applies
+    /// those per instance), or only those.
+    enum FiniteColocations { case apply, skip, only }
+
+    func applyPrimaries(to sheet: inout ScoreSheet, of unit: Unit, dependentRole: ConstraintRole?, finite: FiniteColocations = .apply) {
         for colocation in self.colocationsByDependentUnit[unit.id] ?? [] {
             if dependentRole == nil {
                 guard self.affectsPlacement(colocation, of: unit) else { continue }
@@ -297,6 +346,9 @@ struct Allocator {
             // Pacemaker (update_dependent_allowed_nodes): with a promotable primary in a given role, a finite
             // score is added where the primary has that role, with no rollback and nothing where it has none.
             let withPromotableRole = colocation.primaryRole != nil && (self.index.resources[colocation.primary]?.isPromotable ?? false)
+            let rollsBack = !colocation.score.isInfinite && !colocation.score.isMinusInfinite && !withPromotableRole
+            if finite == .skip, rollsBack { continue }
+            if finite == .only, !rollsBack { continue }
             let nodes = self.targets[self.colocationTarget(of: colocation)]?.nodes(in: colocation.primaryRole) ?? []
             let roleText = colocation.primaryRole.map { " (\($0.rawValue))" } ?? ""
             let what = "\(colocation.primary)\(roleText)"
@@ -449,6 +501,14 @@ struct Allocator {
                 self.blocked[member.id] = "failed too often on \(node)"
                 break
             }
+            // Pacemaker (pcmk__primitive_assign) freezes each primitive in its role: a group member that runs
+            // nowhere stays stopped even when the members before it run (and may move).
+            if !self.state.hasQuorum, self.config.properties.noQuorumPolicy == .freeze,
+                self.state.activeNodes(of: member.id).isEmpty
+            {
+                self.blocked[member.id] = "the partition has no quorum (no-quorum-policy freeze): nothing new starts"
+                continue
+            }
             self.targets[member.id] = Target(roles: [node: .started])
             // Pacemaker counts every primitive it assigns to a node, so a group weighs as its members.
             self.assignedCount[node, default: 0] += 1
@@ -462,20 +522,41 @@ struct Allocator {
         let own = self.ownScores(of: unit, withDependents: true, withStickiness: false)
         var sheet = own
         self.applyPrimaries(to: &sheet, of: unit, dependentRole: nil)
-        let current = Set(self.state.activeNodes(of: resource.id))
-        // Pacemaker (can_run_instance): no instance runs where the clone's own score is negative.
-        for node in self.nodeNames where !own.total(on: node).allowsPlacement && sheet.total(on: node).allowsPlacement {
-            sheet.add(.minusInfinity, on: node, because: "\(resource.id)'s own score on \(node) is \(own.total(on: node)): no instance runs there")
+        // What each instance is assigned with (Pacemaker's instance node tables): the clone's own scores; the
+        // preferences of what runs with the clone only as append_parent_colocation hands them to instances (all
+        // when fewer instances than nodes run, else only the negative ones), merged as for a primitive (not kept
+        // non-negative as in the clone's own table, which only bans nodes: can_run_instance); and the colocations
+        // with primaries but the finite ones that roll back, which distributeInstances applies per instance.
+        let available = self.nodeNames.filter(self.isAvailable).count
+        let instanceCount: Int
+        switch resource.cloning {
+        case .single: instanceCount = 1
+        case .clone(let max), .promotable(let max, _): instanceCount = max ?? self.nodeNames.count
         }
-        if resource.isPromotable {
-            // Pacemaker (pcmk__add_promotion_scores) adds a positive promotion score to where instances go.
-            for node in self.nodeNames where self.isAvailable(node) {
-                if let score = self.promotionAttribute(of: resource, on: node), score.value > 0 {
-                    sheet.add(score, on: node, because: "promotion score master-\(resource.id) draws an instance to \(node)")
+        var base = self.ownScores(of: unit, withDependents: false, withStickiness: false)
+        self.applyPrimaries(to: &base, of: unit, dependentRole: nil, finite: .skip)
+        let current = Set(self.state.activeNodes(of: resource.id))
+        func restrict(_ sheet: inout ScoreSheet) -> String? {
+            // Pacemaker (can_run_instance): no instance runs where the clone's own score is negative.
+            // Checked on the clone's own score alone, so a promotion score added to the instance does not lift it.
+            for node in self.nodeNames where !own.total(on: node).allowsPlacement && !sheet.total(on: node).isMinusInfinite {
+                sheet.add(.minusInfinity, on: node, because: "\(resource.id)'s own score on \(node) is \(own.total(on: node)): no instance runs there")
+            }
+            if resource.isPromotable {
+                // Pacemaker (pcmk__add_promotion_scores) adds a positive promotion score to where instances go.
+                for node in self.nodeNames where self.isAvailable(node) {
+                    if let score = self.promotionAttribute(of: resource, on: node), score.value > 0 {
+                        sheet.add(score, on: node, because: "promotion score master-\(resource.id) draws an instance to \(node)")
+                    }
                 }
             }
+            return self.quorumRestriction(on: &sheet, activeNodes: current)
         }
-        let quorumReason = self.quorumRestriction(on: &sheet, activeNodes: current)
+        let quorumReason = restrict(&sheet)
+        _ = restrict(&base)
+        let rollingBack = (self.colocationsByDependentUnit[unit.id] ?? []).contains {
+            !$0.score.isInfinite && !$0.score.isMinusInfinite
+        }
         let meta = self.meta(of: resource.id)
         // Where an instance runs cleanly, its stickiness (Pacemaker: only a positive one).
         let sticky = meta.stickiness.value > 0
@@ -501,9 +582,30 @@ struct Allocator {
         let frozen = !self.state.hasQuorum && self.config.properties.noQuorumPolicy == .freeze
         // Frozen without quorum: no new instance starts, and no instance is newly promoted.
         let instanceLimit = frozen ? min(maxInstances, current.filter(self.isAvailable).count) : maxInstances
-        let chosen = self.distributeInstances(
-            sheet: sheet, stickiness: meta.stickiness, sticky: sticky, current: current,
-            instances: maxInstances, limit: instanceLimit)
+        let allocator = self
+        let distributed = self.distributeInstances(
+            sheet: base, stickiness: meta.stickiness, sticky: sticky, current: current,
+            instances: maxInstances, limit: instanceLimit, ranking: sheet,
+            refine: rollingBack || !(self.colocationsByPrimaryUnit[unit.id] ?? []).isEmpty ? { instance in
+                // As pcmk__primitive_assign for the instance: its colocations with primaries, then what runs with
+                // it; each rolled back if it would leave this instance no node.
+                allocator.applyPrimaries(to: &instance, of: unit, dependentRole: nil, finite: .only)
+                allocator.mergeDependents(of: unit, into: &instance, negated: false, nonNegative: false, visited: [unit.id],
+                                          onlyNegative: instanceCount >= available)
+            } : nil)
+        let chosen = distributed.nodes
+        // So `clevervm explain` shows the score that decided: where an instance was assigned with another score
+        // than the clone-wide one (a finite colocation rolled back for it, or preferences of dependents that
+        // Pacemaker keeps out of its instances), the difference is listed on that node.
+        for (node, decided) in distributed.scores {
+            let wide = sheet.total(on: node)
+            guard decided != wide, !decided.isInfinite, !decided.isMinusInfinite, !wide.isInfinite, !wide.isMinusInfinite
+            else { continue }
+            let why = decided.value > wide.value
+                ? "the instance placed on \(node) set aside a finite colocation that would have left it no node"
+                : "the instance placed on \(node) was assigned with \(decided) (preferences of what runs with \(resource.id) count per instance)"
+            self.sheets[resource.id]?.add(Score(decided.value - wide.value), on: node, because: why)
+        }
         guard !chosen.isEmpty else {
             self.blocked[resource.id] = quorumReason ?? "no node can run it (see `clevervm explain \(resource.id)`)"
             return
@@ -519,7 +621,7 @@ struct Allocator {
             if targetRole != .unpromoted, promotedMax > 0 {
                 let currentlyPromoted = Set(self.nodeNames.filter { self.state.state(of: resource.id, on: $0).role == .promoted })
                 let promotable = frozen ? chosen.filter(currentlyPromoted.contains) : chosen
-                let promoted = self.best(promotion, current: currentlyPromoted, among: promotable).prefix(promotedMax)
+                let promoted = self.promotionOrder(promotion, among: promotable, of: resource).prefix(promotedMax)
                 for node in promoted { target.roles[node] = .promoted }
                 let outdated = self.state.outdatedDisks.filter { $0.volume == resource.id && chosen.contains($0.node) }
                 if promoted.isEmpty, let mark = outdated.first {
@@ -530,36 +632,87 @@ struct Allocator {
         self.targets[resource.id] = target
     }
 
+    /// The nodes holding an instance, best to promote first, as Pacemaker's cmp_promotable_instance: the promotion
+    /// score; then the current role there (promoted, then running, then stopped); then the instances' own order
+    /// (pcmk__cmp_instance): running ones by their instance number, which follows the nodes they run on, and new
+    /// ones in the order they were assigned (`candidates` is that order). Simplified: an instance that moves is
+    /// ranked by the role on its new node.
+    func promotionOrder(_ sheet: ScoreSheet, among candidates: [String], of resource: ResourceConfig) -> [String] {
+        let keyed = candidates.enumerated().compactMap { position, node -> (node: String, score: Score, rank: Int, position: Int)? in
+            let score = sheet.total(on: node)
+            guard score.allowsPlacement else { return nil }
+            let rank: Int
+            switch self.state.state(of: resource.id, on: node).role {
+            case .promoted: rank = 2
+            case let role where self.roleIsActive(role): rank = 1
+            default: rank = 0
+            }
+            // pcmk__cmp_instance: an instance that failed after one that did not. Pacemaker's failed flag stays until
+            // the instance is stopped; here: a failure on record and no successful stop in the history since.
+            let record = self.state.state(of: resource.id, on: node)
+            let failed = (record.failCount > 0 || record.lastFailure != nil)
+                && !record.lastOperations.contains { $0.action == .stop && $0.exitCode == 0 }
+            return (node, score, rank * 2 + (failed ? 0 : 1), position)
+        }
+        return keyed.sorted { a, b in
+            if a.score != b.score { return a.score > b.score }
+            if a.rank != b.rank { return a.rank > b.rank }
+            if a.rank > 1 { return a.node < b.node }
+            return a.position < b.position
+        }.map(\.node)
+    }
+
     /// Where a clone's instances go, as Pacemaker's distribute_children (at most one instance per node):
     /// first each running instance, in Pacemaker's instance order, stays on its node if that node is at least
     /// as good for it as any free node (its stickiness counts there only); then every instance left, running
     /// ones first, takes the best free node — highest score, then fewer resources, then (above zero) where it
     /// runs, then name (assign_best_node).
     func distributeInstances(
-        sheet: ScoreSheet, stickiness: Score, sticky: Set<String>, current: Set<String>, instances: Int, limit: Int
-    ) -> [String] {
+        sheet: ScoreSheet, stickiness: Score, sticky: Set<String>, current: Set<String>, instances: Int, limit: Int,
+        ranking: ScoreSheet? = nil, refine: ((inout ScoreSheet) -> Void)? = nil
+    ) -> (nodes: [String], scores: [String: Score]) {
         var chosen: [String] = []
         var taken: Set<String> = []
-        func free(_ node: String) -> Bool { !taken.contains(node) && sheet.total(on: node).allowsPlacement }
-        func weight(_ node: String, runningOn instanceNode: String?) -> Score {
-            node == instanceNode && sticky.contains(node) ? sheet.total(on: node) + stickiness : sheet.total(on: node)
+        var deciding: [String: Score] = [:]
+        let ranking = ranking ?? sheet
+        // Pacemaker applies a clone's finite colocations to each instance as it is assigned (append_parent_colocation),
+        // so one that would leave that instance no node is rolled back for it alone: each instance's own sheet has the
+        // nodes already taken at -INFINITY before they are applied.
+        func instanceSheet() -> ScoreSheet {
+            guard let refine else { return sheet }
+            var own = sheet
+            for node in taken { own.add(.minusInfinity, on: node, because: "another instance runs on \(node)") }
+            refine(&own)
+            return own
+        }
+        func weight(_ node: String, runningOn instanceNode: String?, in own: ScoreSheet) -> Score {
+            node == instanceNode && sticky.contains(node) ? own.total(on: node) + stickiness : own.total(on: node)
+        }
+        // Allowed for this instance: its stickiness is in its own node table, so it may lift its own node.
+        func free(_ node: String, for instanceNode: String?, in own: ScoreSheet) -> Bool {
+            !taken.contains(node) && weight(node, runningOn: instanceNode, in: own).allowsPlacement
         }
         // Pacemaker's pcmk__cmp_instance for running instances: on an allowed node first, then by the
         // clone's score there, then (as its instance numbers follow the nodes) by node name.
-        let running = current.filter(self.isAvailable).sorted { a, b in
-            let (wa, wb) = (weight(a, runningOn: a), weight(b, runningOn: b))
+        // Instance numbers go to the nodes where the clone runs, in order; an instance numbered clone-max or
+        // above is an orphan that Pacemaker only stops, so where it runs gets no preference.
+        let numbered = current.filter { self.state.nodes[$0]?.status == .online }.sorted().prefix(instances)
+        let running = numbered.filter(self.isAvailable).sorted { a, b in
+            let (wa, wb) = (weight(a, runningOn: a, in: ranking), weight(b, runningOn: b, in: ranking))
             if wa.allowsPlacement != wb.allowsPlacement { return wa.allowsPlacement }
-            if sheet.total(on: a) != sheet.total(on: b) { return sheet.total(on: a) > sheet.total(on: b) }
+            if ranking.total(on: a) != ranking.total(on: b) { return ranking.total(on: a) > ranking.total(on: b) }
             return a < b
         }
         var left: [String?] = []
         for node in running {
             guard chosen.count < limit else { break }
-            let mine = weight(node, runningOn: node)
-            let best = self.nodeNames.filter(free).map { weight($0, runningOn: node) }.max()
-            if free(node), mine.allowsPlacement, let best, mine >= best {
+            let own = instanceSheet()
+            let mine = weight(node, runningOn: node, in: own)
+            let best = self.nodeNames.filter { free($0, for: node, in: own) }.map { weight($0, runningOn: node, in: own) }.max()
+            if free(node, for: node, in: own), let best, mine >= best {
                 chosen.append(node)
                 taken.insert(node)
+                deciding[node] = own.total(on: node)
             } else {
                 left.append(node)
             }
@@ -567,24 +720,26 @@ struct Allocator {
         left += [String?](repeating: nil, count: max(0, instances - running.count))
         for instanceNode in left {
             guard chosen.count < limit else { break }
-            var ranked = self.nodeNames.filter(free).sorted { a, b in
-                let (wa, wb) = (weight(a, runningOn: instanceNode), weight(b, runningOn: instanceNode))
+            let own = instanceSheet()
+            var ranked = self.nodeNames.filter { free($0, for: instanceNode, in: own) }.sorted { a, b in
+                let (wa, wb) = (weight(a, runningOn: instanceNode, in: own), weight(b, runningOn: instanceNode, in: own))
                 if wa != wb { return wa > wb }
                 let (ca, cb) = (self.assignedCount[a, default: 0], self.assignedCount[b, default: 0])
                 if ca != cb { return ca < cb }
                 return a < b
             }
             guard let top = ranked.first else { break }
-            if let instanceNode, weight(top, runningOn: instanceNode).value > 0, top != instanceNode,
+            if let instanceNode, weight(top, runningOn: instanceNode, in: own).value > 0, top != instanceNode,
                 let index = ranked.firstIndex(of: instanceNode),
-                weight(instanceNode, runningOn: instanceNode) == weight(top, runningOn: instanceNode)
+                weight(instanceNode, runningOn: instanceNode, in: own) == weight(top, runningOn: instanceNode, in: own)
             {
                 ranked.insert(ranked.remove(at: index), at: 0)
             }
             chosen.append(ranked[0])
             taken.insert(ranked[0])
+            deciding[ranked[0]] = own.total(on: ranked[0])
         }
-        return chosen
+        return (chosen, deciding)
     }
 
     /// The promotion score of each node holding an instance: the resource's own promotion score

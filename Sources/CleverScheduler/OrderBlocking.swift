@@ -9,7 +9,13 @@ extension Allocator {
     mutating func applyMandatoryOrders() {
         var ordersByFirst: [String: [OrderConstraint]] = [:]
         var worklist: [OrderConstraint] = []
-        for case .order(let order) in self.constraints where order.kind == .mandatory {
+        // Pacemaker (order_actions) keeps one ordering per pair of actions: a later one between the same two
+        // actions is dropped as a duplicate, whatever its kind, so an Optional order listed first makes a
+        // Mandatory one after it between the same actions count for nothing.
+        var seenPairs: Set<[String]> = []
+        for case .order(let order) in self.constraints {
+            let pair = [order.first, order.firstAction.rawValue, order.then, order.thenAction.rawValue]
+            guard seenPairs.insert(pair).inserted, order.kind == .mandatory else { continue }
             guard [.start, .promote].contains(order.firstAction), [.start, .promote].contains(order.thenAction) else { continue }
             ordersByFirst[order.first, default: []].append(order)
             worklist.append(order)

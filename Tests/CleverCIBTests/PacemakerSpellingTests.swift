@@ -53,3 +53,28 @@ import Testing
         #expect(rule.expression == .compare(attribute: "#uname", op: .eq, value: "node2", type: .string))
     }
 }
+
+@Suite struct LocationRuleRoleTests {
+    /// Pacemaker 2.1.5 (unpack_rsc_location) takes a rule-based location's role from each rule only: a role on
+    /// the rsc_location element itself is not applied to its rules, so the location weighs on every role.
+    @Test func aConstraintRoleDoesNotReachItsRules() throws {
+        let xml = cib("""
+            <resources><primitive id="a" class="ocf" provider="pacemaker" type="Dummy"/></resources>
+            <constraints>
+              <rsc_location id="outer" rsc="a" role="Promoted">
+                <rule id="r1" score="-INFINITY"><expression id="e1" attribute="rack" operation="defined"/></rule>
+              </rsc_location>
+              <rsc_location id="inner" rsc="a">
+                <rule id="r2" score="10" role="Promoted"><expression id="e2" attribute="rack" operation="defined"/></rule>
+              </rsc_location>
+            </constraints>
+            """)
+        let result = try CIBImport.parse(xml, file: "x.xml")
+        #expect(result.unsupported.isEmpty)
+        let roles = result.config.constraints.compactMap { constraint -> ConstraintRole?? in
+            guard case .location(let location) = constraint else { return nil }
+            return .some(location.role)
+        }
+        #expect(roles == [nil, .promoted])
+    }
+}
