@@ -5,7 +5,8 @@
 #            other host (ping loss detection + save + switch-over + resume)
 #   failover — power off the active host; time until QEMU runs on the survivor
 # Prints each run and the median / min / max of each.   bash scripts/bench-vm-lab.sh [RUNS] (default 10; root)
-# PARTS="failover" (or any of: live failover hibernate) runs only those parts.
+# PARTS="failover" (or any of: live failover hibernate) runs only those parts. CONFIG=FILE: the lab config of the
+# live and failover parts (default examples/lab-vm-watchdog.yaml).
 # FAST=1: the failover part runs the fastest safe watchdog setting (token 500 ms, qdevice timeout 1 s, W 1 s) instead
 # of examples/lab-vm-watchdog.yaml's (token 1000 ms, qdevice timeout 3 s, W 2 s); both print the survivors' derived wait.
 set -euo pipefail
@@ -43,7 +44,8 @@ if [ -n "${FAST:-}" ]; then
     sed -e 's/^    watchdog-timeout: 2s/    watchdog-timeout: 1s\n    token: 500ms/' -e 's/^  ping: \[198.51.100.1\]/&\n  timeout: 1s\n  sync-timeout: 2s/' \
         examples/lab-vm-watchdog.yaml > "$config"
 fi
-grep -E '^    (watchdog-timeout|token):|^  (timeout|sync-timeout):' "$config" | tr -s ' ' | paste -sd, | sed 's/^/settings:/'
+# (a config without any of these, such as examples/lab-vm.yaml via CONFIG=, prints an empty settings line)
+{ grep -E '^    (watchdog-timeout|token):|^  (timeout|sync-timeout):' "$config" || true; } | tr -s ' ' | paste -sd, | sed 's/^/settings:/'
 up "$config"
 want live && echo "==> live migration: cut the active host's ping"
 want live && for run in $(seq 1 "$runs"); do
