@@ -15,10 +15,24 @@ struct AgentOptions: ParsableArguments {
     @Option(name: .long, help: "The agent's control socket.")
     var socket = ControlSocket.defaultPath
 
+    /// One control call. Refused only because a host just joined (its document is being merged, nothing changed),
+    /// it is asked again for up to 30 s, as an operator would: `config apply` right after `join` otherwise fails.
     func call(_ request: ControlRequest) throws -> ControlResponse {
-        let response = try ControlSocket.call(request, path: self.socket)
-        if case .failure(let message) = response { throw CLIError(message) }
-        return response
+        let deadline = Date().addingTimeInterval(30)
+        var told = false
+        while true {
+            let response = try ControlSocket.call(request, path: self.socket)
+            if case .failure(let message) = response {
+                if message == "refused: \(ClusterLedger.membershipChanging)", Date() < deadline {
+                    if !told { Output.warn("the cluster's membership is changing (a host joined or left); waiting for it to settle") }
+                    told = true
+                    Thread.sleep(forTimeInterval: 0.5)
+                    continue
+                }
+                throw CLIError(message)
+            }
+            return response
+        }
     }
 }
 

@@ -272,9 +272,13 @@ public struct ClusterLedger: Sendable {
         return directives
     }
 
+    /// The refusal while a joined member's document has not been merged yet: nothing changed, and the same request
+    /// succeeds moments later (the CLI waits and asks again).
+    public static let membershipChanging = "cluster membership is changing; try again in a moment"
+
     func refusal(for request: RequestID) -> String? {
         if !self.quorate { return "this partition has no quorum" }
-        if !self.syncPending.isEmpty { return "cluster membership is changing; try again in a moment" }
+        if !self.syncPending.isEmpty { return Self.membershipChanging }
         return nil
     }
 
