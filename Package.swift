@@ -85,7 +85,7 @@ let package = Package(
         // Test helper: joins a CPG group, prints deliveries, views and quorum as JSON lines.
         .executableTarget(name: "CorosyncProbe", dependencies: ["Corosync"]),
         // Test support: fake clock, fixtures, scenario runner helpers.
-        .target(name: "CleverTesting", dependencies: ["CleverModel", "CleverConfig", "CleverScheduler", "CleverCluster", "CleverAgentCore", "CleverControl"]),
+        .target(name: "CleverTesting", dependencies: ["CleverModel", "CleverConfig", "CleverScheduler", "CleverCluster", "CleverAgentCore", "CleverControl", "CleverSystem"]),
 
         // Pure: big-endian byte reading and writing with bounds checks, shared by the wire codecs.
         .target(name: "CleverBytes"),
@@ -157,7 +157,7 @@ let package = Package(
         .testTarget(name: "CleverCLITests", dependencies: ["CleverCLI", "CleverTesting", "CleverSystem", "CleverConfig", "CorosyncConfig"]),
         .testTarget(name: "CorosyncTests", dependencies: ["Corosync"]),
         // Real QEMU under TCG with nbdkit disks; builds the test guest with scripts/build-test-guest.sh.
-        .testTarget(name: "CleverQEMUTests", dependencies: ["CleverQEMU", "CleverExecutor", "CleverModel", "CleverCluster", "CleverReplication"]),
+        .testTarget(name: "CleverQEMUTests", dependencies: ["CleverQEMU", "CleverExecutor", "CleverModel", "CleverCluster", "CleverReplication", "CleverTesting"]),
         .testTarget(name: "CorosyncConfigTests", dependencies: ["CorosyncConfig", "CleverModel"]),
         .testTarget(name: "CleverSetupTests", dependencies: ["CleverSetup", "CleverModel", "CleverConfig"]),
         // Lab tests need root, corosync, corosync-qnetd, corosync-qdevice; they run corosync-probe in lab hosts.

@@ -1,4 +1,5 @@
 import CleverReplication
+import CleverTesting
 import Foundation
 import Testing
 
@@ -15,7 +16,7 @@ struct ConsoleRelayTests {
     static let key = Array("the cluster key of this test".utf8)
 
     @Test func consoleBytesArriveAndComeBackButNeverCrossTheNetworkInTheClear() throws {
-        let console = try FakeConsole()
+        let console = try EchoSocket(prefix: "console got: ")
         defer { console.stop() }
         let relay = try ConsoleRelay.Server(address: "127.0.0.1", port: 0, key: Self.key) { channel, vm in vm == "vm1" && channel == .serial ? console.path : nil }
         defer { relay.stop() }
@@ -36,7 +37,7 @@ struct ConsoleRelayTests {
     }
 
     @Test func aChangedOrReplayedFrameEndsTheSession() throws {
-        let console = try FakeConsole()
+        let console = try EchoSocket(prefix: "console got: ")
         defer { console.stop() }
         let relay = try ConsoleRelay.Server(address: "127.0.0.1", port: 0, key: Self.key) { channel, vm in vm == "vm1" && channel == .serial ? console.path : nil }
         defer { relay.stop() }
@@ -69,7 +70,7 @@ struct ConsoleRelayTests {
     }
 
     @Test func aWrongKeyGetsNoConsole() throws {
-        let console = try FakeConsole()
+        let console = try EchoSocket(prefix: "console got: ")
         defer { console.stop() }
         let relay = try ConsoleRelay.Server(address: "127.0.0.1", port: 0, key: Self.key) { channel, vm in vm == "vm1" && channel == .serial ? console.path : nil }
         defer { relay.stop() }
@@ -82,9 +83,9 @@ struct ConsoleRelayTests {
     }
 
     @Test func theVNCChannelReachesTheDisplaySocketAndNotTheConsole() throws {
-        let console = try FakeConsole()
+        let console = try EchoSocket(prefix: "console got: ")
         defer { console.stop() }
-        let display = try FakeConsole()
+        let display = try EchoSocket(prefix: "console got: ")
         defer { display.stop() }
         let relay = try ConsoleRelay.Server(address: "127.0.0.1", port: 0, key: Self.key) { channel, vm in
             guard vm == "vm1" else { return nil }
@@ -185,64 +186,6 @@ struct ConsoleRelayTests {
     }
 }
 
-/// A unix socket that stands in for a VM's console: every line received comes back as "console got: <line>".
-final class FakeConsole: @unchecked Sendable {
-    // Safety: `log` is guarded by `lock`; the listener is closed once in stop.
-    let path: String
-    private let listener: Int32
-    private let lock = NSLock()
-    private var log: [UInt8] = []
-
-    var received: String { self.lock.withLock { String(decoding: self.log, as: UTF8.self) } }
-
-    init() throws {
-        let path = NSTemporaryDirectory() + "cvq-console-\(UUID().uuidString.prefix(8)).sock"
-        self.path = path
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard bound == 0, listen(fd, 4) == 0 else { throw LabError("cannot listen on \(path)") }
-        self.listener = fd
-        Thread { [self] in
-            while true {
-                let client = accept(self.listener, nil, nil)
-                if client < 0 { return }
-                Thread { [self] in self.serve(client) }.start()
-            }
-        }.start()
-    }
-
-    private func serve(_ client: Int32) {
-        defer { close(client) }
-        var line: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = read(client, &buffer, buffer.count)
-            if count <= 0 { return }
-            self.lock.withLock { self.log += buffer[..<count] }
-            for byte in buffer[..<count] {
-                if byte == 10 {
-                    ConsoleSession.writeAll(client, Array("console got: ".utf8 + line + [10])[...])
-                    line = []
-                } else {
-                    line.append(byte)
-                }
-            }
-        }
-    }
-
-    func stop() {
-        shutdown(self.listener, Int32(SHUT_RDWR))
-        close(self.listener)
-        unlink(self.path)
-    }
-}
 
 extension RecordingProxy {
     /// A listener on 127.0.0.1 that sends `greeting` to its one client and closes: a relay of another version.

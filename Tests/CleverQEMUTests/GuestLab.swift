@@ -159,8 +159,8 @@ final class GuestLab: @unchecked Sendable {
         // The cluster key both hosts derive the live migration's TLS key from (Corosync's authkey on a real host).
         let key = "\(directory)/cluster.key"
         if !FileManager.default.fileExists(atPath: key) {
-            FileManager.default.createFile(atPath: key, contents: Data((0..<32).map { _ in UInt8.random(in: 0...255) }),
-                                           attributes: [.posixPermissions: 0o600])
+            _ = FileManager.default.createFile(atPath: key, contents: Data((0..<32).map { _ in UInt8.random(in: 0...255) }),
+                                               attributes: [.posixPermissions: 0o600])
         }
         settings.migrationKeyFile = key
         if self.network {
