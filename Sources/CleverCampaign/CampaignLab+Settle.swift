@@ -32,7 +32,9 @@ extension CampaignLab {
             host = placement[0]
             return true
         }
-        guard placed, let host else { throw LabFailure("after \(what): the VM did not settle on \(expected ?? "one host")") }
+        guard placed, let host else {
+            throw LabFailure("after \(what): the VM did not settle on \(expected ?? "one host") within 90 s; \(self.statusSeen(from: from))")
+        }
         let before = SingleRunWatch.ackCount(self.console(host, vm: vm))
         guard self.waitUntil(60, { SingleRunWatch.ackCount(self.console(host, vm: vm)) > before + 3 }) else {
             throw LabFailure("after \(what): the guest on \(host) does not write")
@@ -40,15 +42,44 @@ extension CampaignLab {
         return host
     }
 
-    /// Waits until both hosts are up, quorate, settled and every volume is UpToDate on both.
+    /// What a failed wait saw, for its error: the status of `from` (or of every powered-on host), so a CI log that keeps
+    /// only the failure line still says why (no quorum, a fail count at the threshold, an unfit host, a pending action).
+    func statusSeen(from: String?) -> String {
+        let viewers = from.map { [$0] } ?? self.hosts.filter { !self.poweredOff($0) }
+        return viewers.map { host in
+            let text = self.clevervm(host, ["status"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+            return "status on \(host):\n\(text.isEmpty ? "(no answer)" : text)"
+        }.joined(separator: "\n")
+    }
+
+    /// Waits until both hosts are up, quorate with every vote (the tie-breaker's too), settled and every volume is
+    /// UpToDate on both.
     public func waitInSync(after what: String) throws {
         let ok = self.waitUntil(120) {
             self.hosts.allSatisfy { host in
                 guard let report = self.status(host), report.quorate, report.nodes.allSatisfy(\.online) else { return false }
                 return self.settled(host) && report.resources.allSatisfy { $0.replication.map { $0.contains("UpToDate/UpToDate") } ?? true }
+                    && self.votes(host).map { $0.total >= $0.expected } == true
             }
         }
-        if !ok { throw LabFailure("after \(what): the cluster did not come back whole and in sync") }
+        if !ok {
+            let votes = self.hosts.map { host in self.votes(host).map { "\(host) counts \($0.total) of \($0.expected) votes" } ?? "\(host): no votes known" }
+            throw LabFailure("after \(what): the cluster did not come back whole and in sync within 120 s (\(votes.joined(separator: ", "))); "
+                             + self.statusSeen(from: nil))
+        }
+    }
+
+    /// The votes `host` counts and expects (corosync-quorumtool): with two hosts and a qdevice, 3 of 3 when whole. A
+    /// host whose qdevice lost qnetd is quorate with 2 of 3, and alone after the next fault it would have no quorum: the
+    /// campaign must see that at the fault that caused it, not one fault later.
+    public func votes(_ host: String) -> (total: Int, expected: Int)? {
+        let output = Self.run(["lab", "exec", "--name", self.name, host, "--", "corosync-quorumtool", "-s"], timeout: 10).output
+        func number(_ label: String) -> Int? {
+            output.split(separator: "\n").first { $0.hasPrefix(label) }
+                .flatMap { Int($0.dropFirst(label.count).trimmingCharacters(in: .whitespaces)) }
+        }
+        guard let total = number("Total votes:"), let expected = number("Expected votes:") else { return nil }
+        return (total, expected)
     }
 
     // MARK: The lab's state file

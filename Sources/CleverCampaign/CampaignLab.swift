@@ -50,9 +50,11 @@ public final class CampaignLab {
     public func down() {
         // CLEVERVM_LAB_LOGS=DIR keeps every host's logs (agent, corosync, volumes, QEMU, console) for a post-mortem.
         if let keep = ProcessInfo.processInfo.environment["CLEVERVM_LAB_LOGS"] {
-            for host in ["alpha", "beta"] {
+            // The gateway's logs (qnetd's) too: a quorum that does not come back is decided there.
+            for host in ["alpha", "beta", "gw"] {
+                let directory = host == "gw" ? "/run/clevervm-lab/\(self.name)/gateway" : "\(self.hostsDirectory)/\(host)"
                 _ = Subprocess.run(["sh", "-c", "mkdir -p \"$2\" && cp -r \"$1\"/logs/. \"$1\"/run/clevervm/*.log \"$2\"/ 2>/dev/null; true",
-                                    "sh", "\(self.hostsDirectory)/\(host)", "\(keep)/\(self.name)/\(host)"])
+                                    "sh", directory, "\(keep)/\(self.name)/\(host)"])
             }
         }
         _ = Self.run(["lab", "down", "--name", self.name])

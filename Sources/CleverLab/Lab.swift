@@ -125,14 +125,14 @@ public struct Lab: Sendable {
             progress("qdevice TLS: a CA on qnetd, the cluster's certificate signed by it and imported on every host")
             try self.makeQdeviceCertificates(layout: layout, state: state, cluster: clusterConfig.name)
             progress("corosync-qnetd on the gateway (TLS required)")
-            state.services["gw"] = [LabState.Service(name: "qnetd", command: ["corosync-qnetd", "-f", "-s", "req"])]
+            state.services["gw"] = [LabState.Service(name: "qnetd", command: ["corosync-qnetd", "-f", "-d", "-s", "req"], restartsOnCrash: true)]
             try self.startServices(of: "gw", in: &state)
         }
         for host in layout.hosts {
             progress("corosync on \(host.name)")
             state.services[host.name] = [LabState.Service(name: "corosync", command: ["corosync", "-f"])]
             if state.usesQdevice {
-                state.services[host.name]?.append(LabState.Service(name: "qdevice", command: ["corosync-qdevice", "-f"]))
+                state.services[host.name]?.append(LabState.Service(name: "qdevice", command: ["corosync-qdevice", "-f", "-d"]))
             }
         }
         for host in layout.hosts { try self.startServices(of: host.name, in: &state) }
@@ -267,7 +267,7 @@ public struct Lab: Sendable {
     public func stopService(host: String, name: String) throws(LabError) {
         try self.withLock { () throws(LabError) in
             var state = try self.state()
-            if let pid = state.services[host]?.first(where: { $0.name == name })?.pid { Self.terminate(pid) }
+            if let service = state.services[host]?.first(where: { $0.name == name }) { Self.terminate(service) }
             state.services[host]?.removeAll { $0.name == name }
             try state.save()
         }
@@ -282,7 +282,7 @@ public struct Lab: Sendable {
                 throw LabError("lab \(self.name), host \(host)", "has no service \(name) (services: \((state.services[host] ?? []).map(\.name).joined(separator: ", ")))")
             }
             if let pid = state.services[host]![index].pid, pid > 0 {
-                kill(pid, SIGKILL)
+                state.services[host]![index].signal(SIGKILL)
                 let deadline = ContinuousClock.now.advanced(by: .seconds(5))
                 while Subprocess.isAlive(pid), ContinuousClock.now < deadline { usleep(10_000) }
             }
@@ -298,7 +298,7 @@ public struct Lab: Sendable {
             guard let service = state.services[host]?.first(where: { $0.name == name }) else {
                 throw LabError("lab \(self.name), host \(host)", "has no service \(name)")
             }
-            if let pid = service.pid, pid > 0, Subprocess.isAlive(pid) { Self.terminate(pid) }
+            if let pid = service.pid, pid > 0, Subprocess.isAlive(pid) { Self.terminate(service) }
             try self.startServices(of: host, in: &state, only: name)
             try state.save()
         }
@@ -618,6 +618,15 @@ public struct Lab: Sendable {
         let deadline = ContinuousClock.now.advanced(by: .seconds(5))
         while Subprocess.isAlive(pid), ContinuousClock.now < deadline { usleep(20_000) }
         if Subprocess.isAlive(pid) { kill(pid, SIGKILL) }
+    }
+
+    /// `terminate` for a service: a service that restarts on crash is stopped with its whole process group.
+    static func terminate(_ service: LabState.Service) {
+        guard let pid = service.pid, pid > 0 else { return }
+        service.signal(SIGTERM)
+        let deadline = ContinuousClock.now.advanced(by: .seconds(5))
+        while Subprocess.isAlive(pid), ContinuousClock.now < deadline { usleep(20_000) }
+        if Subprocess.isAlive(pid) { service.signal(SIGKILL) }
     }
 
     static func ip(_ arguments: [String]) throws(LabError) {

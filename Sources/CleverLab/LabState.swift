@@ -24,11 +24,36 @@ public struct LabState: Hashable, Sendable, Codable {
         public var name: String
         public var command: [String]
         public var pid: Int32?
-        public init(name: String, command: [String], pid: Int32? = nil) {
+        /// Started again when it dies by a crash signal, as systemd does for a unit with `Restart=on-abnormal`
+        /// (Debian's corosync-qnetd.service): `command` runs under `LabState.restartingOnCrash`, and the lab signals
+        /// the whole process group (the loop and the daemon) to stop or crash it.
+        public var restartsOnCrash: Bool?
+        public init(name: String, command: [String], pid: Int32? = nil, restartsOnCrash: Bool = false) {
             self.name = name
-            self.command = command
+            self.command = restartsOnCrash ? LabState.restartingOnCrash(command) : command
             self.pid = pid
+            self.restartsOnCrash = restartsOnCrash ? true : nil
         }
+
+        /// Sends `signal` to the service (to its process group when it restarts on crash: the loop and the daemon).
+        func signal(_ signal: Int32) {
+            guard let pid, pid > 0 else { return }
+            kill(self.restartsOnCrash == true ? -pid : pid, signal)
+        }
+    }
+
+    /// `command` under a shell loop that starts it again when it dies by SIGSEGV, SIGBUS, SIGFPE or SIGABRT — the
+    /// crashes systemd's `Restart=on-abnormal` covers that a lab test does not cause itself (the lab's own crash is a
+    /// SIGKILL of the whole group, so it stays down). corosync-qnetd 3.0.3 segfaults now and then when a client
+    /// disconnects while another connects; a real installation gets it back 100 ms later, so the lab must too.
+    static func restartingOnCrash(_ command: [String]) -> [String] {
+        let quoted = command.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+        let loop = """
+            while :; do \(quoted); status=$?; case $status in 134|135|136|139) \
+            echo "lab: \(command[0]) died by signal $((status - 128)); started again 100 ms later (systemd Restart=on-abnormal)" >&2; \
+            sleep 0.1;; *) exit $status;; esac; done
+            """
+        return ["sh", "-c", loop]
     }
 
     static func path(in directory: String) -> String { "\(directory)/state.json" }
