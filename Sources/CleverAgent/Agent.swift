@@ -292,11 +292,21 @@ public actor Agent {
     }
 
     func handle(_ request: ControlRequest) async -> ControlResponse {
-        await withCheckedContinuation { continuation in
+        let response = await withCheckedContinuation { continuation in
             let (call, directives) = self.core.onControl(request, now: self.clock.now())
             self.calls[call] = continuation
             self.enqueue(directives)
         }
+        guard case .status(var report) = response, let qnetd = self.core.config.quorum?.qdeviceHost else { return response }
+        report.tieBreaker = await Self.tieBreakerVote(qnetd: qnetd)
+        return .status(report)
+    }
+
+    /// This host's qdevice vote, from corosync-quorumtool: a subprocess with a deadline, so a frozen Corosync delays a
+    /// status answer by at most 2 s and never the agent (its own votequorum handle belongs to the quorum thread).
+    static func tieBreakerVote(qnetd: String) async -> TieBreakerVote? {
+        let result = await Subprocess.run(["corosync-quorumtool", "-s"], timeout: .seconds(2))
+        return TieBreakerVote(qnetd: qnetd, quorumTool: result.output)
     }
 
     private func timerFired(_ timer: AgentTimer) {

@@ -118,6 +118,8 @@ public struct StatusReport: Hashable, Sendable, Codable {
     /// The group wire version this agent writes: the lowest every member speaks, so during a rolling upgrade it
     /// stays at the older release's until the last member is upgraded. nil from agents before it was reported.
     public var wireVersion: Int?
+    /// Whether this host's qdevice votes (nil without a qdevice, or from agents before it was reported).
+    public var tieBreaker: TieBreakerVote?
 
     public init(cluster: String, localNode: String, coordinator: String?, quorate: Bool, configEpoch: Int, nodes: [Node],
                 resources: [Resource], marks: [PlacementMark], pendingActions: [String], now: Timestamp) {

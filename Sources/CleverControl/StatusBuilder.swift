@@ -82,6 +82,7 @@ extension StatusReport {
                 : "node \(node.name) is OFFLINE")
         }
         problems += self.watchdogProblems
+        if self.quorate, let problem = self.tieBreaker?.problem(localNode: self.localNode) { problems.append(problem) }
         for resource in self.resources {
             for (node, count) in resource.failCounts.sorted(by: { $0.key < $1.key }) {
                 problems.append("\(resource.id) failed \(count)× on \(node) (`clevervm cleanup \(resource.id)` once fixed)")
