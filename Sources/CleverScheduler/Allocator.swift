@@ -883,10 +883,30 @@ struct Allocator {
             sheet.add(.minusInfinity, on: mark.node, because: "host \(mark.node) marked unfit (\(mark.createdBy))")
         }
         self.applyPrimaries(to: &sheet, of: unit, dependentRole: .promoted)
+        // Pacemaker (pcmk__apply_coloc_to_priority): a colocation of the clone's Unpromoted role counts against
+        // promotion where the instance is with its primary (an anti-colocation for it); an instance has it when
+        // append_parent_colocation handed it over (negative or INFINITY, or any when fewer instances than nodes).
+        let available = self.nodeNames.filter(self.isAvailable).count
+        let instanceCount: Int
+        switch resource.cloning {
+        case .single: instanceCount = 1
+        case .clone(let max), .promotable(let max, _): instanceCount = max ?? self.nodeNames.count
+        }
+        for colocation in self.colocationsByDependentUnit[unit.id] ?? [] where colocation.dependentRole == .unpromoted {
+            guard colocation.dependent == resource.id, let primaryUnit = self.unitID(of: colocation.primary),
+                primaryUnit != unit.id, self.allocated.contains(primaryUnit),
+                colocation.score.value < 0 || colocation.score.isInfinite || instanceCount < available
+            else { continue }
+            let with = self.targets[self.colocationTarget(of: colocation)]?.nodes(in: colocation.primaryRole) ?? []
+            for node in candidates where with.contains(node) {
+                sheet.add(Score(-colocation.score.value), on: node,
+                          because: "\(colocation.id): \(resource.id) Unpromoted with \(colocation.primary) at \(colocation.score) weighs for promotion on \(node)")
+            }
+        }
         // Pacemaker (sort_promotable_instances): an instance whose priority is not negative adds the clone's
         // own score for its node (locations, colocations; not stickiness) before the instances are ranked.
         var placement = self.ownScores(of: unit, withDependents: true, withStickiness: false)
-        self.applyPrimaries(to: &placement, of: unit, dependentRole: nil)
+        // (the clone's node table: its own scores and its dependents'; its colocations with primaries reach only its instances)
         // Pacemaker (set_sort_index_to_node_weight): an instance whose priority is negative keeps it as its sort
         // index; what the clone's node table gains (its placement score, what must run with the promoted instance)
         // counts only for the others.
