@@ -897,6 +897,8 @@ struct Allocator {
                 primaryUnit != unit.id, self.allocated.contains(primaryUnit),
                 colocation.score.value < 0 || colocation.score.isInfinite || instanceCount < available
             else { continue }
+            // With a clone as primary an INFINITY colocation only limits the nodes (pcmk__clone_apply_coloc_score).
+            if colocation.score.isInfinite, case .clone = self.unitsByID[primaryUnit] { continue }
             let with = self.targets[self.colocationTarget(of: colocation)]?.nodes(in: colocation.primaryRole) ?? []
             for node in candidates where with.contains(node) {
                 sheet.add(Score(-colocation.score.value), on: node,

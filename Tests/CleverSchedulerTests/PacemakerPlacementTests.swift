@@ -224,4 +224,17 @@ import Testing
         #expect(Self.nodes(of: "ms", in: transition) == ["node1", "node2"])
         #expect(transition.placement.filter { $0.role == .promoted }.map(\.node) == ["node2"])
     }
+
+    /// pcmk__clone_apply_coloc_score: with a clone as primary an INFINITY colocation of the Unpromoted role only
+    /// limits where instances go; it does not keep the instances with the clone from being promoted.
+    @Test func anUnpromotedColocationWithACloneStillLetsPromote() {
+        let config = Self.config(
+            nodes: 2, resources: [Self.dummy("c", cloning: .clone(max: nil)), Self.dummy("ms", cloning: .promotable(max: nil, promotedMax: 1))],
+            constraints: [.colocation(ColocationConstraint(id: "unpromoted-ms-with-c", dependent: "ms", primary: "c", score: .infinity,
+                                                           dependentRole: .unpromoted))])
+        let state = Self.state(nodes: 2, attributes: ["node1": ["master-ms": "5"], "node2": ["master-ms": "5"]])
+        let transition = Scheduler(config: config).schedule(state: state, now: Fixtures.epoch)
+        #expect(Self.nodes(of: "ms", in: transition) == ["node1", "node2"])
+        #expect(transition.placement.filter { $0.role == .promoted }.count == 1)
+    }
 }
