@@ -68,7 +68,8 @@ struct Simulate: ParsableCommand {
                 do { return try SimulationEvent(parsing: line, config: loaded.config) } catch { throw CLIError(String(describing: error)) }
             }
             var simulator = Simulator(config: loaded.config, state: loaded.state, now: loaded.now,
-                                      synthesizesPingAttributes: self.input.cib == nil)
+                                      synthesizesPingAttributes: self.input.cib == nil,
+                                      reschedulesUntilSettled: self.input.cib != nil)
             var rounds: [Simulator.Round] = []
             let settle = simulator.run(nil)
             if settle.actions.contains(where: { $0.action != .monitor }) || events.isEmpty { rounds.append(settle) }

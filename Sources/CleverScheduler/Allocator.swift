@@ -536,14 +536,16 @@ struct Allocator {
         var base = self.ownScores(of: unit, withDependents: false, withStickiness: false)
         self.applyPrimaries(to: &base, of: unit, dependentRole: nil, finite: .skip)
         let current = Set(self.state.activeNodes(of: resource.id))
-        func restrict(_ sheet: inout ScoreSheet) -> String? {
+        func restrict(_ sheet: inout ScoreSheet, withPromotion: Bool) -> String? {
             // Pacemaker (can_run_instance): no instance runs where the clone's own score is negative.
             // Checked on the clone's own score alone, so a promotion score added to the instance does not lift it.
             for node in self.nodeNames where !own.total(on: node).allowsPlacement && !sheet.total(on: node).isMinusInfinite {
                 sheet.add(.minusInfinity, on: node, because: "\(resource.id)'s own score on \(node) is \(own.total(on: node)): no instance runs there")
             }
-            if resource.isPromotable {
-                // Pacemaker (pcmk__add_promotion_scores) adds a positive promotion score to where instances go.
+            if resource.isPromotable, withPromotion {
+                // Pacemaker (pcmk__add_promotion_scores) adds a positive promotion score to where instances go: here the
+                // clone-wide view (what explain shows, and how active instances rank); each instance gets it only where
+                // it counts for that instance (`promotionApplies`), in distributeInstances.
                 for node in self.nodeNames where self.isAvailable(node) {
                     if let score = self.promotionAttribute(of: resource, on: node), score.value > 0 {
                         sheet.add(score, on: node, because: "promotion score master-\(resource.id) draws an instance to \(node)")
@@ -552,8 +554,8 @@ struct Allocator {
             }
             return self.quorumRestriction(on: &sheet, activeNodes: current)
         }
-        let quorumReason = restrict(&sheet)
-        _ = restrict(&base)
+        let quorumReason = restrict(&sheet, withPromotion: true)
+        _ = restrict(&base, withPromotion: false)
         let rollingBack = (self.colocationsByDependentUnit[unit.id] ?? []).contains {
             !$0.score.isInfinite && !$0.score.isMinusInfinite
         }
@@ -583,9 +585,28 @@ struct Allocator {
         // Frozen without quorum: no new instance starts, and no instance is newly promoted.
         let instanceLimit = frozen ? min(maxInstances, current.filter(self.isAvailable).count) : maxInstances
         let allocator = self
+        let table = self.instanceTable(of: resource, count: maxInstances)
+        let promotable = resource.isPromotable
         let distributed = self.distributeInstances(
-            sheet: base, stickiness: meta.stickiness, sticky: sticky, current: current,
-            instances: maxInstances, limit: instanceLimit, ranking: sheet,
+            sheet: base, stickiness: meta.stickiness, sticky: sticky, table: table, limit: instanceLimit, ranking: sheet,
+            bonus: promotable ? { instance, own in
+                for node in allocator.nodeNames where allocator.isAvailable(node) {
+                    if let score = allocator.promotionAttribute(of: resource, instance: instance, on: node), score.value > 0 {
+                        own.add(score, on: node, because: "promotion score master-\(resource.id) draws instance \(instance.number) to \(node)")
+                    }
+                }
+            } : nil,
+            priority: promotable ? { instance in
+                // pcmk__add_promotion_scores: an instance's priority rises to its best promotion score where it counts
+                // and the instance is allowed; higher priority instances are assigned first (pcmk__cmp_instance).
+                var best = meta.priority
+                for node in allocator.nodeNames where allocator.isAvailable(node) && base.total(on: node).allowsPlacement {
+                    if let score = allocator.promotionAttribute(of: resource, instance: instance, on: node) {
+                        best = max(best, score.value)
+                    }
+                }
+                return best
+            } : nil,
             refine: rollingBack || !(self.colocationsByPrimaryUnit[unit.id] ?? []).isEmpty ? { instance in
                 // As pcmk__primitive_assign for the instance: its colocations with primaries, then what runs with
                 // it; each rolled back if it would leave this instance no node.
@@ -616,12 +637,13 @@ struct Allocator {
             self.assignedCount[node, default: 0] += 1
         }
         if resource.isPromotable {
-            let promotion = self.promotionScores(of: resource, on: chosen)
+            let promotion = self.promotionScores(of: resource, on: chosen, instances: distributed.instances)
             self.promotionSheets[resource.id] = promotion
             if targetRole != .unpromoted, promotedMax > 0 {
                 let currentlyPromoted = Set(self.nodeNames.filter { self.state.state(of: resource.id, on: $0).role == .promoted })
-                let promotable = frozen ? chosen.filter(currentlyPromoted.contains) : chosen
-                let promoted = self.promotionOrder(promotion, among: promotable, of: resource).prefix(promotedMax)
+                let promotable = frozen ? distributed.order.filter(currentlyPromoted.contains) : distributed.order
+                let promoted = self.promotionOrder(promotion, among: promotable, of: resource, instances: distributed.instances)
+                    .prefix(promotedMax)
                 for node in promoted { target.roles[node] = .promoted }
                 let outdated = self.state.outdatedDisks.filter { $0.volume == resource.id && chosen.contains($0.node) }
                 if promoted.isEmpty, let mark = outdated.first {
@@ -637,19 +659,23 @@ struct Allocator {
     /// (pcmk__cmp_instance): running ones by their instance number, which follows the nodes they run on, and new
     /// ones in the order they were assigned (`candidates` is that order). Simplified: an instance that moves is
     /// ranked by the role on its new node.
-    func promotionOrder(_ sheet: ScoreSheet, among candidates: [String], of resource: ResourceConfig) -> [String] {
+    func promotionOrder(
+        _ sheet: ScoreSheet, among candidates: [String], of resource: ResourceConfig, instances: [String: CloneInstance] = [:]
+    ) -> [String] {
         let keyed = candidates.enumerated().compactMap { position, node -> (node: String, score: Score, rank: Int, position: Int)? in
             let score = sheet.total(on: node)
             guard score.allowsPlacement else { return nil }
             let rank: Int
-            switch self.state.state(of: resource.id, on: node).role {
+            // The instance's current role (where it is active now), not the role on the node it goes to.
+            let current = instances[node].map { $0.node } ?? node
+            switch current.map({ self.state.state(of: resource.id, on: $0).role }) ?? .stopped {
             case .promoted: rank = 2
             case let role where self.roleIsActive(role): rank = 1
             default: rank = 0
             }
             // pcmk__cmp_instance: an instance that failed after one that did not. Pacemaker's failed flag stays until
             // the instance is stopped; here: a failure on record and no successful stop in the history since.
-            let record = self.state.state(of: resource.id, on: node)
+            let record = current.map { self.state.state(of: resource.id, on: $0) } ?? ResourceNodeState()
             let failed = (record.failCount > 0 || record.lastFailure != nil)
                 && !record.lastOperations.contains { $0.action == .stop && $0.exitCode == 0 }
             return (node, score, rank * 2 + (failed ? 0 : 1), position)
@@ -662,25 +688,32 @@ struct Allocator {
         }.map(\.node)
     }
 
-    /// Where a clone's instances go, as Pacemaker's distribute_children (at most one instance per node):
-    /// first each running instance, in Pacemaker's instance order, stays on its node if that node is at least
-    /// as good for it as any free node (its stickiness counts there only); then every instance left, running
-    /// ones first, takes the best free node — highest score, then fewer resources, then (above zero) where it
-    /// runs, then name (assign_best_node).
+    /// Where a clone's instances go, as Pacemaker's distribute_children (at most one instance per node).
+    /// The instances are taken in Pacemaker's order (pcmk__cmp_instance): an instance active where it may not stay
+    /// last; higher priority (its best promotion score) first; active ones before the others, by the clone's score
+    /// on their node, then by node; the others by number. First each active instance, in that order, stays on its
+    /// node if that node is at least as good for it as any free node (its stickiness counts there only); then every
+    /// instance left takes the best free node — highest score, then fewer resources, then (above zero) where it
+    /// runs, then name (assign_best_node). `bonus` adds what counts for one instance only (its promotion scores).
+    /// Returns the chosen nodes in the order assigned, the score that decided on each, the instance on each, and
+    /// the chosen nodes in instance order.
     func distributeInstances(
-        sheet: ScoreSheet, stickiness: Score, sticky: Set<String>, current: Set<String>, instances: Int, limit: Int,
-        ranking: ScoreSheet? = nil, refine: ((inout ScoreSheet) -> Void)? = nil
-    ) -> (nodes: [String], scores: [String: Score]) {
+        sheet: ScoreSheet, stickiness: Score, sticky: Set<String>, table: [CloneInstance], limit: Int,
+        ranking: ScoreSheet? = nil, bonus: ((CloneInstance, inout ScoreSheet) -> Void)? = nil,
+        priority: ((CloneInstance) -> Int)? = nil, refine: ((inout ScoreSheet) -> Void)? = nil
+    ) -> (nodes: [String], scores: [String: Score], instances: [String: CloneInstance], order: [String]) {
         var chosen: [String] = []
         var taken: Set<String> = []
         var deciding: [String: Score] = [:]
+        var instanceOn: [String: CloneInstance] = [:]
         let ranking = ranking ?? sheet
         // Pacemaker applies a clone's finite colocations to each instance as it is assigned (append_parent_colocation),
         // so one that would leave that instance no node is rolled back for it alone: each instance's own sheet has the
         // nodes already taken at -INFINITY before they are applied.
-        func instanceSheet() -> ScoreSheet {
-            guard let refine else { return sheet }
+        func instanceSheet(_ instance: CloneInstance) -> ScoreSheet {
             var own = sheet
+            bonus?(instance, &own)
+            guard let refine else { return own }
             for node in taken { own.add(.minusInfinity, on: node, because: "another instance runs on \(node)") }
             refine(&own)
             return own
@@ -692,35 +725,46 @@ struct Allocator {
         func free(_ node: String, for instanceNode: String?, in own: ScoreSheet) -> Bool {
             !taken.contains(node) && weight(node, runningOn: instanceNode, in: own).allowsPlacement
         }
-        // Pacemaker's pcmk__cmp_instance for running instances: on an allowed node first, then by the
-        // clone's score there, then (as its instance numbers follow the nodes) by node name.
-        // Instance numbers go to the nodes where the clone runs, in order; an instance numbered clone-max or
-        // above is an orphan that Pacemaker only stops, so where it runs gets no preference.
-        let numbered = current.filter { self.state.nodes[$0]?.status == .online }.sorted().prefix(instances)
-        let running = numbered.filter(self.isAvailable).sorted { a, b in
-            let (wa, wb) = (weight(a, runningOn: a, in: ranking), weight(b, runningOn: b, in: ranking))
-            if wa.allowsPlacement != wb.allowsPlacement { return wa.allowsPlacement }
-            if ranking.total(on: a) != ranking.total(on: b) { return ranking.total(on: a) > ranking.total(on: b) }
-            return a < b
+        // Instance numbers go to the nodes where the clone runs, in order; an instance numbered clone-max or above
+        // is an orphan that Pacemaker only stops, so where it runs gets no preference (the table holds clone-max).
+        let priorities = Dictionary(uniqueKeysWithValues: table.map { ($0.number, priority?($0) ?? 0) })
+        func allowedWhereActive(_ instance: CloneInstance) -> Bool {
+            guard let node = instance.node else { return true }
+            return self.isAvailable(node) && weight(node, runningOn: node, in: ranking).allowsPlacement
         }
-        var left: [String?] = []
-        for node in running {
+        let order = table.sorted { a, b in
+            let (aa, ab) = (allowedWhereActive(a), allowedWhereActive(b))
+            if aa != ab { return aa }
+            let (pa, pb) = (priorities[a.number]!, priorities[b.number]!)
+            if pa != pb { return pa > pb }
+            switch (a.node, b.node) {
+            case (.some, nil): return true
+            case (nil, .some): return false
+            case (.some(let na), .some(let nb)):
+                if ranking.total(on: na) != ranking.total(on: nb) { return ranking.total(on: na) > ranking.total(on: nb) }
+                return na < nb
+            case (nil, nil): return a.number < b.number
+            }
+        }
+        var placed: Set<Int> = []
+        for instance in order {
             guard chosen.count < limit else { break }
-            let own = instanceSheet()
+            guard let node = instance.node, self.isAvailable(node) else { continue }
+            let own = instanceSheet(instance)
             let mine = weight(node, runningOn: node, in: own)
             let best = self.nodeNames.filter { free($0, for: node, in: own) }.map { weight($0, runningOn: node, in: own) }.max()
             if free(node, for: node, in: own), let best, mine >= best {
                 chosen.append(node)
                 taken.insert(node)
                 deciding[node] = own.total(on: node)
-            } else {
-                left.append(node)
+                instanceOn[node] = instance
+                placed.insert(instance.number)
             }
         }
-        left += [String?](repeating: nil, count: max(0, instances - running.count))
-        for instanceNode in left {
+        for instance in order where !placed.contains(instance.number) {
             guard chosen.count < limit else { break }
-            let own = instanceSheet()
+            let instanceNode = instance.node.flatMap { self.isAvailable($0) ? $0 : nil }
+            let own = instanceSheet(instance)
             var ranked = self.nodeNames.filter { free($0, for: instanceNode, in: own) }.sorted { a, b in
                 let (wa, wb) = (weight(a, runningOn: instanceNode, in: own), weight(b, runningOn: instanceNode, in: own))
                 if wa != wb { return wa > wb }
@@ -728,7 +772,7 @@ struct Allocator {
                 if ca != cb { return ca < cb }
                 return a < b
             }
-            guard let top = ranked.first else { break }
+            guard let top = ranked.first else { continue }
             if let instanceNode, weight(top, runningOn: instanceNode, in: own).value > 0, top != instanceNode,
                 let index = ranked.firstIndex(of: instanceNode),
                 weight(instanceNode, runningOn: instanceNode, in: own) == weight(top, runningOn: instanceNode, in: own)
@@ -738,15 +782,70 @@ struct Allocator {
             chosen.append(ranked[0])
             taken.insert(ranked[0])
             deciding[ranked[0]] = own.total(on: ranked[0])
+            instanceOn[ranked[0]] = instance
         }
-        return (chosen, deciding)
+        let numberOn = instanceOn.mapValues(\.number)
+        let position = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1.number, $0) })
+        let inOrder = chosen.sorted { position[numberOn[$0]!]! < position[numberOn[$1]!]! }
+        return (chosen, deciding, instanceOn, inOrder)
+    }
+
+    /// One instance of an anonymous clone as Pacemaker numbers them when it reads the status (find_anonymous_clone):
+    /// the nodes' histories are read in order, each given to the instance already active there or else to the
+    /// first instance not active anywhere; so an instance holds the histories of the nodes where the clone was
+    /// found stopped before the node where it runs. `known`: the nodes whose history it holds; `node`: where
+    /// it is active.
+    struct CloneInstance: Hashable {
+        let number: Int
+        var node: String?
+        var known: Set<String>
+    }
+
+    /// The first `count` instances of a clone, numbered as Pacemaker numbers them from the status (online nodes
+    /// only: without fencing an offline node's history is not read).
+    func instanceTable(of resource: ResourceConfig, count: Int) -> [CloneInstance] {
+        var table = (0..<max(0, count)).map { CloneInstance(number: $0, node: nil, known: []) }
+        for node in self.nodeNames where self.state.nodes[node]?.status == .online {
+            let record = self.state.state(of: resource.id, on: node)
+            guard self.hasHistory(record), let index = table.firstIndex(where: { $0.node == nil }) else { continue }
+            table[index].known.insert(node)
+            if record.role.isActive { table[index].node = node }
+        }
+        return table
+    }
+
+    /// A history of the resource on the node: active there, or operations on record (an entry made only by a fail
+    /// count or a promotion score is none).
+    func hasHistory(_ record: ResourceNodeState) -> Bool {
+        record.role.isActive || (record.role != .unknown && !record.lastOperations.isEmpty)
+    }
+
+    /// Whether an instance's promotion score counts on a node (Pacemaker's promotion_score_applies): where it is
+    /// active; where no instance is active and some instance has been probed; everywhere for an instance with no
+    /// history at all; otherwise only where its own history is.
+    func promotionApplies(_ instance: CloneInstance, of resource: ResourceConfig, on node: String) -> Bool {
+        if instance.node == node { return true }
+        // Whichever instance holds the node's history (one numbered clone-max or above too, an orphan).
+        let record = self.state.state(of: resource.id, on: node)
+        if !record.role.isActive, self.hasHistory(record) { return true }
+        if instance.node == nil, instance.known.isEmpty { return true }
+        return instance.known.contains(node)
+    }
+
+    /// The promotion score an instance brings to a node: the `master-ID` attribute where it counts for that instance.
+    /// A CleverVM volume's score counts everywhere (its agent writes it only where the data is known).
+    func promotionAttribute(of resource: ResourceConfig, instance: CloneInstance?, on node: String) -> Score? {
+        if case .volume = resource.kind {} else if let instance, !self.promotionApplies(instance, of: resource, on: node) { return nil }
+        return self.promotionAttribute(of: resource, on: node)
     }
 
     /// The promotion score of each node holding an instance: the resource's own promotion score
     /// (`master-ID` node attribute, as Pacemaker), role-specific constraints, and the preferences of
     /// resources that must run with the promoted instance (so a VM's ping rule moves its volume's
     /// promotion with it).
-    func promotionScores(of resource: ResourceConfig, on candidates: [String]) -> ScoreSheet {
+    func promotionScores(
+        of resource: ResourceConfig, on candidates: [String], instances: [String: CloneInstance] = [:]
+    ) -> ScoreSheet {
         var sheet = self.emptySheet
         let unit = Unit.clone(resource)
         for node in self.nodeNames where !candidates.contains(node) {
@@ -757,8 +856,11 @@ struct Allocator {
             sheet.add(.minusInfinity, on: mark.node, because: mark.refusal)
         }
         for node in candidates {
-            if let score = self.promotionAttribute(of: resource, on: node) {
+            if let score = self.promotionAttribute(of: resource, instance: instances[node], on: node) {
                 sheet.add(score, on: node, because: "promotion score master-\(resource.id)=\(score)")
+            } else if let instance = instances[node], self.promotionAttribute(of: resource, on: node) != nil {
+                // Pacemaker (promotion_score_applies): the attribute does not count for this instance here.
+                sheet.add(-1, on: node, because: "master-\(resource.id) on \(node) does not count for instance \(instance.number) (not probed there, another instance's history)")
             } else if case .volume = resource.kind {
                 sheet.add(1, on: node, because: "volume data on \(node) assumed UpToDate (no master-\(resource.id) attribute)")
             } else {
@@ -781,11 +883,37 @@ struct Allocator {
             sheet.add(.minusInfinity, on: mark.node, because: "host \(mark.node) marked unfit (\(mark.createdBy))")
         }
         self.applyPrimaries(to: &sheet, of: unit, dependentRole: .promoted)
+        // Pacemaker (pcmk__apply_coloc_to_priority): a colocation of the clone's Unpromoted role counts against
+        // promotion where the instance is with its primary (an anti-colocation for it); an instance has it when
+        // append_parent_colocation handed it over (negative or INFINITY, or any when fewer instances than nodes).
+        let available = self.nodeNames.filter(self.isAvailable).count
+        let instanceCount: Int
+        switch resource.cloning {
+        case .single: instanceCount = 1
+        case .clone(let max), .promotable(let max, _): instanceCount = max ?? self.nodeNames.count
+        }
+        for colocation in self.colocationsByDependentUnit[unit.id] ?? [] where colocation.dependentRole == .unpromoted {
+            guard colocation.dependent == resource.id, let primaryUnit = self.unitID(of: colocation.primary),
+                primaryUnit != unit.id, self.allocated.contains(primaryUnit),
+                colocation.score.value < 0 || colocation.score.isInfinite || instanceCount < available
+            else { continue }
+            // With a clone as primary an INFINITY colocation only limits the nodes (pcmk__clone_apply_coloc_score).
+            if colocation.score.isInfinite, case .clone = self.unitsByID[primaryUnit] { continue }
+            let with = self.targets[self.colocationTarget(of: colocation)]?.nodes(in: colocation.primaryRole) ?? []
+            for node in candidates where with.contains(node) {
+                sheet.add(Score(-colocation.score.value), on: node,
+                          because: "\(colocation.id): \(resource.id) Unpromoted with \(colocation.primary) at \(colocation.score) weighs for promotion on \(node)")
+            }
+        }
         // Pacemaker (sort_promotable_instances): an instance whose priority is not negative adds the clone's
         // own score for its node (locations, colocations; not stickiness) before the instances are ranked.
         var placement = self.ownScores(of: unit, withDependents: true, withStickiness: false)
-        self.applyPrimaries(to: &placement, of: unit, dependentRole: nil)
-        for node in candidates where sheet.total(on: node).allowsPlacement {
+        // (the clone's node table: its own scores and its dependents'; its colocations with primaries reach only its instances)
+        // Pacemaker (set_sort_index_to_node_weight): an instance whose priority is negative keeps it as its sort
+        // index; what the clone's node table gains (its placement score, what must run with the promoted instance)
+        // counts only for the others.
+        let rising = Set(candidates.filter { sheet.total(on: $0).allowsPlacement })
+        for node in candidates where rising.contains(node) {
             let weight = placement.total(on: node)
             if weight != .zero { sheet.add(weight, on: node, because: "placement score of \(resource.id) on \(node)") }
         }
@@ -798,7 +926,7 @@ struct Allocator {
             let theirs = self.ownScores(of: dependent, withDependents: true, visited: [resource.id])
             sheet.merge(theirs, factor: colocation.score,
                         because: "\(colocation.dependent) must run with the promoted \(resource.id) (\(colocation.id))",
-                        rollbackIfNoneAllowed: true)
+                        rollbackIfNoneAllowed: true, only: rising)
         }
         return sheet
     }

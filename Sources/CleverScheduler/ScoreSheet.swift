@@ -37,14 +37,15 @@ public struct ScoreSheet: Hashable, Sendable, Codable {
     /// Returns false, and changes nothing, if the merge would leave no node allowed and
     /// `rollbackIfNoneAllowed`: a dependent's preferences are advisory to its primary and never make it
     /// unplaceable. `nonNegative` (Pacemaker's merge into a clone): a node the merge would turn negative
-    /// keeps 1 if it was above zero, and its score if it was zero.
+    /// keeps 1 if it was above zero, and its score if it was zero. `only`: the nodes the merge may change (all when nil).
     @discardableResult
     public mutating func merge(
-        _ other: ScoreSheet, factor: Score, because reason: String, rollbackIfNoneAllowed: Bool, nonNegative: Bool = false
+        _ other: ScoreSheet, factor: Score, because reason: String, rollbackIfNoneAllowed: Bool, nonNegative: Bool = false,
+        only: Set<String>? = nil
     ) -> Bool {
         var copy = self
         // Each node's contributions are its own list, so the order nodes are visited in does not matter.
-        for node in self.totals.keys {
+        for node in self.totals.keys where only?.contains(node) ?? true {
             let theirs = other.total(on: node)
             let scaled = theirs.scaled(by: factor)
             // A negative factor applied to a node the other side dislikes must not become a preference.

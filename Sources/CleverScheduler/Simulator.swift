@@ -40,11 +40,21 @@ public struct Simulator: Sendable {
     /// Pacemaker CIBs, to agree with crm_simulate, which never invents attributes.
     public var synthesizesPingAttributes: Bool
 
-    public init(config: ClusterConfig, state: ClusterState, now: Timestamp, synthesizesPingAttributes: Bool = true) {
+    /// Whether a round also schedules again after a transition that changed what runs, until one changes nothing
+    /// (at most `maximumTransitionsPerRound`), as the live coordinator reschedules when results come in. On for
+    /// Pacemaker CIBs, to compare with crm_simulate run on its own output until the placement settles: the status a
+    /// transition leaves (which instance holds which history) can decide the next one.
+    public var reschedulesUntilSettled: Bool
+
+    public init(
+        config: ClusterConfig, state: ClusterState, now: Timestamp, synthesizesPingAttributes: Bool = true,
+        reschedulesUntilSettled: Bool = false
+    ) {
         self.config = config
         self.state = state
         self.now = now
         self.synthesizesPingAttributes = synthesizesPingAttributes
+        self.reschedulesUntilSettled = reschedulesUntilSettled
     }
 
     public var scheduler: Scheduler { Scheduler(config: self.config) }
@@ -58,7 +68,8 @@ public struct Simulator: Sendable {
             let attributesBefore = self.state.nodes.mapValues(\.attributes)
             self.execute(transition)
             transitions.append(transition)
-            if self.state.nodes.mapValues(\.attributes) == attributesBefore { break }
+            let changedRoles = transition.actions.contains { $0.action != .monitor }
+            if self.state.nodes.mapValues(\.attributes) == attributesBefore, !(self.reschedulesUntilSettled && changedRoles) { break }
         } while transitions.count < Self.maximumTransitionsPerRound
         return Round(event: event, transitions: transitions)
     }
@@ -135,6 +146,12 @@ public struct Simulator: Sendable {
                     break
                 }
             }
+            // The history a live cluster records with each result (`ClusterLedger`): which node knows the resource.
+            if action.action != .monitor {
+                self.state.update(id, on: action.node) {
+                    $0.lastOperations.append(OperationRecord(action: action.action, exitCode: 0, at: self.now))
+                }
+            }
             switch action.action {
             case .start, .migrateFrom:
                 let promotable = resources[id]?.isPromotable ?? false
@@ -147,6 +164,20 @@ public struct Simulator: Sendable {
                 self.state.update(id, on: action.node) { $0.role = .unpromoted }
             case .monitor:
                 break
+            }
+        }
+        // crm_simulate also runs the probes Pacemaker schedules with every transition: each resource is found
+        // stopped on each online node that had no history of it, and that history counts from the next
+        // transition on (Pacemaker's promotion_score_applies).
+        if self.reschedulesUntilSettled {
+            for node in self.state.nodes.keys.sorted() where self.state.nodes[node]?.status == .online {
+                for id in resources.keys.sorted() {
+                    let record = self.state.state(of: id, on: node)
+                    guard !record.role.isActive, record.lastOperations.isEmpty else { continue }
+                    self.state.update(id, on: node) {
+                        $0.lastOperations.append(OperationRecord(action: .monitor, exitCode: 7, at: self.now))
+                    }
+                }
             }
         }
     }

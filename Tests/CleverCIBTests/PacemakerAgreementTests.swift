@@ -20,7 +20,7 @@ struct PacemakerAgreementTests {
         let imported = try CorpusFiles.load(name)
         var simulator = Simulator(
             config: imported.config, state: imported.state, now: imported.now ?? CorpusFiles.now,
-            synthesizesPingAttributes: false)
+            synthesizesPingAttributes: false, reschedulesUntilSettled: true)
         let placement = simulator.run(nil).transition.placement
             .map { "\($0.baseResource) \($0.node) \($0.role.rawValue)" }
             .sorted()

@@ -179,4 +179,62 @@ import Testing
         let transition = Scheduler(config: config).schedule(state: state, now: Fixtures.epoch)
         #expect(transition.placement.filter { $0.role == .promoted }.map(\.node) == ["node2"])
     }
+
+    /// promotion_score_applies: an instance counts its promotion score where it is active, where no instance is and
+    /// the clone was probed, everywhere when it has no history at all, and otherwise only where its own history is.
+    /// Instance 0 holds node3's probe (find_anonymous_clone gives a history to the first inactive instance), so
+    /// node1's score does not draw it: it goes to node3, instance 1 (no history) to node1, and in the promotion tie
+    /// the first instance wins — node3, not node1 first by name.
+    @Test func aPromotionScoreCountsWhereTheInstanceWasProbed() {
+        let config = Self.config(nodes: 3, resources: [Self.dummy("ms", cloning: .promotable(max: 2, promotedMax: 1))])
+        var state = Self.state(nodes: 3, attributes: ["node1": ["master-ms": "1000"], "node3": ["master-ms": "1000"]])
+        state.update("ms", on: "node3") {
+            $0.lastOperations = [OperationRecord(action: .monitor, exitCode: 7, at: Fixtures.epoch)]
+        }
+        let transition = Scheduler(config: config).schedule(state: state, now: Fixtures.epoch)
+        #expect(Self.nodes(of: "ms", in: transition) == ["node1", "node3"])
+        #expect(transition.placement.filter { $0.role == .promoted }.map(\.node) == ["node3"])
+    }
+
+    /// set_sort_index_to_node_weight: an instance whose promotion priority is negative (no promotion score: -1)
+    /// keeps it; what must run with the promoted instance adds to the clone's node table and lifts only the others.
+    @Test func aNegativePromotionPriorityTakesNoNodeWeight() {
+        let config = Self.config(
+            nodes: 2,
+            resources: [Self.dummy("ms", cloning: .promotable(max: 1, promotedMax: 1)), Self.dummy("c", cloning: .clone(max: nil))],
+            constraints: [.location(LocationConstraint(id: "c-on-node1", resource: "c", placement: .node("node1", .infinity))),
+                          .colocation(ColocationConstraint(id: "c-with-promoted-ms", dependent: "c", primary: "ms", score: 10,
+                                                           primaryRole: .promoted))])
+        let state = Self.state(nodes: 2, running: ["ms": ["node1": .unpromoted]])
+        let transition = Scheduler(config: config).schedule(state: state, now: Fixtures.epoch)
+        #expect(Self.nodes(of: "ms", in: transition) == ["node1"])
+        #expect(transition.placement.filter { $0.role == .promoted }.isEmpty)
+    }
+
+    /// pcmk__apply_coloc_to_priority: a colocation of the clone's Unpromoted role counts against promotion where the
+    /// instance is with its primary, so an Unpromoted anti-colocation draws the promotion to the primary's node.
+    @Test func anUnpromotedAntiColocationDrawsThePromotion() {
+        let config = Self.config(
+            nodes: 2, resources: [Self.dummy("ms", cloning: .promotable(max: nil, promotedMax: 1)), Self.dummy("r")],
+            constraints: [.location(LocationConstraint(id: "r-on-node2", resource: "r", placement: .node("node2", .infinity))),
+                          .colocation(ColocationConstraint(id: "unpromoted-ms-avoids-r", dependent: "ms", primary: "r", score: -50,
+                                                           dependentRole: .unpromoted))])
+        let state = Self.state(nodes: 2, attributes: ["node1": ["master-ms": "5"], "node2": ["master-ms": "5"]])
+        let transition = Scheduler(config: config).schedule(state: state, now: Fixtures.epoch)
+        #expect(Self.nodes(of: "ms", in: transition) == ["node1", "node2"])
+        #expect(transition.placement.filter { $0.role == .promoted }.map(\.node) == ["node2"])
+    }
+
+    /// pcmk__clone_apply_coloc_score: with a clone as primary an INFINITY colocation of the Unpromoted role only
+    /// limits where instances go; it does not keep the instances with the clone from being promoted.
+    @Test func anUnpromotedColocationWithACloneStillLetsPromote() {
+        let config = Self.config(
+            nodes: 2, resources: [Self.dummy("c", cloning: .clone(max: nil)), Self.dummy("ms", cloning: .promotable(max: nil, promotedMax: 1))],
+            constraints: [.colocation(ColocationConstraint(id: "unpromoted-ms-with-c", dependent: "ms", primary: "c", score: .infinity,
+                                                           dependentRole: .unpromoted))])
+        let state = Self.state(nodes: 2, attributes: ["node1": ["master-ms": "5"], "node2": ["master-ms": "5"]])
+        let transition = Scheduler(config: config).schedule(state: state, now: Fixtures.epoch)
+        #expect(Self.nodes(of: "ms", in: transition) == ["node1", "node2"])
+        #expect(transition.placement.filter { $0.role == .promoted }.count == 1)
+    }
 }
