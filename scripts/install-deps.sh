@@ -48,4 +48,8 @@ python3 -c 'import playwright' 2>/dev/null || python3 -m pip install -q playwrig
 
 [ "${1:-}" = --no-build ] && exit 0
 echo "==> building clevervm (swift build)"
+# A module last compiled by `scripts/build-deb.sh --debug` (the static runtime, run last by scripts/test.sh) carries
+# that runtime's autolink entries, and a plain build then cannot link it (cannot find -lCoreFoundation): its
+# objects go, so this build compiles it again.
+grep -l -a -e '-lCoreFoundation' .build/debug/*.build/*.o 2>/dev/null | xargs -r rm -f
 swift build
