@@ -56,30 +56,35 @@ extension CampaignLab {
     /// UpToDate on both.
     public func waitInSync(after what: String) throws {
         let ok = self.waitUntil(120) {
-            self.hosts.allSatisfy { host in
+            let votes = self.votes()
+            return self.hosts.allSatisfy { host in
                 guard let report = self.status(host), report.quorate, report.nodes.allSatisfy(\.online) else { return false }
                 return self.settled(host) && report.resources.allSatisfy { $0.replication.map { $0.contains("UpToDate/UpToDate") } ?? true }
-                    && self.votes(host).map { $0.total >= $0.expected } == true
+                    && votes[host].map { $0.total >= $0.expected } == true
             }
         }
         if !ok {
-            let votes = self.hosts.map { host in self.votes(host).map { "\(host) counts \($0.total) of \($0.expected) votes" } ?? "\(host): no votes known" }
+            let counted = self.votes()
+            let votes = self.hosts.map { host in counted[host].map { "\(host) counts \($0.total) of \($0.expected) votes" } ?? "\(host): no votes known" }
             throw LabFailure("after \(what): the cluster did not come back whole and in sync within 120 s (\(votes.joined(separator: ", "))); "
                              + self.statusSeen(from: nil))
         }
     }
 
-    /// The votes `host` counts and expects (corosync-quorumtool): with two hosts and a qdevice, 3 of 3 when whole. A
-    /// host whose qdevice lost qnetd is quorate with 2 of 3, and alone after the next fault it would have no quorum: the
-    /// campaign must see that at the fault that caused it, not one fault later.
-    public func votes(_ host: String) -> (total: Int, expected: Int)? {
-        let output = Self.run(["lab", "exec", "--name", self.name, host, "--", "corosync-quorumtool", "-s"], timeout: 10).output
-        func number(_ label: String) -> Int? {
-            output.split(separator: "\n").first { $0.hasPrefix(label) }
-                .flatMap { Int($0.dropFirst(label.count).trimmingCharacters(in: .whitespaces)) }
+    /// The votes each host counts and expects, from `clevervm lab status --json` (the lab's corosync-quorumtool reading):
+    /// with two hosts and a qdevice, 3 of 3 when whole. A host whose qdevice lost qnetd is quorate with 2 of 3, and alone
+    /// after the next fault it would have no quorum: the campaign must see that at the fault that caused it.
+    public func votes() -> [String: (total: Int, expected: Int)] {
+        let output = Self.run(["lab", "status", "--name", self.name, "--json"], timeout: 20).output
+        guard let report = try? JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any],
+              let hosts = report["hosts"] as? [[String: Any]] else { return [:] }
+        var votes: [String: (total: Int, expected: Int)] = [:]
+        for host in hosts {
+            guard let name = host["name"] as? String, let quorum = host["quorum"] as? [String: Any],
+                  let total = quorum["totalVotes"] as? Int, let expected = quorum["expectedVotes"] as? Int else { continue }
+            votes[name] = (total, expected)
         }
-        guard let total = number("Total votes:"), let expected = number("Expected votes:") else { return nil }
-        return (total, expected)
+        return votes
     }
 
     // MARK: The lab's state file

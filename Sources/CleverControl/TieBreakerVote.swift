@@ -39,7 +39,7 @@ public struct TieBreakerVote: Hashable, Sendable, Codable {
     /// The attention line of `status` when the tie-breaker does not vote for this host.
     public func problem(localNode: String) -> String? {
         guard !self.voting else { return nil }
-        let why = self.flags == "NR" || self.flags?.split(separator: ",").contains("NR") == true
+        let why = self.flags?.split(separator: ",").contains("NR") == true
             ? "corosync-qdevice is not running here" : "its qdevice is not connected to corosync-qnetd on \(self.qnetd)"
         return "the tie-breaker does not vote for \(localNode) (\(why)): quorum now needs both hosts up and in touch, so if "
             + "either fails or they lose each other, nothing runs anywhere. Check `corosync-qdevice-tool -s` here and "

@@ -613,20 +613,19 @@ public struct Lab: Sendable {
         ["nsenter", "--target", String(holder), "--mount", "--net", "--uts", "--"] + command
     }
 
-    static func terminate(_ pid: Int32) {
-        kill(pid, SIGTERM)
+    /// SIGTERM, then SIGKILL after 5 s; `group`: to the process group `pid` leads (a service that restarts on crash:
+    /// the loop and its daemon).
+    static func terminate(_ pid: Int32, group: Bool = false) {
+        let target = group ? -pid : pid
+        kill(target, SIGTERM)
         let deadline = ContinuousClock.now.advanced(by: .seconds(5))
         while Subprocess.isAlive(pid), ContinuousClock.now < deadline { usleep(20_000) }
-        if Subprocess.isAlive(pid) { kill(pid, SIGKILL) }
+        if Subprocess.isAlive(pid) { kill(target, SIGKILL) }
     }
 
-    /// `terminate` for a service: a service that restarts on crash is stopped with its whole process group.
     static func terminate(_ service: LabState.Service) {
         guard let pid = service.pid, pid > 0 else { return }
-        service.signal(SIGTERM)
-        let deadline = ContinuousClock.now.advanced(by: .seconds(5))
-        while Subprocess.isAlive(pid), ContinuousClock.now < deadline { usleep(20_000) }
-        if Subprocess.isAlive(pid) { service.signal(SIGKILL) }
+        Self.terminate(pid, group: service.restartsOnCrash == true)
     }
 
     static func ip(_ arguments: [String]) throws(LabError) {
