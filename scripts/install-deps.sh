@@ -51,5 +51,6 @@ echo "==> building clevervm (swift build)"
 # A module last compiled by `scripts/build-deb.sh --debug` (the static runtime, run last by scripts/test.sh) carries
 # that runtime's autolink entries, and a plain build then cannot link it (cannot find -lCoreFoundation): its
 # objects go, so this build compiles it again.
-grep -l -a -e '-lCoreFoundation' .build/debug/*.build/*.o 2>/dev/null | xargs -r rm -f
+# (A fresh clone has no objects: grep finds no file, which is no error here.)
+{ grep -l -a -e '-lCoreFoundation' .build/debug/*.build/*.o 2>/dev/null || true; } | xargs -r rm -f
 swift build
